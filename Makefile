@@ -1,0 +1,54 @@
+# The release train's commands. `make help` lists them.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export RELEASE_TRAIN_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+# parallel test workers; the e2e tests share one Airflow home per worker
+TEST_WORKERS ?= 2
+
+.DEFAULT_GOAL := help
+.PHONY: help install up test test-fast lint format check-config bench constraints clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## create .venv and install the pinned dependencies (once; again when pins change)
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+up: install ## run the pipeline locally: simulator + Airflow UI on http://localhost:8080 (Ctrl-C stops)
+	$(PY) -m devstack
+
+test: install ## run the whole test suite (needs PostgreSQL on 127.0.0.1:5432)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+
+test-fast: install ## unit and DAG tests only, no end-to-end runs
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not e2e"
+
+lint: install ## ruff: style, imports and Airflow 3 rules
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+check-config: install ## validate config/calendar.yaml and config/oems.yaml (non-zero on errors)
+	$(VENV)/bin/release-train check-config
+
+bench: install ## print the performance figures (see README)
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+constraints: ## rebuild constraints.txt from a fresh install of requirements.txt
+	rm -rf /tmp/release-train-constraints-venv
+	$(PYTHON) -m venv /tmp/release-train-constraints-venv
+	/tmp/release-train-constraints-venv/bin/pip install --quiet -r requirements.txt
+	/tmp/release-train-constraints-venv/bin/pip freeze --all --exclude-editable | grep -vE '^(pip|setuptools|wheel)==' > constraints.txt
+
+clean: ## remove the local Airflow home (.airflow) and caches, keep .venv
+	rm -rf .airflow .pytest_cache .ruff_cache .hypothesis
