@@ -1,0 +1,227 @@
+"""The OEM registry: ``config/oems.yaml``, validated entry by entry.
+
+One broken entry never hides the others: :func:`load_registry` returns the valid
+OEMs together with the errors of the broken ones, and callers decide how loudly to
+report them (the DAG files surface them as an Airflow import error, the CLI exits
+non-zero).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shlex
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pendulum
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from release_pipeline.config_loading import (
+    ConfigError,
+    InvalidConfig,
+    config_dir,
+    did_you_mean,
+    load_located_yaml,
+    validation_errors,
+)
+from release_pipeline.release_calendar import RELEASE_ID_PATTERN, validate_timezone
+
+OEM_ID_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Tier = Literal["gold", "silver", "bronze"]
+DocsStrategy = Literal["ava", "oem"]
+
+
+class MaintenanceWindow(BaseModel):
+    """When installs may run, in the OEM's timezone. A window whose ``end`` is not
+    after its ``start`` runs past midnight into the next day; ``days`` name the day
+    on which the window opens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    days: tuple[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], ...] = WEEKDAYS
+    start: dt.time
+    end: dt.time
+
+    @field_validator("days")
+    @classmethod
+    def _at_least_one_day(cls, days: tuple[str, ...]) -> tuple[str, ...]:
+        if not days:
+            raise ValueError("name at least one day (mon..sun)")
+        return days
+
+    def _openings(self, first_day: dt.date, tz: str, days: int):
+        """(open, close) of every window opening on ``days`` days from ``first_day``,
+        both taken on the wall clock so a DST change does not move them."""
+        for offset in range(days):
+            day = first_day + dt.timedelta(days=offset)
+            if WEEKDAYS[day.weekday()] in self.days:
+                close_day = day if self.end > self.start else day + dt.timedelta(days=1)
+                yield (
+                    pendulum.datetime(day.year, day.month, day.day, self.start.hour, self.start.minute, tz=tz),
+                    pendulum.datetime(
+                        close_day.year, close_day.month, close_day.day, self.end.hour, self.end.minute, tz=tz
+                    ),
+                )
+
+    def contains(self, moment: dt.datetime, tz: str) -> bool:
+        moment = pendulum.instance(moment)
+        yesterday = moment.in_timezone(tz).date() - dt.timedelta(days=1)
+        return any(opens <= moment < closes for opens, closes in self._openings(yesterday, tz, 2))
+
+    def next_opening(self, moment: dt.datetime, tz: str) -> pendulum.DateTime:
+        """``moment`` itself when inside the window, else when the window next opens."""
+        moment = pendulum.instance(moment)
+        if self.contains(moment, tz):
+            return moment
+        today = moment.in_timezone(tz).date()
+        return next(opens for opens, _ in self._openings(today, tz, 8) if opens > moment)
+
+
+class OemConnections(BaseModel):
+    """Airflow connection ids; secrets live in the connections, never here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ssh: str
+    health: str
+    docs: str
+    notify: str
+
+
+class OemCommands(BaseModel):
+    """Shell commands run on the OEM instance; ``{release}`` is the release id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: str = "ava-ctl version"
+    install: str = "ava-ctl install {release}"
+    rollback: str = "ava-ctl rollback {release}"
+
+    @field_validator("version")
+    @classmethod
+    def _no_placeholders(cls, template: str) -> str:
+        return _check_template(template, allowed=set())
+
+    @field_validator("install", "rollback")
+    @classmethod
+    def _release_placeholder(cls, template: str) -> str:
+        return _check_template(template, allowed={"release"}, required={"release"})
+
+    def render(self, which: Literal["version", "install", "rollback"], release_id: str | None = None) -> str:
+        template = getattr(self, which)
+        if which == "version":
+            return template
+        if release_id is None or not RELEASE_ID_PATTERN.match(release_id):
+            raise ValueError(f"{release_id!r} is not a release id")
+        return template.format(release=shlex.quote(release_id))
+
+
+def _check_template(template: str, allowed: set[str], required: set[str] = frozenset()) -> str:
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise ValueError(f"malformed command template: {exc}") from None
+    if unknown := names - allowed:
+        hint = f"only {{{', '.join(sorted(allowed))}}} may be used" if allowed else "it takes no placeholders"
+        raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}}: {hint}")
+    if missing := required - names:
+        raise ValueError(f"must contain {{{sorted(missing)[0]}}}")
+    if not template.strip():
+        raise ValueError("must not be empty")
+    return template
+
+
+class Oem(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=OEM_ID_PATTERN)
+    display_name: str = Field(min_length=1)
+    brand_name: str = Field(min_length=1, description="replaces the vendor's name in white-labelled texts")
+    timezone: str
+    tier: Tier
+    enabled: bool = True
+    docs_strategy: DocsStrategy
+    feedback_cadence_weeks: int = Field(ge=1, le=26)
+    maintenance_window: MaintenanceWindow
+    connections: OemConnections
+    commands: OemCommands = OemCommands()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_connection_ids(cls, data: object) -> object:
+        """Connection ids follow ``oem_<id>_<purpose>`` unless the entry names others."""
+        if isinstance(data, dict) and isinstance(data.get("id"), str):
+            given = data.get("connections") or {}
+            if isinstance(given, dict):
+                defaults = {purpose: f"oem_{data['id']}_{purpose}" for purpose in OemConnections.model_fields}
+                data = {**data, "connections": {**defaults, **given}}
+        return data
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return validate_timezone(value)
+
+    def in_maintenance_window(self, moment: dt.datetime) -> bool:
+        return self.maintenance_window.contains(moment, self.timezone)
+
+    def next_maintenance_opening(self, moment: dt.datetime) -> pendulum.DateTime:
+        return self.maintenance_window.next_opening(moment, self.timezone)
+
+
+@dataclass
+class Registry:
+    """The valid OEMs, sorted by id, and the errors of the entries left out."""
+
+    oems: dict[str, Oem]
+    errors: list[ConfigError] = field(default_factory=list)
+    file: str = "config/oems.yaml"
+
+    @property
+    def enabled(self) -> list[Oem]:
+        return [oem for oem in self.oems.values() if oem.enabled]
+
+    def get(self, oem_id: str) -> Oem:
+        try:
+            return self.oems[oem_id]
+        except KeyError:
+            broken = any(e.entity == f"OEM '{oem_id}'" for e in self.errors)
+            why = "its entry is invalid (see `make check-config`)" if broken else "no such OEM"
+            raise KeyError(f"OEM {oem_id!r}: {why}{did_you_mean(oem_id, self.oems)}") from None
+
+    def raise_for_errors(self) -> None:
+        if self.errors:
+            raise InvalidConfig(self.errors)
+
+
+def load_registry(path: Path | None = None) -> Registry:
+    """Validate every entry of ``config/oems.yaml``; only file-level problems raise."""
+    located = load_located_yaml(path or config_dir() / "oems.yaml")
+    data = located.data
+    if not isinstance(data, dict) or not isinstance(data.get("oems"), list):
+        raise InvalidConfig(
+            [ConfigError(located.file, 1, None, "oems", "expected a top-level 'oems:' list of OEM entries")]
+        )
+    if unknown := sorted(set(data) - {"oems"}):
+        raise InvalidConfig(
+            [ConfigError(located.file, located.line_of((unknown[0],)), None, unknown[0], "unknown top-level key")]
+        )
+    oems: dict[str, Oem] = {}
+    errors: list[ConfigError] = []
+    for index, entry in enumerate(data["oems"]):
+        base = ("oems", index)
+        raw_id = entry.get("id") if isinstance(entry, dict) else None
+        entity = f"OEM '{raw_id}'" if isinstance(raw_id, str) else f"OEM entry #{index + 1}"
+        if isinstance(raw_id, str) and raw_id in oems:
+            errors.append(ConfigError(located.file, located.line_of(base + ("id",)), entity, "id", "duplicate OEM id"))
+            continue
+        try:
+            oem = Oem.model_validate(entry)
+        except ValidationError as exc:
+            errors.extend(validation_errors(exc, Oem, located, base, entity))
+            continue
+        oems[oem.id] = oem
+    return Registry(oems=dict(sorted(oems.items())), errors=errors, file=located.file)

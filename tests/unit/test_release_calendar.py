@@ -1,0 +1,151 @@
+import datetime as dt
+
+import pendulum
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from release_pipeline.config_loading import InvalidConfig
+from release_pipeline.release_calendar import CalendarConfig, ReleaseCalendar, UnknownRelease, load_calendar
+
+TIMEZONES = ["Europe/Amsterdam", "America/New_York", "Australia/Sydney", "Asia/Kolkata", "UTC"]
+
+calendars = st.builds(
+    lambda tz, anchor, hour, weeks, per_cycle, offset: ReleaseCalendar(
+        CalendarConfig(
+            timezone=tz,
+            anchor=anchor,
+            release_time=dt.time(hour, 30),
+            cadence_weeks=weeks,
+            releases_per_cycle=per_cycle,
+            delivery_offset_days=offset,
+        )
+    ),
+    st.sampled_from(TIMEZONES),
+    st.dates(dt.date(2020, 1, 1), dt.date(2035, 12, 31)),
+    st.integers(0, 23),
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.integers(0, 14),
+)
+indexes = st.integers(-300, 300)
+moments = st.datetimes(dt.datetime(2015, 1, 1), dt.datetime(2045, 1, 1), timezones=st.just(dt.UTC))
+
+
+def test_release_ids_of_the_demo_train(calendar):
+    assert calendar.release(0).id == "2026.01"
+    assert calendar.release(0).at == pendulum.datetime(2026, 1, 8, 10, tz="Europe/Amsterdam")
+    assert calendar.release(25).id == "2026.26"  # 2026-12-24
+    assert calendar.release(26).id == "2027.01"  # 2027-01-07: the year boundary restarts the count
+    assert calendar.release(-1).id == "2025.26"  # 2025-12-25
+
+
+def test_release_time_stays_local_across_dst(calendar):
+    winter = calendar.release_by_id("2026.06")  # 2026-03-19, CET
+    summer = calendar.release_by_id("2026.07")  # 2026-04-02, CEST
+    assert (winter.at.hour, summer.at.hour) == (10, 10)
+    assert winter.at.in_timezone("UTC").hour == 9
+    assert summer.at.in_timezone("UTC").hour == 8
+    assert (summer.at - winter.at).in_hours() == 14 * 24 - 1
+
+
+def test_release_at_the_release_moment_and_just_before(calendar):
+    release = calendar.release_by_id("2026.24")
+    assert calendar.release_at(release.at) == release
+    assert calendar.release_at(release.at.subtract(microseconds=1)) == calendar.previous(release)
+    assert calendar.next_release(release.at) == calendar.release(release.index + 1)
+
+
+@pytest.mark.parametrize("bad", ["2026.00", "2026.27", "2026-24", "26.24", "", "2026.4"])
+def test_unknown_release_ids_are_refused(calendar, bad):
+    with pytest.raises(UnknownRelease, match="release"):
+        calendar.release_by_id(bad)
+
+
+def test_notes_window_and_delivery_cycle(calendar):
+    cycle = calendar.delivery_cycle_by_release_id("2026.23")
+    assert [r.id for r in cycle.window.releases] == ["2026.23", "2026.24"]
+    assert cycle.key == "2026.23-2026.24"
+    assert cycle.release.id == "2026.24"
+    assert cycle.install_at == pendulum.datetime(2026, 12, 3, 10, tz="Europe/Amsterdam")
+    assert cycle.window.changes_since == calendar.release_by_id("2026.22").at
+    assert calendar.next_cycle(cycle).key == "2026.25-2026.26"
+    # the current cycle only changes once its delivery release is out
+    assert calendar.delivery_cycle_at(cycle.release.at.subtract(seconds=1)).key == "2026.21-2026.22"
+    assert calendar.delivery_cycle_at(cycle.release.at).key == "2026.23-2026.24"
+
+
+def test_notes_windows_between(calendar):
+    # windows are listed by their publication: the day of their last release
+    windows = calendar.notes_windows_between(pendulum.datetime(2026, 10, 29, 9), pendulum.datetime(2027, 1, 1))
+    assert [w.key for w in windows] == ["2026.21-2026.22", "2026.23-2026.24", "2026.25-2026.26"]
+    assert [w.publish_at.date().isoformat() for w in windows] == ["2026-10-29", "2026-11-26", "2026-12-24"]
+    later = calendar.notes_windows_between(pendulum.datetime(2026, 10, 29, 9, 1), pendulum.datetime(2027, 1, 1))
+    assert [w.key for w in later] == ["2026.23-2026.24", "2026.25-2026.26"]
+
+
+def test_freeze_windows_are_inclusive_local_dates(calendar):
+    assert calendar.freeze_at(pendulum.datetime(2026, 12, 20, 23, 30, tz="Europe/Amsterdam")) is None
+    assert calendar.freeze_at(pendulum.datetime(2026, 12, 20, 23, 30, tz="UTC")).name == "Year-end freeze"
+    assert calendar.freeze_at(pendulum.datetime(2027, 1, 4, 23, 59, tz="Europe/Amsterdam")) is not None
+    assert calendar.freeze_at(pendulum.datetime(2027, 1, 5, tz="Europe/Amsterdam")) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(calendars, indexes)
+def test_every_release_falls_in_exactly_one_notes_window(cal, index):
+    release = cal.release(index)
+    window = cal.notes_window_of(release)
+    assert release in window
+    neighbours = [cal.notes_window(window.index + d) for d in (-1, 1)]
+    assert all(release not in other for other in neighbours)
+    assert window.start <= release.at < window.end
+
+
+@settings(max_examples=200, deadline=None)
+@given(calendars, indexes)
+def test_delivery_is_exactly_the_offset_after_its_release(cal, index):
+    cycle = cal.delivery_cycle(index)
+    assert cycle.install_at.date() - cycle.release.date == dt.timedelta(days=cal.config.delivery_offset_days)
+    assert cycle.install_at.time() == cycle.release.at.time()  # same wall-clock time, DST or not
+    assert cycle.release == cycle.window.releases[-1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(calendars, indexes)
+def test_release_ids_round_trip_and_sort_like_the_train(cal, index):
+    release, following = cal.release(index), cal.release(index + 1)
+    assert cal.release_by_id(release.id) == release
+    assert release.id < following.id
+    assert release.at < following.at
+    assert (following.date - release.date).days == 7 * cal.config.cadence_weeks
+
+
+@settings(max_examples=200, deadline=None)
+@given(calendars, moments)
+def test_release_at_is_the_latest_release_not_after_the_moment(cal, moment):
+    release = cal.release_at(moment)
+    assert release.at <= moment < cal.release(release.index + 1).at
+
+
+@settings(max_examples=100, deadline=None)
+@given(calendars, moments)
+def test_current_delivery_cycle_is_the_latest_released_one(cal, moment):
+    cycle = cal.delivery_cycle_at(moment)
+    assert cycle.release.at <= moment < cal.next_cycle(cycle).release.at
+
+
+def test_load_calendar_names_file_line_and_field(tmp_path):
+    path = tmp_path / "calendar.yaml"
+    path.write_text("timezone: Europe/Amsterdm\nanchor: 2026-01-08\ncadence_weeks: 0\n")
+    with pytest.raises(InvalidConfig) as caught:
+        load_calendar(path)
+    messages = [str(e) for e in caught.value.errors]
+    assert any(":1: calendar, field 'timezone'" in m and "did you mean 'Europe/Amsterdam'" in m for m in messages), (
+        messages
+    )
+    assert any(":3: calendar, field 'cadence_weeks'" in m and "greater than or equal to 1" in m for m in messages)
+
+
+def test_the_shipped_calendar_is_valid():
+    assert load_calendar().config.cadence_weeks == 2
