@@ -1,0 +1,637 @@
+"""The release database repository: every read and write of release data goes
+through here, on SQLite and PostgreSQL alike.
+
+Writes that a rerun may repeat are idempotent upserts keyed by release and OEM;
+approvals are append-only events whose latest one is the state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pendulum
+from sqlalchemy import Engine, Row, and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from release_pipeline.db import schema as t
+from release_pipeline.models import (
+    Change,
+    ChangeType,
+    Decision,
+    DeliveryStatus,
+    FeedbackCategory,
+    ReleaseStatus,
+    SideEffectStatus,
+)
+from release_pipeline.release_calendar import Release
+
+
+class ReleaseDbError(ValueError):
+    """A write the release database refuses; the message names what and why."""
+
+
+def _now() -> pendulum.DateTime:
+    return pendulum.now("UTC")
+
+
+@dataclass(frozen=True)
+class ChangeApproval:
+    """The current sign-off state of one change for one OEM (``decision`` None: pending)."""
+
+    change_id: str
+    release_id: str
+    decision: Decision | None
+    actor: str | None
+    comment: str | None
+    decided_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class SideEffectClaim:
+    key: str
+    done: bool  # True: performed by an earlier attempt, do not repeat
+    attempt: int
+    result: dict | None
+
+
+class ReleaseRepository:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str) -> ReleaseRepository:
+        from release_pipeline.db import connect
+
+        return cls(connect(url))
+
+    def _insert(self, table):
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table)
+
+    # -- releases and their changes -------------------------------------------------
+    def record_release(
+        self,
+        release: Release,
+        changes: Sequence[Change],
+        *,
+        changes_since: dt.datetime | None,
+        changes_until: dt.datetime | None,
+        actor: str,
+    ) -> bool:
+        """Store a cut release and its changes in one transaction.
+
+        Returns False when the release was already recorded with the same changes
+        (a rerun); refuses a change that belongs to another release or a rerun whose
+        changes differ, naming the change.
+        """
+        now = _now()
+        status = ReleaseStatus.CUT if changes else ReleaseStatus.EMPTY
+        with self.engine.begin() as conn:
+            existing = conn.execute(select(t.releases).where(t.releases.c.id == release.id)).first()
+            if existing is not None:
+                known = set(
+                    conn.scalars(
+                        select(t.release_changes.c.change_id).where(t.release_changes.c.release_id == release.id)
+                    )
+                )
+                if known != {c.id for c in changes}:
+                    added = sorted({c.id for c in changes} - known)
+                    missing = sorted(known - {c.id for c in changes})
+                    raise ReleaseDbError(
+                        f"release {release.id} is already recorded with other changes "
+                        f"(new: {added or 'none'}, no longer reported: {missing or 'none'})"
+                    )
+                return False
+            ids = [c.id for c in changes]
+            if len(ids) != len(set(ids)):
+                dupes = sorted({i for i in ids if ids.count(i) > 1})
+                raise ReleaseDbError(f"release {release.id}: change {dupes[0]!r} is listed twice")
+            if ids:
+                taken = conn.execute(
+                    select(t.release_changes.c.change_id, t.release_changes.c.release_id).where(
+                        t.release_changes.c.change_id.in_(ids)
+                    )
+                ).first()
+                if taken is not None:
+                    raise ReleaseDbError(
+                        f"release {release.id}: change {taken.change_id!r} "
+                        f"already belongs to release {taken.release_id}"
+                    )
+            conn.execute(
+                t.releases.insert().values(
+                    id=release.id,
+                    train_index=release.index,
+                    release_at=release.at,
+                    status=status,
+                    status_reason=None if changes else "no changes merged since the previous release",
+                    changes_since=changes_since,
+                    changes_until=changes_until,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            if changes:
+                conn.execute(
+                    t.release_changes.insert(),
+                    [
+                        {
+                            "change_id": c.id,
+                            "release_id": release.id,
+                            "type": str(c.type),
+                            "component": c.component,
+                            "title": c.title,
+                            "description": c.description,
+                            "breaking": c.breaking,
+                            "merged_at": c.merged_at,
+                            "created_at": now,
+                        }
+                        for c in changes
+                    ],
+                )
+            self._event(conn, release.id, "cut", actor, f"{len(changes)} change(s), status {status}", now)
+        return True
+
+    def record_baseline_release(self, release: Release, *, actor: str, reason: str) -> bool:
+        """A release that predates the pipeline (e.g. what OEM instances already run)."""
+        now = _now()
+        with self.engine.begin() as conn:
+            if conn.execute(select(t.releases.c.id).where(t.releases.c.id == release.id)).first():
+                return False
+            conn.execute(
+                t.releases.insert().values(
+                    id=release.id,
+                    train_index=release.index,
+                    release_at=release.at,
+                    status=ReleaseStatus.DEPLOYED,
+                    status_reason=f"baseline: {reason}",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            self._event(conn, release.id, "baseline", actor, reason, now)
+        return True
+
+    def release(self, release_id: str) -> Row | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.releases).where(t.releases.c.id == release_id)).first()
+
+    def releases(self, statuses: Iterable[ReleaseStatus] | None = None) -> list[Row]:
+        query = select(t.releases).order_by(t.releases.c.id)
+        if statuses is not None:
+            query = query.where(t.releases.c.status.in_([str(s) for s in statuses]))
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def latest_release(self, statuses: Iterable[ReleaseStatus], before: str | None = None) -> Row | None:
+        query = (
+            select(t.releases)
+            .where(t.releases.c.status.in_([str(s) for s in statuses]))
+            .order_by(t.releases.c.id.desc())
+            .limit(1)
+        )
+        if before is not None:
+            query = query.where(t.releases.c.id < before)
+        with self.engine.connect() as conn:
+            return conn.execute(query).first()
+
+    def set_release_status(
+        self, release_id: str, status: ReleaseStatus, *, actor: str, reason: str | None = None
+    ) -> None:
+        now = _now()
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(t.releases)
+                .where(t.releases.c.id == release_id)
+                .values(status=str(status), status_reason=reason, updated_at=now)
+            )
+            if result.rowcount != 1:
+                raise ReleaseDbError(f"release {release_id!r} is not recorded")
+            self._event(conn, release_id, str(status), actor, reason, now)
+
+    def release_events(self, release_id: str) -> list[Row]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(t.release_events)
+                    .where(t.release_events.c.release_id == release_id)
+                    .order_by(t.release_events.c.id)
+                )
+            )
+
+    def _event(self, conn, release_id: str, event: str, actor: str, detail: str | None, at) -> None:
+        conn.execute(
+            t.release_events.insert().values(
+                release_id=release_id, event=event, actor=actor, detail=detail, created_at=at
+            )
+        )
+
+    def changes_between(self, after_release_id: str | None, until_release_id: str) -> list[Change]:
+        """Changes of the releases in ``(after, until]``, oldest release first."""
+        condition = t.release_changes.c.release_id <= until_release_id
+        if after_release_id is not None:
+            condition = and_(condition, t.release_changes.c.release_id > after_release_id)
+        return self._changes(condition)
+
+    def changes_of(self, release_ids: Iterable[str]) -> list[Change]:
+        return self._changes(t.release_changes.c.release_id.in_(list(release_ids)))
+
+    def _changes(self, condition) -> list[Change]:
+        c = t.release_changes.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.release_changes).where(condition).order_by(c.release_id, c.change_id))
+            return [
+                Change(
+                    id=r.change_id,
+                    type=ChangeType(r.type),
+                    component=r.component,
+                    title=r.title,
+                    description=r.description,
+                    breaking=r.breaking,
+                    merged_at=r.merged_at,
+                    release_id=r.release_id,
+                )
+                for r in rows
+            ]
+
+    # -- sign-off -------------------------------------------------------------------
+    def request_approvals(self, release_id: str, oem_ids: Iterable[str]) -> int:
+        """Ask each OEM to sign off every change of the release; returns how many
+        requests are new (a rerun adds none)."""
+        now = _now()
+        with self.engine.begin() as conn:
+            change_ids = list(
+                conn.scalars(select(t.release_changes.c.change_id).where(t.release_changes.c.release_id == release_id))
+            )
+            rows = [
+                {"oem_id": oem, "change_id": change, "release_id": release_id, "requested_at": now}
+                for oem in oem_ids
+                for change in change_ids
+            ]
+            if not rows:
+                return 0
+            result = conn.execute(self._insert(t.approval_requests).on_conflict_do_nothing(), rows)
+            return max(result.rowcount, 0)
+
+    def approval_requests(self, oem_id: str, release_id: str | None = None) -> list[Row]:
+        c = t.approval_requests.c
+        query = select(t.approval_requests).where(c.oem_id == oem_id).order_by(c.release_id, c.change_id)
+        if release_id is not None:
+            query = query.where(c.release_id == release_id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def record_decision(
+        self,
+        *,
+        oem_id: str,
+        change_id: str,
+        decision: Decision,
+        actor: str,
+        channel: str,
+        comment: str | None = None,
+        recorded_by: str | None = None,
+    ) -> int:
+        """Append a sign-off event; refuses a change the OEM was not asked to sign off."""
+        with self.engine.begin() as conn:
+            request = conn.execute(
+                select(t.approval_requests).where(
+                    t.approval_requests.c.oem_id == oem_id, t.approval_requests.c.change_id == change_id
+                )
+            ).first()
+            if request is None:
+                raise ReleaseDbError(f"OEM {oem_id!r} has no sign-off request for change {change_id!r}")
+            if decision == Decision.REJECTED and not (comment or "").strip():
+                raise ReleaseDbError(f"rejecting change {change_id!r} needs a comment saying why")
+            result = conn.execute(
+                t.approval_events.insert().values(
+                    oem_id=oem_id,
+                    change_id=change_id,
+                    release_id=request.release_id,
+                    decision=str(Decision(decision)),
+                    actor=actor,
+                    recorded_by=recorded_by,
+                    channel=channel,
+                    comment=comment,
+                    created_at=_now(),
+                )
+            )
+            return result.inserted_primary_key[0]
+
+    def approval_states_query(self, oem_id: str, after_release_id: str | None, until_release_id: str):
+        """The approval gate's single query: every change in ``(after, until]`` with
+        the OEM's latest decision on it (or none). Shared by the sync repository and
+        the trigger's async reader so both ask the database the same question."""
+        c, e = t.release_changes.c, t.approval_events
+        latest = (
+            select(func.max(e.c.id))
+            .where(e.c.oem_id == oem_id, e.c.change_id == c.change_id)
+            .correlate(t.release_changes)
+            .scalar_subquery()
+        )
+        condition = c.release_id <= until_release_id
+        if after_release_id is not None:
+            condition = and_(condition, c.release_id > after_release_id)
+        return (
+            select(c.change_id, c.release_id, e.c.decision, e.c.actor, e.c.comment, e.c.created_at)
+            .select_from(t.release_changes.outerjoin(e, e.c.id == latest))
+            .where(condition)
+            .order_by(c.release_id, c.change_id)
+        )
+
+    def approval_states(self, oem_id: str, after_release_id: str | None, until_release_id: str) -> list[ChangeApproval]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(self.approval_states_query(oem_id, after_release_id, until_release_id))
+            return [change_approval(r) for r in rows]
+
+    def approval_history(self, oem_id: str, change_id: str) -> list[Row]:
+        e = t.approval_events.c
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(t.approval_events).where(e.oem_id == oem_id, e.change_id == change_id).order_by(e.id)
+                )
+            )
+
+    # -- deliveries and installed versions -------------------------------------------
+    def upsert_delivery(self, oem_id: str, release_id: str, *, status: DeliveryStatus, **fields: Any) -> None:
+        allowed = {"cycle_key", "from_release_id", "run_id", "started_at", "finished_at", "detail", "log_excerpt"}
+        if unknown := set(fields) - allowed:
+            raise TypeError(f"unknown delivery fields: {sorted(unknown)}")
+        now = _now()
+        values = {"status": str(status), "updated_at": now, **fields}
+        statement = self._insert(t.deliveries).values(oem_id=oem_id, release_id=release_id, created_at=now, **values)
+        with self.engine.begin() as conn:
+            conn.execute(statement.on_conflict_do_update(index_elements=["oem_id", "release_id"], set_=values))
+
+    def delivery(self, oem_id: str, release_id: str) -> Row | None:
+        d = t.deliveries.c
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.deliveries).where(d.oem_id == oem_id, d.release_id == release_id)).first()
+
+    def deliveries(self, oem_id: str | None = None) -> list[Row]:
+        d = t.deliveries.c
+        query = select(t.deliveries).order_by(d.oem_id, d.release_id)
+        if oem_id is not None:
+            query = query.where(d.oem_id == oem_id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def installed_version(self, oem_id: str) -> Row | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.installed_versions).where(t.installed_versions.c.oem_id == oem_id)).first()
+
+    def installed_versions(self) -> dict[str, Row]:
+        with self.engine.connect() as conn:
+            return {r.oem_id: r for r in conn.execute(select(t.installed_versions))}
+
+    def set_installed_version(self, oem_id: str, release_id: str, *, at: dt.datetime | None = None) -> None:
+        now = _now()
+        with self.engine.begin() as conn:
+            if conn.execute(select(t.releases.c.id).where(t.releases.c.id == release_id)).first() is None:
+                raise ReleaseDbError(f"OEM {oem_id!r}: release {release_id!r} is not recorded")
+            previous = conn.scalar(
+                select(t.installed_versions.c.release_id).where(t.installed_versions.c.oem_id == oem_id)
+            )
+            if previous == release_id:
+                return
+            values = {
+                "release_id": release_id,
+                "previous_release_id": previous,
+                "installed_at": at or now,
+                "updated_at": now,
+            }
+            conn.execute(
+                self._insert(t.installed_versions)
+                .values(oem_id=oem_id, **values)
+                .on_conflict_do_update(index_elements=["oem_id"], set_=values)
+            )
+
+    # -- publications ----------------------------------------------------------------
+    def record_publication(
+        self,
+        *,
+        kind: str,
+        scope_key: str,
+        audience: str,
+        channel: str,
+        status: str,
+        location: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        now = _now()
+        values = {"status": status, "location": location, "detail": detail, "updated_at": now}
+        with self.engine.begin() as conn:
+            conn.execute(
+                self._insert(t.publications)
+                .values(kind=kind, scope_key=scope_key, audience=audience, channel=channel, created_at=now, **values)
+                .on_conflict_do_update(index_elements=["kind", "scope_key", "audience", "channel"], set_=values)
+            )
+
+    def publications(self, *, kind: str | None = None, scope_key: str | None = None) -> list[Row]:
+        p = t.publications.c
+        query = select(t.publications).order_by(p.kind, p.scope_key, p.audience, p.channel)
+        if kind is not None:
+            query = query.where(p.kind == kind)
+        if scope_key is not None:
+            query = query.where(p.scope_key == scope_key)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    # -- idempotency ledger ------------------------------------------------------------
+    def claim_side_effect(self, key: str, kind: str) -> SideEffectClaim:
+        """Record that the side effect ``key`` is about to be performed.
+
+        Returns ``done=True`` when an earlier attempt completed it; otherwise the
+        attempt number (an attempt > 1 follows one whose outcome is unknown, so the
+        external call itself must be idempotent by the same key).
+        """
+        now = _now()
+        s = t.side_effects.c
+        with self.engine.begin() as conn:
+            inserted = conn.execute(
+                self._insert(t.side_effects)
+                .values(
+                    key=key, kind=kind, status=str(SideEffectStatus.STARTED), attempts=1, created_at=now, updated_at=now
+                )
+                .on_conflict_do_nothing()
+            )
+            if inserted.rowcount == 1:
+                return SideEffectClaim(key=key, done=False, attempt=1, result=None)
+            row = conn.execute(select(t.side_effects).where(s.key == key)).one()
+            if row.status == SideEffectStatus.DONE:
+                return SideEffectClaim(key=key, done=True, attempt=row.attempts, result=row.result)
+            conn.execute(
+                update(t.side_effects)
+                .where(s.key == key)
+                .values(attempts=row.attempts + 1, status=str(SideEffectStatus.STARTED), updated_at=now)
+            )
+            return SideEffectClaim(key=key, done=False, attempt=row.attempts + 1, result=row.result)
+
+    def finish_side_effect(self, key: str, *, result: dict | None = None, failed: bool = False) -> None:
+        status = SideEffectStatus.FAILED if failed else SideEffectStatus.DONE
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                update(t.side_effects)
+                .where(t.side_effects.c.key == key)
+                .values(status=str(status), result=result, updated_at=_now())
+            )
+            if updated.rowcount != 1:
+                raise ReleaseDbError(f"side effect {key!r} was never claimed")
+
+    def side_effect(self, key: str) -> Row | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.side_effects).where(t.side_effects.c.key == key)).first()
+
+    def side_effects(self, kind: str | None = None) -> list[Row]:
+        query = select(t.side_effects).order_by(t.side_effects.c.key)
+        if kind is not None:
+            query = query.where(t.side_effects.c.kind == kind)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    # -- feedback and roadmap --------------------------------------------------------------
+    def record_feedback(
+        self,
+        *,
+        oem_id: str,
+        category: FeedbackCategory,
+        title: str,
+        body: str,
+        submitted_by: str,
+        channel: str,
+        component: str | None = None,
+        recorded_by: str | None = None,
+        at: dt.datetime | None = None,
+    ) -> int:
+        category = FeedbackCategory(category)
+        if not title.strip():
+            raise ReleaseDbError(f"feedback from OEM {oem_id!r} needs a title")
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                t.feedback.insert().values(
+                    oem_id=oem_id,
+                    category=str(category),
+                    title=title.strip(),
+                    body=body,
+                    component=component,
+                    submitted_by=submitted_by,
+                    recorded_by=recorded_by,
+                    channel=channel,
+                    created_at=at or _now(),
+                )
+            )
+            return result.inserted_primary_key[0]
+
+    def feedback(self, *, since: dt.datetime | None = None, oem_id: str | None = None) -> list[Row]:
+        f = t.feedback.c
+        query = select(t.feedback).order_by(f.created_at, f.id)
+        if since is not None:
+            query = query.where(f.created_at >= since)
+        if oem_id is not None:
+            query = query.where(f.oem_id == oem_id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def record_feedback_request(self, oem_id: str, period_key: str) -> bool:
+        """True when this OEM had not yet been asked for feedback in ``period_key``."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                self._insert(t.feedback_requests)
+                .values(oem_id=oem_id, period_key=period_key, requested_at=_now())
+                .on_conflict_do_nothing()
+            )
+            return result.rowcount == 1
+
+    def last_feedback_request(self, oem_id: str) -> Row | None:
+        r = t.feedback_requests.c
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(t.feedback_requests).where(r.oem_id == oem_id).order_by(r.requested_at.desc()).limit(1)
+            ).first()
+
+    def upsert_planned_item(
+        self,
+        item_id: str,
+        *,
+        title: str,
+        component: str | None = None,
+        target_release_id: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        values = {"title": title, "component": component, "target_release_id": target_release_id, "detail": detail}
+        with self.engine.begin() as conn:
+            conn.execute(
+                self._insert(t.planned_items)
+                .values(id=item_id, created_at=_now(), **values)
+                .on_conflict_do_update(index_elements=["id"], set_=values)
+            )
+
+    def planned_items(self) -> list[Row]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(t.planned_items).order_by(t.planned_items.c.id)))
+
+    def save_roadmap_snapshot(self, *, horizon: list[str], items: list[dict], changes: dict, run_id: str | None) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                t.roadmap_snapshots.insert().values(
+                    horizon=horizon, items=items, changes=changes, run_id=run_id, created_at=_now()
+                )
+            )
+            return result.inserted_primary_key[0]
+
+    def latest_roadmap_snapshot(self) -> Row | None:
+        r = t.roadmap_snapshots.c
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.roadmap_snapshots).order_by(r.id.desc()).limit(1)).first()
+
+    # -- portal tokens -------------------------------------------------------------------
+    def add_portal_token(self, *, oem_id: str, token_hash: str, label: str, created_by: str) -> int:
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(
+                    t.portal_tokens.insert().values(
+                        oem_id=oem_id, token_hash=token_hash, label=label, created_by=created_by, created_at=_now()
+                    )
+                )
+                return result.inserted_primary_key[0]
+        except IntegrityError:
+            raise ReleaseDbError("a token with this hash already exists") from None
+
+    def revoke_portal_token(self, token_id: int) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(t.portal_tokens)
+                .where(t.portal_tokens.c.id == token_id, t.portal_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=_now())
+            )
+            return result.rowcount == 1
+
+    def active_token(self, token_hash: str) -> Row | None:
+        p = t.portal_tokens.c
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(t.portal_tokens).where(p.token_hash == token_hash, p.revoked_at.is_(None))
+            ).first()
+
+    def portal_tokens(self, oem_id: str | None = None) -> list[Row]:
+        p = t.portal_tokens.c
+        query = select(t.portal_tokens).order_by(p.id)
+        if oem_id is not None:
+            query = query.where(p.oem_id == oem_id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+
+def change_approval(row) -> ChangeApproval:
+    return ChangeApproval(
+        change_id=row.change_id,
+        release_id=row.release_id,
+        decision=Decision(row.decision) if row.decision else None,
+        actor=row.actor,
+        comment=row.comment,
+        decided_at=row.created_at,
+    )

@@ -1,0 +1,260 @@
+"""The release database schema (SQLAlchemy Core). Alembic migrations build it;
+``tests/unit/test_migrations.py`` checks that they agree with this module."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (naive UTC text) and
+    PostgreSQL (timestamptz) alike. A naive datetime is refused: it is a bug."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the release database stores aware UTC times")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return pendulum.instance(value).in_timezone("UTC")
+
+
+def _created() -> Column:
+    return Column("created_at", UtcDateTime, nullable=False)
+
+
+def _updated() -> Column:
+    return Column("updated_at", UtcDateTime, nullable=False)
+
+
+OEM_ID = String(40)
+RELEASE_ID = String(7)
+
+releases = Table(
+    "releases",
+    metadata,
+    Column("id", RELEASE_ID, primary_key=True),
+    Column("train_index", Integer, nullable=False, unique=True),
+    Column("release_at", UtcDateTime, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("status_reason", Text),
+    Column("changes_since", UtcDateTime),
+    Column("changes_until", UtcDateTime),
+    _created(),
+    _updated(),
+)
+
+release_changes = Table(
+    "release_changes",
+    metadata,
+    Column("change_id", String(64), primary_key=True),
+    Column("release_id", RELEASE_ID, ForeignKey("releases.id"), nullable=False, index=True),
+    Column("type", String(20), nullable=False),
+    Column("component", String(100), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("breaking", Boolean, nullable=False),
+    Column("merged_at", UtcDateTime, nullable=False),
+    _created(),
+)
+
+# What happened to a release, in order: cut, QA decisions (with the reason), deploys.
+release_events = Table(
+    "release_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("release_id", RELEASE_ID, ForeignKey("releases.id"), nullable=False, index=True),
+    Column("event", String(40), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("detail", Text),
+    _created(),
+)
+
+# Sign-off asked of an OEM for a change; one row per OEM x change.
+approval_requests = Table(
+    "approval_requests",
+    metadata,
+    Column("oem_id", OEM_ID, primary_key=True),
+    Column("change_id", String(64), ForeignKey("release_changes.change_id"), primary_key=True),
+    Column("release_id", RELEASE_ID, ForeignKey("releases.id"), nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
+    Index(None, "oem_id", "release_id"),
+)
+
+# Append-only sign-off events; the state of an OEM x change is its latest event.
+approval_events = Table(
+    "approval_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("oem_id", OEM_ID, nullable=False),
+    Column("change_id", String(64), ForeignKey("release_changes.change_id"), nullable=False),
+    Column("release_id", RELEASE_ID, ForeignKey("releases.id"), nullable=False),
+    Column("decision", String(10), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("recorded_by", String(100)),  # staff who recorded it on the OEM's behalf
+    Column("channel", String(20), nullable=False),
+    Column("comment", Text),
+    _created(),
+    CheckConstraint("decision IN ('approved', 'rejected')", name="decision"),
+    # the approval gate's one query per poll walks this index
+    Index(None, "oem_id", "change_id", "id"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("oem_id", OEM_ID, nullable=False),
+    Column("release_id", RELEASE_ID, ForeignKey("releases.id"), nullable=False),
+    Column("cycle_key", String(20)),
+    Column("status", String(20), nullable=False),
+    Column("from_release_id", RELEASE_ID),
+    Column("run_id", String(250)),
+    Column("started_at", UtcDateTime),
+    Column("finished_at", UtcDateTime),
+    Column("detail", Text),
+    Column("log_excerpt", Text),
+    _created(),
+    _updated(),
+    UniqueConstraint("oem_id", "release_id"),
+)
+
+installed_versions = Table(
+    "installed_versions",
+    metadata,
+    Column("oem_id", OEM_ID, primary_key=True),
+    Column("release_id", RELEASE_ID, ForeignKey("releases.id"), nullable=False),
+    Column("previous_release_id", RELEASE_ID),
+    Column("installed_at", UtcDateTime, nullable=False),
+    _updated(),
+)
+
+# Notes and roadmap publications: who (audience: 'vendor' or an OEM id) got what where.
+publications = Table(
+    "publications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(30), nullable=False),
+    Column("scope_key", String(40), nullable=False),
+    Column("audience", OEM_ID, nullable=False),
+    Column("channel", String(30), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("location", Text),
+    Column("detail", Text),
+    _created(),
+    _updated(),
+    UniqueConstraint("kind", "scope_key", "audience", "channel"),
+)
+
+# Idempotency ledger: the key of an external side effect is stored before it is
+# performed, so a rerun can tell "done" from "not done".
+side_effects = Table(
+    "side_effects",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("result", JSON),
+    _created(),
+    _updated(),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("oem_id", OEM_ID, nullable=False),
+    Column("category", String(40), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("component", String(100)),
+    Column("submitted_by", String(100), nullable=False),
+    Column("recorded_by", String(100)),
+    Column("channel", String(20), nullable=False),
+    _created(),
+    Index(None, "created_at"),
+    Index(None, "oem_id", "created_at"),
+)
+
+feedback_requests = Table(
+    "feedback_requests",
+    metadata,
+    Column("oem_id", OEM_ID, primary_key=True),
+    Column("period_key", String(20), primary_key=True),
+    Column("requested_at", UtcDateTime, nullable=False),
+)
+
+# Items the vendor has already planned; prioritisation merges feedback into them.
+planned_items = Table(
+    "planned_items",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("title", String(300), nullable=False),
+    Column("component", String(100)),
+    Column("target_release_id", RELEASE_ID),
+    Column("detail", Text),
+    _created(),
+)
+
+roadmap_snapshots = Table(
+    "roadmap_snapshots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("horizon", JSON, nullable=False),  # the release ids the roadmap covers
+    Column("items", JSON, nullable=False),  # ranked items with score and reason
+    Column("changes", JSON, nullable=False),  # what changed since the previous snapshot
+    Column("run_id", String(250)),
+    _created(),
+)
+
+portal_tokens = Table(
+    "portal_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("oem_id", OEM_ID, nullable=False, index=True),
+    Column("token_hash", String(128), nullable=False, unique=True),
+    Column("label", String(100), nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("revoked_at", UtcDateTime),
+    Column("last_used_at", UtcDateTime),
+    _created(),
+)
