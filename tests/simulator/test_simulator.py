@@ -1,0 +1,120 @@
+"""The simulator behaves like the systems it stands in for, reached the way the
+pipeline reaches them: Airflow's HTTP and SSH hooks over the generated connections."""
+
+import json
+
+import httpx
+import pendulum
+import pytest
+
+from release_pipeline.registry import load_registry
+from simulator.connections import as_environment, simulator_connections
+
+
+@pytest.fixture
+def connections(simulator, monkeypatch):
+    conns = simulator_connections(simulator.endpoints, load_registry().oems.values())
+    for name, value in as_environment(conns).items():
+        monkeypatch.setenv(name, value)
+    return conns
+
+
+def ssh(conn_id: str, command: str):
+    from airflow.providers.ssh.hooks.ssh import SSHHook
+
+    hook = SSHHook(ssh_conn_id=conn_id, cmd_timeout=10)
+    with hook.get_conn() as client:
+        return hook.exec_ssh_client_command(client, command, get_pty=False, environment=None)
+
+
+def test_oem_instances_over_ssh_with_key_auth_and_a_pinned_host_key(sim, connections):
+    status, out, _ = ssh("oem_nimbus_ssh", "ava-ctl version")
+    assert (status, out.decode().strip()) == (0, "2026.22")
+    status, out, _ = ssh("oem_nimbus_ssh", "ava-ctl install 2026.24")
+    assert status == 0 and "installed 2026.24" in out.decode()
+    # each OEM is its own instance, with its own command templates
+    assert ssh("oem_kestrel_ssh", "kestrel-admin platform-version")[1].decode().strip() == "2026.22"
+    assert ssh("oem_kestrel_ssh", "ava-ctl version")[0] == 127
+    assert sim.state()["oems"]["nimbus"]["version"] == "2026.24"
+
+
+def test_ssh_refuses_a_wrong_host_key(sim, connections, monkeypatch):
+    from airflow.providers.ssh.hooks.ssh import SSHHook
+
+    conn = dict(connections["oem_nimbus_ssh"])
+    other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0wmN/Cr3JXqmLW7u+g9pTh+wyqGMfDlPI2wjrGfvbp"
+    conn["extra"] = {**conn["extra"], "host_key": other}
+    monkeypatch.setenv("AIRFLOW_CONN_OEM_NIMBUS_SSH", json.dumps(conn))
+    with pytest.raises(Exception, match="(?i)host key|not found in known_hosts"):
+        SSHHook(ssh_conn_id="oem_nimbus_ssh", cmd_timeout=5, conn_timeout=5).get_conn()
+
+
+def test_injected_install_faults(sim, connections):
+    sim.oem("orbitel", install_failures=1, break_on_install=True)
+    assert ssh("oem_orbitel_ssh", "ava-ctl install 2026.24")[0] == 75  # transient
+    assert ssh("oem_orbitel_ssh", "ava-ctl install 2026.24")[0] == 0
+    health = httpx.get(connections["oem_orbitel_health"]["host"] + "/health")
+    assert health.status_code == 503 and health.json()["version"] == "2026.24"
+    assert ssh("oem_orbitel_ssh", "ava-ctl rollback 2026.22")[0] == 0
+    assert httpx.get(connections["oem_orbitel_health"]["host"] + "/health").json() == {
+        "status": "ok",
+        "version": "2026.22",
+    }
+
+
+def test_http_apis_through_the_http_hook(sim, connections):
+    from airflow.providers.http.hooks.http import HttpHook
+
+    merged = pendulum.datetime(2026, 11, 20, 12, tz="UTC")
+    sim.add_changes(
+        [
+            {
+                "id": "AVA-1",
+                "type": "fix",
+                "component": "x",
+                "title": "t",
+                "description": "d",
+                "breaking": False,
+                "merged_at": merged.isoformat(),
+            }
+        ]
+    )
+    feed = HttpHook("GET", http_conn_id="change_feed").run(
+        "changes", data={"since": merged.subtract(days=1).isoformat(), "until": merged.add(days=1).isoformat()}
+    )
+    assert [c["id"] for c in feed.json()["changes"]] == ["AVA-1"]
+
+    deploy = HttpHook("POST", http_conn_id="ava_production")
+    first = deploy.run("deployments", json={"release_id": "2026.24"}, headers={"Idempotency-Key": "k1"}).json()
+    again = deploy.run("deployments", json={"release_id": "2026.24"}, headers={"Idempotency-Key": "k1"}).json()
+    assert first["id"] == again["id"]  # the same deployment, not a second one
+
+    HttpHook("PUT", http_conn_id="oem_nimbus_docs").run(
+        "pages/releases/2026.24", json={"title": "Nimbus Connect 2026.24", "markdown": "# hi"}
+    )
+    assert sim.docs("nimbus")["releases/2026.24"]["title"] == "Nimbus Connect 2026.24"
+
+    HttpHook("POST", http_conn_id="oem_nimbus_notify").run("", json={"subject": "hello"})
+    assert [n["message"]["subject"] for n in sim.notifications("nimbus")] == ["hello"]
+
+
+def test_outages_answer_503(sim, connections):
+    sim.portal_down("kestrel")
+    sim.channel_down("orbitel")
+    assert (
+        httpx.put(
+            connections["oem_kestrel_docs"]["host"] + "/pages/x", json={"title": "t", "markdown": "m"}
+        ).status_code
+        == 503
+    )
+    assert httpx.post(connections["oem_orbitel_notify"]["host"], json={}).status_code == 503
+    assert sim.notifications() == []
+
+
+def test_host_key_is_stable_across_restarts(tmp_path):
+    from simulator.process import SimulatorProcess
+
+    with SimulatorProcess(tmp_path) as first:
+        key = first.endpoints.ssh_host_key
+    with SimulatorProcess(tmp_path) as second:
+        assert second.endpoints.ssh_host_key == key
