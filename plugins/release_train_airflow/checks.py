@@ -1,0 +1,42 @@
+"""Operational checks an operator runs from the Airflow UI (release_train_config_check)."""
+
+from __future__ import annotations
+
+from release_pipeline.registry import Registry
+
+CORE_CONNECTIONS = ("release_db", "change_feed", "qa_system", "ava_production", "ava_docs_portal", "ava_notify")
+
+
+def missing_connections(registry: Registry) -> list[str]:
+    """Every connection id the pipeline needs that Airflow cannot find, with who needs it."""
+    from airflow.sdk import BaseHook
+
+    needed = dict.fromkeys(CORE_CONNECTIONS, "the release train")
+    for oem in registry.enabled:
+        for purpose, conn_id in oem.connections.model_dump().items():
+            needed.setdefault(conn_id, f"OEM {oem.id!r} ({purpose})")
+    missing = []
+    for conn_id, user in needed.items():
+        try:
+            BaseHook.get_connection(conn_id)
+        except Exception:  # the SDK raises AirflowNotFoundException; anything else is as bad
+            missing.append(f"{conn_id} (needed by {user})")
+    return missing
+
+
+def release_db_revision() -> str:
+    """The release DB's schema revision; fails when it is behind the code."""
+    from alembic.script import ScriptDirectory
+
+    from release_pipeline.db.migrate import alembic_config, current_revision
+    from release_train_airflow.resources import repository
+
+    engine = repository().engine
+    with engine.connect() as conn:
+        head = ScriptDirectory.from_config(alembic_config(conn)).get_current_head()
+    current = current_revision(engine)
+    if current != head:
+        raise ValueError(
+            f"release database is at revision {current}, the code needs {head}: run `release-train db-upgrade`"
+        )
+    return current

@@ -1,0 +1,58 @@
+"""The release train's shared resources as Airflow sees them: config from ``config/``
+and the release database behind the ``release_db`` connection."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from sqlalchemy.engine import URL
+
+from release_pipeline.db.repository import ReleaseRepository
+from release_pipeline.registry import Registry, load_registry
+from release_pipeline.release_calendar import ReleaseCalendar, load_calendar
+
+RELEASE_DB_CONN_ID = "release_db"
+
+
+def url_from_connection(conn) -> str:
+    """A SQLAlchemy URL for an Airflow ``sqlite`` or ``postgres`` connection."""
+    if conn.conn_type == "sqlite":
+        if not conn.host:
+            raise ValueError(f"connection {conn.conn_id!r}: a sqlite connection needs the file path as host")
+        return f"sqlite:///{conn.host}"
+    if conn.conn_type in ("postgres", "postgresql"):
+        return URL.create(
+            "postgresql+psycopg2",
+            username=conn.login or None,
+            password=conn.password or None,
+            host=conn.host or None,
+            port=conn.port or None,
+            database=conn.schema or None,
+        ).render_as_string(hide_password=False)
+    raise ValueError(
+        f"connection {conn.conn_id!r} has type {conn.conn_type!r}: the release database must be sqlite or postgres"
+    )
+
+
+def release_db_url(conn_id: str = RELEASE_DB_CONN_ID) -> str:
+    from airflow.sdk import BaseHook
+
+    return url_from_connection(BaseHook.get_connection(conn_id))
+
+
+@lru_cache(maxsize=4)
+def _repository_for(url: str) -> ReleaseRepository:
+    return ReleaseRepository.from_url(url)
+
+
+def repository(conn_id: str = RELEASE_DB_CONN_ID) -> ReleaseRepository:
+    """One repository (and connection pool) per database per process."""
+    return _repository_for(release_db_url(conn_id))
+
+
+def calendar() -> ReleaseCalendar:
+    return load_calendar()
+
+
+def registry() -> Registry:
+    return load_registry()

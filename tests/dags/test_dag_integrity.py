@@ -1,0 +1,128 @@
+"""Every DAG file parses cheaply and cleanly, and every DAG follows the house rules."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import sqlite3
+import warnings
+from contextlib import contextmanager
+
+import pytest
+
+from release_train_airflow.dag_defaults import OWNER, is_known_tag
+from tests.conftest import REPO
+
+DAGS = REPO / "dags"
+
+
+class ParseTimeIO(AssertionError):
+    pass
+
+
+@contextmanager
+def no_io_at_parse_time(monkeypatch):
+    """Fail any network, database, connection or variable access while parsing."""
+
+    def refuse(what):
+        def _refuse(*args, **kwargs):
+            raise ParseTimeIO(f"{what} at DAG parse time")
+
+        return _refuse
+
+    with monkeypatch.context() as patch:
+        patch.setattr(socket.socket, "connect", refuse("network connection"))
+        patch.setattr(socket, "create_connection", refuse("network connection"))
+        patch.setattr(sqlite3, "connect", refuse("SQLite connection"))
+        import psycopg2
+
+        patch.setattr(psycopg2, "connect", refuse("PostgreSQL connection"))
+        from airflow.sdk import BaseHook, Variable
+
+        patch.setattr(BaseHook, "get_connection", refuse("Airflow connection lookup"))
+        patch.setattr(Variable, "get", refuse("Airflow Variable lookup"))
+        yield
+
+
+def parse(monkeypatch, folder=DAGS):
+    from airflow.dag_processing.dagbag import DagBag
+
+    with no_io_at_parse_time(monkeypatch), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bag = DagBag(dag_folder=str(folder))
+    return bag, caught
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        yield parse(monkeypatch)
+    finally:
+        monkeypatch.undo()
+
+
+def test_every_dag_file_imports_without_errors_or_io(dagbag):
+    bag, _ = dagbag
+    assert bag.import_errors == {}
+    assert bag.dags, "no DAGs found"
+
+
+def test_no_deprecation_warnings_from_our_code(dagbag):
+    _, caught = dagbag
+    ours = [
+        f"{w.filename}:{w.lineno}: {w.message}"
+        for w in caught
+        if issubclass(w.category, DeprecationWarning | PendingDeprecationWarning | FutureWarning)
+        or "Deprecat" in type(w.message).__name__
+    ]
+    ours = [w for w in ours if str(REPO) in w and "/.venv/" not in w]
+    assert ours == []
+
+
+def test_every_dag_follows_the_house_rules(dagbag):
+    bag, _ = dagbag
+    for dag_id, dag in bag.dags.items():
+        assert dag.doc_md and len(dag.doc_md.strip()) > 40, f"{dag_id}: doc_md missing"
+        assert dag.tags, f"{dag_id}: no tags"
+        assert "release-train" in dag.tags, f"{dag_id}: missing the release-train tag"
+        unknown = [t for t in dag.tags if not is_known_tag(t)]
+        assert unknown == [], f"{dag_id}: tags outside the vocabulary: {unknown}"
+        for task in dag.tasks:
+            assert task.owner == OWNER, f"{dag_id}.{task.task_id}: owner {task.owner!r}"
+        assert dag.catchup is False, f"{dag_id}: catchup must be off"
+
+
+def test_a_broken_oem_entry_is_an_import_error_naming_it(monkeypatch, tmp_path):
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    registry = config / "oems.yaml"
+    registry.write_text(registry.read_text().replace("timezone: America/New_York", "timezone: America/New_Yrok"))
+    monkeypatch.setenv("RELEASE_TRAIN_CONFIG_DIR", str(config))
+    bag, _ = parse(monkeypatch)
+    errors = {path.rsplit("/", 1)[-1]: message for path, message in bag.import_errors.items()}
+    assert list(errors) == ["release_train_config.py"], errors
+    message = errors["release_train_config.py"]
+    assert "oems.yaml:" in message and "OEM 'orbitel', field 'timezone'" in message
+    assert "did you mean 'America/New_York'" in message
+
+
+@pytest.mark.parametrize(
+    "offence",
+    [
+        "socket.create_connection(('127.0.0.1', 9))",
+        "sqlite3.connect('/tmp/x.db')",
+        "BaseHook.get_connection('release_db')",
+    ],
+)
+def test_the_parse_time_guard_catches_io(monkeypatch, tmp_path, offence):
+    (tmp_path / "offender.py").write_text(
+        "import socket, sqlite3\n"
+        "from airflow.sdk import BaseHook, dag\n"
+        f"{offence}\n"
+        "@dag(schedule=None)\n"
+        "def offender(): pass\n"
+        "offender()\n"
+    )
+    bag, _ = parse(monkeypatch, tmp_path)
+    assert "at DAG parse time" in next(iter(bag.import_errors.values()))
