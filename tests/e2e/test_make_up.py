@@ -1,0 +1,138 @@
+"""``make up`` end to end: the real devstack on free ports, driven like a newcomer would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from release_pipeline.db.repository import ReleaseRepository
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Devstack:
+    def __init__(self, home: Path):
+        self.home = home
+        self.port = free_port()
+        self.log = home.parent / f"up-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> subprocess.Popen:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "RELEASE_TRAIN_DB"))}
+        command = [sys.executable, "-m", "devstack", "--home", str(self.home), "--api-port", str(self.port)]
+        command += ["--sim-http-port", "0", "--sim-ssh-port", "0"]
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        return self.process
+
+    def wait_until_up(self, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while "Release train is up" not in self.output():
+            assert self.process.poll() is None, f"make up exited early:\n{self.output()}"
+            assert time.monotonic() < deadline, f"make up not up after {timeout}s:\n{self.output()}"
+            time.sleep(1)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def api(self) -> httpx.Client:
+        base = f"http://localhost:{self.port}"
+        token = httpx.post(f"{base}/auth/token", json={"username": "admin", "password": "admin"}).json()
+        return httpx.Client(
+            base_url=f"{base}/api/v2", headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=30
+        )
+
+    def interrupt(self, timeout: float = 60) -> int:
+        """Ctrl-C, as a terminal sends it: SIGINT to the foreground process group."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        return self.process.wait(timeout)
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(1)
+
+
+def test_make_up_serves_the_ui_runs_dags_and_stops_everything_on_ctrl_c(tmp_path):
+    stack = Devstack(tmp_path / "home")
+    stack.start()
+    try:
+        stack.wait_until_up()
+        descendants = psutil.Process(stack.process.pid).children(recursive=True)
+        assert len(descendants) >= 5  # simulator, api-server, scheduler, dag-processor, triggerer
+
+        assert "login admin / admin" in stack.output()
+        assert httpx.get(f"http://localhost:{stack.port}/").status_code == 200
+        api = stack.api()
+        plugins = [p["name"] for p in api.get("/plugins").json()["plugins"]]
+        assert "release_train" in plugins
+
+        ready = json.loads((stack.home / "simulator" / "ready.json").read_text())
+        assert httpx.get(f"{ready['http_url']}/health").json() == {"status": "ok"}
+
+        repo = ReleaseRepository.from_url(f"sqlite:///{stack.home / 'release.db'}")
+        installed = repo.installed_versions()
+        assert set(installed) == {"kestrel", "nimbus", "orbitel", "tundra"}
+        assert len({row.release_id for row in installed.values()}) == 1
+
+        # a second `make up` while this one runs refuses instead of fighting over ports
+        second = subprocess.run(
+            [sys.executable, "-m", "devstack", "--home", str(stack.home)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1 and "already running" in second.stdout
+
+        # the scheduler runs a DAG with the connections make up installed
+        dag_id = "release_train_config_check"
+        wait_for(lambda: api.get(f"/dags/{dag_id}").status_code == 200, 120, "the DAG to be parsed")
+        api.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+        run = api.post(f"/dags/{dag_id}/dagRuns", json={"logical_date": None}).json()
+        state = wait_for(
+            lambda: (
+                (s := api.get(f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}").json()["state"]) in ("success", "failed")
+                and s
+            ),
+            180,
+            "the config check run",
+        )
+        assert state == "success", stack.output()
+    finally:
+        code = stack.interrupt()
+    assert code == 0, stack.output()
+    assert "stopped" in stack.output()
+    alive = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], f"left running after Ctrl-C: {[p.cmdline() for p in alive]}"
+
+    # running it again on the same home is safe
+    stack.start()
+    try:
+        stack.wait_until_up()
+    finally:
+        assert stack.interrupt() == 0
