@@ -17,6 +17,7 @@ from pathlib import Path
 from release_pipeline.config_loading import InvalidConfig
 from release_pipeline.registry import load_registry
 from release_pipeline.release_calendar import load_calendar
+from release_pipeline.vendor import load_vendor
 
 DB_URL_ENV = "RELEASE_TRAIN_DB_URL"
 
@@ -33,13 +34,17 @@ def _db_url(args: argparse.Namespace) -> str:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Validate config/calendar.yaml and config/oems.yaml; non-zero exit on any error."""
+    """Validate config/calendar.yaml, vendor.yaml and oems.yaml; non-zero exit on any error."""
     problems = []
     try:
         calendar = load_calendar(args.config_dir / "calendar.yaml" if args.config_dir else None)
     except InvalidConfig as exc:
         problems.extend(exc.errors)
         calendar = None
+    try:
+        load_vendor(args.config_dir / "vendor.yaml" if args.config_dir else None)
+    except InvalidConfig as exc:
+        problems.extend(exc.errors)
     try:
         registry = load_registry(args.config_dir / "oems.yaml" if args.config_dir else None)
         problems.extend(registry.errors)

@@ -62,7 +62,7 @@ def demo_changes(now: pendulum.DateTime | None = None, releases_back: int = 4) -
             merged = start.add(seconds=int(span * (position + 1) / 4))
             changes.append(
                 {
-                    "id": f"AVA-{1000 + len(changes)}",
+                    "id": f"CHG-{1000 + len(changes)}",
                     "type": kind,
                     "component": component,
                     "title": title,

@@ -1,0 +1,172 @@
+"""Every text the release train sends or publishes, rendered from Jinja2 templates into
+Markdown and HTML, white-labelled for its audience.
+
+One path for all of them: :func:`render` applies the audience's brand to every piece
+of text it is given and refuses an OEM copy that still shows the vendor's branding.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pendulum
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from release_pipeline.models import Change, ChangeType
+from release_pipeline.notes.whitelabel import BrandingLeak, Whitelabel
+from release_pipeline.registry import Oem
+from release_pipeline.vendor import VendorConfig
+
+__all__ = ["Audience", "BrandingLeak", "Rendered", "ReleaseNotesInput", "render", "render_release_notes"]
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+GROUPS = (
+    (ChangeType.FEATURE, "New features"),
+    (ChangeType.IMPROVEMENT, "Improvements"),
+    (ChangeType.FIX, "Fixes"),
+    (ChangeType.COMPONENT, "Component changes"),
+)
+TYPE_LABELS = dict(GROUPS) | {ChangeType.FEATURE: "New feature", ChangeType.FIX: "Fix"}
+
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who a text is for: the vendor itself (``key == "vendor"``) or one OEM."""
+
+    key: str
+    product: str  # the platform's name as this audience knows it
+    organisation: str
+    timezone: str
+    whitelabel: Whitelabel
+
+    @classmethod
+    def vendor(cls, vendor: VendorConfig, timezone: str = "UTC") -> Audience:
+        return cls("vendor", vendor.product_name, vendor.name, timezone, Whitelabel.for_audience(vendor, None))
+
+    @classmethod
+    def oem(cls, oem: Oem, vendor: VendorConfig) -> Audience:
+        return cls(
+            oem.id, oem.brand_name, oem.display_name, oem.timezone, Whitelabel.for_audience(vendor, oem.brand_name)
+        )
+
+    @property
+    def is_vendor(self) -> bool:
+        return self.key == "vendor"
+
+    def local(self, moment: dt.datetime) -> pendulum.DateTime:
+        return pendulum.instance(moment).in_timezone(self.timezone)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    markdown: str
+    html: str
+
+    def as_message(self, **meta: Any) -> dict[str, Any]:
+        return {"subject": self.subject, "markdown": self.markdown, "html": self.html, **meta}
+
+
+def render(template: str, audience: Audience, subject: str, **context: Any) -> Rendered:
+    """Render ``<template>.md.j2`` and ``<template>.html.j2`` for ``audience``.
+
+    Strings in ``context`` (also inside lists and dicts) are white-labelled before
+    rendering, except identifiers (keys ending in ``id``): rewriting a change id would
+    break the reference, so an id that shows vendor branding is refused by the leak
+    check on the result instead.
+    """
+    label = audience.whitelabel
+    context = _whitelabelled(context, label)
+    subject = label.apply(subject)
+    values = {"audience": audience, "product": audience.product, "subject": subject, **context}
+    markdown = _env.get_template(f"{template}.md.j2").render(values)
+    html = _env.get_template(f"{template}.html.j2").render(values)
+    where = f"{template} for {audience.key}"
+    return Rendered(
+        subject=label.check(subject, where),
+        markdown=label.check(markdown, where),
+        html=label.check(html, where),
+    )
+
+
+def _whitelabelled(value: Any, label: Whitelabel) -> Any:
+    if isinstance(value, str):
+        return label.apply(value)
+    if isinstance(value, dict):
+        return {k: v if str(k).endswith("id") else _whitelabelled(v, label) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_whitelabelled(v, label) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class ReleaseNotesInput:
+    """One release and its changes, as the notes show them."""
+
+    release_id: str
+    released_at: dt.datetime
+    changes: Sequence[Change] = field(default_factory=tuple)
+
+
+def _change(change: Change, show_release: bool) -> dict[str, Any]:
+    return {
+        "id": change.id,
+        "title": change.title,
+        "description": change.description,
+        "component": change.component,
+        "type_label": TYPE_LABELS[change.type],
+        "breaking": change.breaking,
+        "release_id": change.release_id if show_release else None,
+    }
+
+
+def release_notes_context(releases: Sequence[ReleaseNotesInput], audience: Audience) -> dict[str, Any]:
+    """Breaking changes first (flagged, across all releases), then each release's
+    other changes grouped by type; the newest release first."""
+    ordered = sorted(releases, key=lambda r: r.release_id, reverse=True)
+    several = len(ordered) > 1
+    breaking = [_change(c, several) for r in ordered for c in sorted(r.changes, key=lambda c: c.id) if c.breaking]
+    sections = []
+    for release in ordered:
+        groups = []
+        for change_type, label in GROUPS:
+            changes = sorted(
+                (c for c in release.changes if c.type == change_type and not c.breaking), key=lambda c: c.id
+            )
+            if changes:
+                groups.append({"label": label, "changes": [_change(c, False) for c in changes]})
+        sections.append(
+            {
+                "release_id": release.release_id,
+                "date": audience.local(release.released_at).format("D MMMM YYYY"),
+                "groups": groups,
+                "count": len(release.changes),
+            }
+        )
+    return {"breaking": breaking, "releases": sections, "several": several}
+
+
+def render_release_notes(releases: Sequence[ReleaseNotesInput], audience: Audience) -> Rendered:
+    """Notes of one release (biweekly) or of a notes window (the general notes)."""
+    ids = sorted(r.release_id for r in releases)
+    span = ids[0] if len(ids) == 1 else f"{ids[0]} and {ids[-1]}" if len(ids) == 2 else f"{ids[0]} to {ids[-1]}"
+    return render(
+        "release_notes",
+        audience,
+        subject=f"{audience.product} {span} release notes",
+        **release_notes_context(releases, audience),
+    )

@@ -1,0 +1,27 @@
+import pytest
+
+from release_pipeline.idempotency import perform_once
+
+
+def test_a_completed_side_effect_is_not_repeated(repo):
+    calls = []
+
+    def act(key):
+        calls.append(key)
+        return {"sent": len(calls)}
+
+    assert perform_once(repo, "notify:x", "notification", act) == (True, {"sent": 1})
+    assert perform_once(repo, "notify:x", "notification", act) == (False, {"sent": 1})
+    assert calls == ["notify:x"]
+
+
+def test_a_failed_attempt_is_recorded_and_retried(repo):
+    def boom(key):
+        raise ConnectionError("portal down")
+
+    with pytest.raises(ConnectionError):
+        perform_once(repo, "publish:y", "docs_publication", boom)
+    row = repo.side_effect("publish:y")
+    assert (row.status, row.result) == ("failed", {"error": "ConnectionError: portal down"})
+    assert perform_once(repo, "publish:y", "docs_publication", lambda key: {"ok": True}) == (True, {"ok": True})
+    assert repo.side_effect("publish:y").attempts == 2
