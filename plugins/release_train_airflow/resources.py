@@ -12,6 +12,7 @@ from release_pipeline.registry import Registry, load_registry
 from release_pipeline.release_calendar import ReleaseCalendar, load_calendar
 
 RELEASE_DB_CONN_ID = "release_db"
+_open_repositories: list[ReleaseRepository] = []
 
 
 def url_from_connection(conn) -> str:
@@ -42,7 +43,9 @@ def release_db_url(conn_id: str = RELEASE_DB_CONN_ID) -> str:
 
 @lru_cache(maxsize=4)
 def _repository_for(url: str) -> ReleaseRepository:
-    return ReleaseRepository.from_url(url)
+    repo = ReleaseRepository.from_url(url)
+    _open_repositories.append(repo)
+    return repo
 
 
 def repository(conn_id: str = RELEASE_DB_CONN_ID) -> ReleaseRepository:
@@ -56,3 +59,10 @@ def calendar() -> ReleaseCalendar:
 
 def registry() -> Registry:
     return load_registry()
+
+
+def reset_caches() -> None:
+    """Forget pooled engines, e.g. when tests point ``release_db`` elsewhere."""
+    while _open_repositories:
+        _open_repositories.pop().engine.dispose()
+    _repository_for.cache_clear()
