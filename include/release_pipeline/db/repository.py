@@ -321,30 +321,9 @@ class ReleaseRepository:
             )
             return result.inserted_primary_key[0]
 
-    def approval_states_query(self, oem_id: str, after_release_id: str | None, until_release_id: str):
-        """The approval gate's single query: every change in ``(after, until]`` with
-        the OEM's latest decision on it (or none). Shared by the sync repository and
-        the trigger's async reader so both ask the database the same question."""
-        c, e = t.release_changes.c, t.approval_events
-        latest = (
-            select(func.max(e.c.id))
-            .where(e.c.oem_id == oem_id, e.c.change_id == c.change_id)
-            .correlate(t.release_changes)
-            .scalar_subquery()
-        )
-        condition = c.release_id <= until_release_id
-        if after_release_id is not None:
-            condition = and_(condition, c.release_id > after_release_id)
-        return (
-            select(c.change_id, c.release_id, e.c.decision, e.c.actor, e.c.comment, e.c.created_at)
-            .select_from(t.release_changes.outerjoin(e, e.c.id == latest))
-            .where(condition)
-            .order_by(c.release_id, c.change_id)
-        )
-
     def approval_states(self, oem_id: str, after_release_id: str | None, until_release_id: str) -> list[ChangeApproval]:
         with self.engine.connect() as conn:
-            rows = conn.execute(self.approval_states_query(oem_id, after_release_id, until_release_id))
+            rows = conn.execute(approval_states_query(oem_id, after_release_id, until_release_id))
             return [change_approval(r) for r in rows]
 
     def approval_history(self, oem_id: str, change_id: str) -> list[Row]:
@@ -624,6 +603,52 @@ class ReleaseRepository:
             query = query.where(p.oem_id == oem_id)
         with self.engine.connect() as conn:
             return list(conn.execute(query))
+
+
+def approval_states_query(oem_id: str, after_release_id: str | None, until_release_id: str):
+    """The approval gate's single query: every change in ``(after, until]`` with the
+    OEM's latest decision on it (or none), walking the (oem_id, change_id, id) index.
+    Shared by the repository and the triggers' async reader."""
+    c, e = t.release_changes.c, t.approval_events
+    latest = (
+        select(func.max(e.c.id))
+        .where(e.c.oem_id == oem_id, e.c.change_id == c.change_id)
+        .correlate(t.release_changes)
+        .scalar_subquery()
+    )
+    condition = c.release_id <= until_release_id
+    if after_release_id is not None:
+        condition = and_(condition, c.release_id > after_release_id)
+    return (
+        select(c.change_id, c.release_id, e.c.decision, e.c.actor, e.c.comment, e.c.created_at)
+        .select_from(t.release_changes.outerjoin(e, e.c.id == latest))
+        .where(condition)
+        .order_by(c.release_id, c.change_id)
+    )
+
+
+def release_statuses_query(release_ids: Sequence[str]):
+    return select(t.releases.c.id, t.releases.c.status).where(t.releases.c.id.in_(list(release_ids)))
+
+
+class AsyncReleaseReader:
+    """Read-only asyncio access for triggers, which may run more than once and must
+    never write."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    async def approval_states(
+        self, oem_id: str, after_release_id: str | None, until_release_id: str
+    ) -> list[ChangeApproval]:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(approval_states_query(oem_id, after_release_id, until_release_id))
+            return [change_approval(r) for r in result]
+
+    async def release_statuses(self, release_ids: Sequence[str]) -> dict[str, str]:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(release_statuses_query(release_ids))
+            return {r.id: r.status for r in result}
 
 
 def change_approval(row) -> ChangeApproval:

@@ -1,0 +1,171 @@
+"""Operators of the release train: deferrable waits and the QA sign-off."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pendulum
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from release_pipeline.models import ReleaseStatus
+from release_train_airflow.triggers import HttpStatusTrigger, ReleasesSettledTrigger
+
+
+class CheckThenDeferOperator(BaseOperator):
+    """Checks once in the worker; when not done yet, defers to a trigger (no worker
+    slot held while waiting) and fails loudly on a deadline or a bad event."""
+
+    def __init__(self, *, poll_interval: float = 30, max_wait: dt.timedelta = dt.timedelta(days=1), **kwargs):
+        super().__init__(**kwargs)
+        self.poll_interval = poll_interval
+        self.max_wait = max_wait
+
+    def check(self, context) -> Any | None:
+        """The result when the wait is already over, else None."""
+        raise NotImplementedError
+
+    def make_trigger(self, context, deadline: str):
+        raise NotImplementedError
+
+    def on_deadline(self, event: dict) -> str:
+        raise NotImplementedError
+
+    def execute(self, context):
+        result = self.check(context)
+        if result is not None:
+            return result
+        deadline = pendulum.now("UTC").add(seconds=self.max_wait.total_seconds()).isoformat()
+        self.log.info("not there yet; deferring (poll every %ss, until %s)", self.poll_interval, deadline)
+        self.defer(trigger=self.make_trigger(context, deadline), method_name="execute_complete")
+
+    def execute_complete(self, context, event: dict[str, Any]):
+        status = event.get("status")
+        if status == "deadline":
+            raise AirflowFailException(self.on_deadline(event))
+        if status != "done":
+            raise AirflowException(f"{self.task_id}: unexpected trigger event {event!r}")
+        return self.result_of(event)
+
+    def result_of(self, event: dict) -> Any:
+        return event
+
+
+class WaitForHttpStatusOperator(CheckThenDeferOperator):
+    """Waits until a JSON endpoint's ``field`` takes a terminal value, and returns it."""
+
+    template_fields = ("endpoint",)
+
+    def __init__(self, *, http_conn_id: str, endpoint: str, field: str, terminal_values: list[str], **kwargs):
+        super().__init__(**kwargs)
+        self.http_conn_id = http_conn_id
+        self.endpoint = endpoint
+        self.field = field
+        self.terminal_values = list(terminal_values)
+
+    def check(self, context) -> str | None:
+        from airflow.providers.http.hooks.http import HttpHook
+
+        try:
+            value = HttpHook("GET", http_conn_id=self.http_conn_id).run(self.endpoint).json().get(self.field)
+        except Exception as exc:  # the trigger keeps polling through outages
+            self.log.warning("%s/%s not answering yet: %s", self.http_conn_id, self.endpoint, exc)
+            return None
+        return value if value in self.terminal_values else None
+
+    def make_trigger(self, context, deadline: str) -> HttpStatusTrigger:
+        return HttpStatusTrigger(
+            http_conn_id=self.http_conn_id,
+            endpoint=self.endpoint,
+            field=self.field,
+            terminal_values=self.terminal_values,
+            poll_interval=self.poll_interval,
+            deadline=deadline,
+        )
+
+    def on_deadline(self, event: dict) -> str:
+        return (
+            f"{self.http_conn_id}/{self.endpoint}: {self.field} still {event.get('value')!r} at "
+            f"{event['deadline']}, expected one of {self.terminal_values}"
+        )
+
+    def result_of(self, event: dict) -> str:
+        return event["value"]
+
+
+class WaitForReleasesSettledOperator(CheckThenDeferOperator):
+    """Waits until every release of ``release_ids`` reached a final status in the release DB."""
+
+    template_fields = ("release_ids",)
+    FINAL = [
+        str(s)
+        for s in (ReleaseStatus.DEPLOYED, ReleaseStatus.EMPTY, ReleaseStatus.QA_REJECTED, ReleaseStatus.DEPLOY_FAILED)
+    ]
+
+    def __init__(self, *, release_ids, **kwargs):
+        super().__init__(**kwargs)
+        self.release_ids = release_ids
+
+    def check(self, context) -> dict | None:
+        from release_train_airflow.resources import repository
+
+        repo = repository()
+        statuses = {r: getattr(repo.release(r), "status", None) for r in self.release_ids}
+        return statuses if all(s in self.FINAL for s in statuses.values()) else None
+
+    def make_trigger(self, context, deadline: str) -> ReleasesSettledTrigger:
+        return ReleasesSettledTrigger(
+            release_ids=list(self.release_ids),
+            final_statuses=self.FINAL,
+            poll_interval=self.poll_interval,
+            deadline=deadline,
+        )
+
+    def on_deadline(self, event: dict) -> str:
+        return (
+            f"releases {event['unsettled']} not settled by {event.get('deadline')} "
+            f"(statuses: {event['statuses']}); check their production_release runs"
+        )
+
+    def result_of(self, event: dict) -> dict:
+        return event["statuses"]
+
+
+class QaSignoffOperator(ApprovalOperator):
+    """A QA lead approves or rejects a release in the Airflow UI (Required actions).
+
+    The decision, its reason and who gave it go into the release DB; a rejection
+    skips what follows (nothing is deployed) and alerts the vendor channel. A release
+    already signed off in an earlier run is not asked about again.
+    """
+
+    template_fields = (*ApprovalOperator.template_fields, "release_id")
+
+    def __init__(self, *, release_id: str, **kwargs):
+        super().__init__(**kwargs)
+        self.release_id = release_id
+
+    def execute(self, context):
+        from release_train_airflow import acceptance
+
+        earlier = acceptance.earlier_qa_approval(self.release_id)
+        if earlier:
+            self.log.info("release %s was already signed off: %s", self.release_id, earlier)
+            return {"chosen_options": [self.APPROVE], "params_input": {}, "earlier": earlier}
+        return super().execute(context)
+
+    def execute_complete(self, context, event: dict[str, Any]):
+        """Record the decision first: on Reject the parent skips what follows by raising."""
+        from release_train_airflow import acceptance
+
+        if "error" not in event:
+            user = event.get("responded_by_user") or {}
+            acceptance.record_qa_signoff(
+                self.release_id,
+                approved=event["chosen_options"] == [self.APPROVE],
+                actor=user.get("name") or user.get("id") or "no answer (timeout default)",
+                reason=(event.get("params_input") or {}).get("reason") or None,
+            )
+        return super().execute_complete(context, event)

@@ -1,0 +1,142 @@
+"""Triggers: the waiting of the release train, done in the triggerer so a waiting task
+holds no worker slot.
+
+Each trigger holds only ids, endpoints and times; it reads and never writes (a
+trigger may run more than once) and yields exactly one event. They do not sleep
+until a deadline in one go: the clock can jump, and each poll re-checks it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pendulum
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from release_pipeline.db import connect_async
+from release_pipeline.db.repository import AsyncReleaseReader
+
+# One async engine per (event loop, database): the triggerer runs every trigger in
+# one loop, so a thousand waiting gates share one small connection pool.
+_engines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+async def release_db_reader(conn_id: str) -> AsyncReleaseReader:
+    from airflow.providers.common.compat.connection import get_async_connection
+
+    from release_train_airflow.resources import url_from_connection
+
+    url = url_from_connection(await get_async_connection(conn_id))
+    per_loop = _engines.setdefault(asyncio.get_running_loop(), {})
+    if url not in per_loop:
+        per_loop[url] = connect_async(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+    return AsyncReleaseReader(per_loop[url])
+
+
+def _past(deadline: str | None) -> bool:
+    return deadline is not None and pendulum.now("UTC") >= pendulum.parse(deadline)
+
+
+class HttpStatusTrigger(BaseTrigger):
+    """Polls a JSON endpoint until ``field`` takes one of ``terminal_values``.
+
+    Transient HTTP errors are logged and polled through; the deadline ends the wait.
+    """
+
+    def __init__(
+        self,
+        http_conn_id: str,
+        endpoint: str,
+        field: str,
+        terminal_values: list[str],
+        poll_interval: float,
+        deadline: str | None = None,
+    ):
+        super().__init__()
+        self.http_conn_id = http_conn_id
+        self.endpoint = endpoint
+        self.field = field
+        self.terminal_values = list(terminal_values)
+        self.poll_interval = poll_interval
+        self.deadline = deadline
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "http_conn_id": self.http_conn_id,
+                "endpoint": self.endpoint,
+                "field": self.field,
+                "terminal_values": self.terminal_values,
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow.providers.http.hooks.http import HttpAsyncHook
+
+        hook = HttpAsyncHook(method="GET", http_conn_id=self.http_conn_id)
+        last: Any = None
+        while True:
+            try:
+                async with hook.session() as http:
+                    response = await http.run(endpoint=self.endpoint)
+                    body = await response.json()
+                last = body.get(self.field)
+                if last in self.terminal_values:
+                    yield TriggerEvent({"status": "done", "value": last, "body": body})
+                    return
+            except Exception as exc:  # the remote system is down for a moment: keep waiting
+                self.log.warning("polling %s/%s failed: %s", self.http_conn_id, self.endpoint, exc)
+            if _past(self.deadline):
+                yield TriggerEvent({"status": "deadline", "value": last, "deadline": self.deadline})
+                return
+            await asyncio.sleep(self.poll_interval)
+
+
+class ReleasesSettledTrigger(BaseTrigger):
+    """Waits until every release in ``release_ids`` is recorded in a final status."""
+
+    def __init__(
+        self,
+        release_ids: list[str],
+        final_statuses: list[str],
+        poll_interval: float,
+        deadline: str | None = None,
+        release_db_conn_id: str = "release_db",
+    ):
+        super().__init__()
+        self.release_ids = list(release_ids)
+        self.final_statuses = list(final_statuses)
+        self.poll_interval = poll_interval
+        self.deadline = deadline
+        self.release_db_conn_id = release_db_conn_id
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "release_ids": self.release_ids,
+                "final_statuses": self.final_statuses,
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+                "release_db_conn_id": self.release_db_conn_id,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        reader = await release_db_reader(self.release_db_conn_id)
+        while True:
+            statuses = await reader.release_statuses(self.release_ids)
+            unsettled = sorted(r for r in self.release_ids if statuses.get(r) not in self.final_statuses)
+            if not unsettled:
+                yield TriggerEvent({"status": "done", "statuses": statuses})
+                return
+            if _past(self.deadline):
+                yield TriggerEvent({"status": "deadline", "unsettled": unsettled, "statuses": statuses})
+                return
+            await asyncio.sleep(self.poll_interval)
