@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 
 OWNER = "release-engineering"
@@ -13,13 +14,17 @@ TAGS = frozenset({"release-train", "acceptance", "delivery", "roadmap", "ops", "
 TAG_PATTERNS = (re.compile(r"^oem:[a-z][a-z0-9_]+$"), re.compile(r"^tier:(gold|silver|bronze)$"))
 
 
+# seconds before the first retry; the end-to-end tests shorten it
+RETRY_DELAY_ENV = "RELEASE_TRAIN_RETRY_DELAY_SECONDS"
+
+
 def default_args(**overrides) -> dict:
     """Retries with backoff for the transient failures of remote systems; a task that
     must not be retried says so itself (``retries=0``)."""
     return {
         "owner": OWNER,
         "retries": 2,
-        "retry_delay": dt.timedelta(seconds=30),
+        "retry_delay": dt.timedelta(seconds=float(os.environ.get(RETRY_DELAY_ENV, "30"))),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": dt.timedelta(minutes=10),
         **overrides,
@@ -28,3 +33,29 @@ def default_args(**overrides) -> dict:
 
 def is_known_tag(tag: str) -> bool:
     return tag in TAGS or any(p.match(tag) for p in TAG_PATTERNS)
+
+
+WATCHER_TASK_ID = "watcher"
+
+
+def watch_for_failures(any_task) -> None:
+    """Fail the run when any of its tasks failed.
+
+    Airflow judges a run by its leaf tasks. Our per-OEM reports run on ALL_DONE and
+    skip when there is nothing to report, so without this a failed deploy upstream of
+    a skipped report would end as a green run. The watcher (Airflow's own pattern)
+    sits downstream of every task and fails on ONE_FAILED.
+    """
+    from airflow.sdk import TriggerRule, task
+    from airflow.sdk.exceptions import AirflowFailException
+
+    dag = getattr(any_task, "operator", any_task).dag
+
+    @task(task_id=WATCHER_TASK_ID, trigger_rule=TriggerRule.ONE_FAILED, retries=0)
+    def watcher() -> None:
+        raise AirflowFailException("a task of this run failed (see it above); the run fails with it")
+
+    watch = watcher().operator
+    for member in dag.tasks:
+        if member is not watch:
+            member >> watch

@@ -93,6 +93,20 @@ def test_every_dag_follows_the_house_rules(dagbag):
         assert dag.catchup is False, f"{dag_id}: catchup must be off"
 
 
+def test_dags_with_all_done_reporters_have_a_failure_watcher(dagbag):
+    """A reporting leaf on ALL_DONE would otherwise hide upstream failures from the run state."""
+    from release_train_airflow.dag_defaults import WATCHER_TASK_ID
+
+    bag, _ = dagbag
+    for dag_id, dag in bag.dags.items():
+        lenient = [t.task_id for t in dag.tasks if t.trigger_rule in ("all_done", "none_failed", "always")]
+        if lenient:
+            assert WATCHER_TASK_ID in dag.task_dict, f"{dag_id}: {lenient} need a watcher"
+            watcher = dag.task_dict[WATCHER_TASK_ID]
+            assert watcher.trigger_rule == "one_failed"
+            assert set(watcher.upstream_task_ids) == set(dag.task_dict) - {WATCHER_TASK_ID}
+
+
 def test_a_broken_oem_entry_is_an_import_error_naming_it(monkeypatch, tmp_path):
     config = tmp_path / "config"
     shutil.copytree(REPO / "config", config)
