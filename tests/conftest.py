@@ -30,6 +30,8 @@ PG_URL_ENV = "RELEASE_TRAIN_TEST_PG_URL"
 # xdist worker) gets its own Airflow home before any test module imports airflow.
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="release-train-airflow-"))
 os.environ.update(airflow_environment(AIRFLOW_HOME))
+# failed tasks retry after 1 s instead of 30 s, so retry paths run in test time
+os.environ["RELEASE_TRAIN_RETRY_DELAY_SECONDS"] = "1"
 
 
 def pg_admin_url() -> str:

@@ -13,12 +13,14 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pendulum
 import pytest
 
 from release_pipeline.db.repository import ReleaseRepository
@@ -69,12 +71,18 @@ class Pipeline:
     dagbag: Any
 
     def run(self, dag_id: str, *, conf: dict | None = None, logical_date=None, run_after=None):
-        """One real run of ``dag_id`` in this process; returns the finished DagRun."""
+        """One real run of ``dag_id`` in this process; returns the finished DagRun.
+
+        Deferred waits poll every 0.2 s instead of their production interval."""
         from release_train_airflow import resources
+        from release_train_airflow.operators import CheckThenDeferOperator
 
         resources.reset_caches()
         dag = self.dagbag.get_dag(dag_id)
         assert dag is not None, f"no DAG {dag_id}; have {sorted(self.dagbag.dag_ids)}"
+        for task in dag.tasks:
+            if isinstance(task, CheckThenDeferOperator):
+                task.poll_interval = 0.2
         return dag.test(run_conf=conf, logical_date=logical_date, run_after=run_after)
 
     @staticmethod
@@ -115,6 +123,62 @@ class AirflowApi:
         return httpx.Client(
             base_url=f"{self.base_url}/api/v2", headers={"Authorization": f"Bearer {self._token}"}, timeout=30
         )
+
+
+class HitlAnswer(threading.Thread):
+    """Answers a human-in-the-loop task over the REST API, as a person in the UI would,
+    once the task asks (dag.test() waits for exactly that)."""
+
+    def __init__(self, api: AirflowApi, dag_id: str, task_id: str, option: str, params_input: dict | None = None):
+        super().__init__(daemon=True)
+        self.api, self.dag_id, self.task_id = api, dag_id, task_id
+        self.body = {"chosen_options": [option], "params_input": params_input or {}}
+        self.answered: dict | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        """Answer the first request of ``task_id`` that is still open and was made after
+        this thread started: earlier tests' requests on the same metadata DB are
+        history, not this test's question."""
+        since = pendulum.now("UTC").subtract(seconds=1).isoformat()
+        try:
+            with self.api.client() as http:
+                deadline = time.monotonic() + 180
+                while time.monotonic() < deadline:
+                    open_requests = http.get(
+                        f"/dags/{self.dag_id}/dagRuns/~/hitlDetails",
+                        params={"task_id": self.task_id, "response_received": False, "created_at_gte": since},
+                    ).json()["hitl_details"]
+                    for request in open_requests:
+                        ti = request["task_instance"]
+                        path = (
+                            f"/dags/{self.dag_id}/dagRuns/{ti['dag_run_id']}"
+                            f"/taskInstances/{self.task_id}/{ti['map_index']}/hitlDetails"
+                        )
+                        answer = http.patch(path, json=self.body)
+                        if answer.status_code == 200:
+                            self.answered = answer.json()
+                            return
+                    time.sleep(0.3)
+                raise TimeoutError(f"{self.dag_id}.{self.task_id} never asked for input")
+        except BaseException as exc:  # reported by the test through .error
+            self.error = exc
+
+
+@pytest.fixture
+def answer_hitl(airflow_api):
+    """``answer_hitl(dag_id, task_id, "Approve")`` starts answering in the background."""
+    threads = []
+
+    def start(dag_id: str, task_id: str, option: str, params_input: dict | None = None) -> HitlAnswer:
+        thread = HitlAnswer(airflow_api, dag_id, task_id, option, params_input)
+        thread.start()
+        threads.append(thread)
+        return thread
+
+    yield start
+    for thread in threads:
+        thread.join(1)
 
 
 @pytest.fixture(scope="session")

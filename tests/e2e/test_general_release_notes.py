@@ -1,0 +1,132 @@
+"""general_release_notes, run for real against the simulator's documentation portals and
+notification sink, on both release databases."""
+
+from __future__ import annotations
+
+import pendulum
+import pytest
+
+from release_pipeline.models import Change, ChangeType, ReleaseStatus
+from release_pipeline.release_calendar import load_calendar
+
+pytestmark = pytest.mark.e2e
+
+DAG = "general_release_notes"
+WINDOW = "2026.23-2026.24"
+PAGE = f"release-notes/{WINDOW}"
+
+
+def deploy_release(repo, release_id: str, *titles: str, status=ReleaseStatus.DEPLOYED) -> None:
+    """A release as production_release leaves it."""
+    train = load_calendar()
+    release = train.release_by_id(release_id)
+    changes = [
+        Change(
+            f"CHG-{release_id[-2:]}{n}",
+            ChangeType.FEATURE,
+            "connectors",
+            title,
+            f"{title} in AVA.",
+            n == 0,
+            release.at.subtract(days=1),
+            release_id,
+        )
+        for n, title in enumerate(titles)
+    ]
+    repo.record_release(
+        release, changes, changes_since=train.previous(release).at, changes_until=release.at, actor="test"
+    )
+    repo.set_release_status(release_id, status, actor="test")
+
+
+def test_a_window_of_two_releases_is_published_once_everywhere(pipeline):
+    deploy_release(pipeline.repo, "2026.23", "SAP connector 4.0", "Vault secrets")
+    deploy_release(pipeline.repo, "2026.24", "JSONata mapper")
+    run = pipeline.run(DAG, conf={"release_id": "2026.24"})
+    states = pipeline.task_states(run)
+    assert run.state == "success", states
+
+    vendor_page = pipeline.sim.docs("ava")[PAGE]
+    assert vendor_page["title"] == "AVA Integration Platform 2026.23 and 2026.24 release notes"
+    for title in ("SAP connector 4.0", "Vault secrets", "JSONata mapper"):
+        assert title in vendor_page["markdown"]
+    assert vendor_page["markdown"].index("## Breaking changes") < vendor_page["markdown"].index("2026.24 (")
+
+    # docs strategy "ava": the vendor publishes the OEM's white-labelled portal page
+    for oem, brand in (("nimbus", "Nimbus Connect"), ("kestrel", "Kestrel Flow")):
+        page = pipeline.sim.docs(oem)[PAGE]
+        assert page["title"] == f"{brand} 2026.23 and 2026.24 release notes"
+        assert "AVA" not in page["markdown"] + page["html"]
+    # docs strategy "oem": the OEM gets the package and publishes it itself
+    assert pipeline.sim.docs("orbitel") == {}
+    [package] = [n["message"] for n in pipeline.sim.notifications("orbitel")]
+    assert package["kind"] == "notes_package" and package["page_key"] == PAGE
+    assert package["markdown"].startswith("# OrbitLink Integrate 2026.23 and 2026.24 release notes")
+    assert "<article" in package["html"]
+
+    recorded = {(r.audience, r.channel): r.status for r in pipeline.repo.publications(scope_key=WINDOW)}
+    assert recorded == {
+        ("vendor", "docs_portal"): "published",
+        ("nimbus", "oem_portal"): "published",
+        ("kestrel", "oem_portal"): "published",
+        ("orbitel", "oem_package"): "delegated",
+    }
+
+    rerun = pipeline.run(DAG, conf={"release_id": "2026.23"})  # the same window
+    assert rerun.state == "success"
+    assert pipeline.sim.docs("ava")[PAGE]["revision"] == 1
+    assert len(pipeline.sim.notifications("orbitel")) == 1
+
+
+def test_only_releases_that_reached_production_are_in_the_notes(pipeline):
+    deploy_release(pipeline.repo, "2026.23", "Shipped thing")
+    deploy_release(pipeline.repo, "2026.24", "Rejected thing", status=ReleaseStatus.QA_REJECTED)
+    run = pipeline.run(DAG, conf={"release_id": "2026.24"})
+    assert run.state == "success"
+    page = pipeline.sim.docs("ava")[PAGE]
+    assert "Shipped thing" in page["markdown"] and "Rejected thing" not in page["markdown"]
+
+
+def test_waits_deferred_until_the_window_is_settled(pipeline):
+    """The window's second release is still in QA when the run starts; the wait defers
+    and resumes as soon as production_release records it."""
+    import threading
+    import time
+
+    deploy_release(pipeline.repo, "2026.23", "First")
+    train = load_calendar()
+    release = train.release_by_id("2026.24")
+    pipeline.repo.record_release(
+        release,
+        [Change("CHG-9", ChangeType.FIX, "x", "Second", "", False, release.at.subtract(days=1))],
+        changes_since=train.previous(release).at,
+        changes_until=release.at,
+        actor="test",
+    )
+
+    def settle_later():
+        time.sleep(3)
+        pipeline.repo.set_release_status("2026.24", ReleaseStatus.DEPLOYED, actor="test")
+
+    threading.Thread(target=settle_later, daemon=True).start()
+    started = pendulum.now()
+    run = pipeline.run(DAG, conf={"release_id": "2026.24"})
+    assert run.state == "success"
+    assert (pendulum.now() - started).total_seconds() >= 3
+    assert "Second" in pipeline.sim.docs("ava")[PAGE]["markdown"]
+
+
+def test_one_oem_portal_down_is_retried_reported_and_does_not_stop_the_others(pipeline):
+    deploy_release(pipeline.repo, "2026.23", "A")
+    deploy_release(pipeline.repo, "2026.24", "B")
+    pipeline.sim.portal_down("kestrel")
+    run = pipeline.run(DAG, conf={"release_id": "2026.24"})
+    states = pipeline.task_states(run)
+    assert run.state == "failed" and states["report_docs"] == "failed", states
+    assert PAGE in pipeline.sim.docs("nimbus") and len(pipeline.sim.notifications("orbitel")) == 1
+    puts = [r for r in pipeline.sim.state()["requests"] if r["path"] == f"/docs/kestrel/pages/{PAGE}"]
+    assert len(puts) == 3  # the first attempt and two retries
+    recorded = {r.audience: r.status for r in pipeline.repo.publications(scope_key=WINDOW)}
+    assert recorded["kestrel"] == "failed" and recorded["nimbus"] == "published"
+    [alert] = pipeline.sim.notifications("ava_release_managers")
+    assert "kestrel: failed" in alert["message"]["markdown"]

@@ -1,0 +1,201 @@
+"""production_release, run for real (dag.test()) against the simulator's HTTP server and
+the release database on SQLite and PostgreSQL. What the simulator received is
+asserted, not just task states."""
+
+from __future__ import annotations
+
+import pytest
+
+from release_pipeline.models import ReleaseStatus
+from release_pipeline.release_calendar import load_calendar
+
+pytestmark = pytest.mark.e2e
+
+DAG = "production_release"
+RELEASE = "2026.24"
+ENABLED = ["kestrel", "nimbus", "orbitel"]
+BRANDS = {"kestrel": "Kestrel Flow", "nimbus": "Nimbus Connect", "orbitel": "OrbitLink Integrate"}
+
+
+def feed_changes(release_id: str = RELEASE, count: int = 3) -> list[dict]:
+    """Changes merged inside the release's window; the first one is breaking."""
+    train = load_calendar()
+    release = train.release_by_id(release_id)
+    start = train.previous(release).at
+    return [
+        {
+            "id": f"CHG-{release_id[-2:]}{n}",
+            "type": ["component", "feature", "fix"][n % 3],
+            "component": "runtime" if n == 0 else "connectors",
+            "title": f"Change {n} of {release_id} in the AVA Platform",
+            "description": "Works across the AVA Integration Platform.",
+            "breaking": n == 0,
+            "merged_at": start.add(days=1 + n).in_timezone("UTC").isoformat(),
+        }
+        for n in range(count)
+    ] + [  # merged after the release: belongs to the next one
+        {
+            "id": "CHG-LATE",
+            "type": "fix",
+            "component": "x",
+            "title": "late",
+            "description": "",
+            "merged_at": release.at.add(hours=1).in_timezone("UTC").isoformat(),
+        }
+    ]
+
+
+def deployments(pipeline) -> list[dict]:
+    return list(pipeline.sim.state()["deployments"].values())
+
+
+def run_release(pipeline, **conf):
+    return pipeline.run(DAG, conf={"release_id": RELEASE, **conf})
+
+
+def test_a_normal_release_reaches_production_and_every_oem(pipeline, answer_hitl):
+    pipeline.sim.add_changes(feed_changes())
+    pipeline.sim.production(deploy_seconds=0.5)  # the deploy wait defers at least once
+    qa = answer_hitl(DAG, "qa_signoff", "Approve", {"reason": "regression suite green"})
+    run = run_release(pipeline)
+    assert qa.error is None and qa.answered is not None
+    states = pipeline.task_states(run)
+    assert run.state == "success", states
+    assert {k: v for k, v in states.items() if not k.startswith("notify_oem[")} == {
+        "cut_release": "success",
+        "wait_for_qa": "success",
+        "check_qa_verdict": "success",
+        "qa_signoff": "success",
+        "deploy": "success",
+        "wait_for_deploy": "success",
+        "verify_production": "success",
+        "open_signoff": "success",
+        "report_notifications": "success",
+        "watcher": "skipped",
+    }
+
+    repo = pipeline.repo
+    release = repo.release(RELEASE)
+    assert release.status == ReleaseStatus.DEPLOYED
+    assert [c.id for c in repo.changes_of([RELEASE])] == ["CHG-240", "CHG-241", "CHG-242"]
+    events = [(e.event, e.actor) for e in repo.release_events(RELEASE)]
+    assert events[:3] == [("cut", "production_release"), ("qa_approved", "admin"), ("deployed", "production_release")]
+    assert [d["release_id"] for d in deployments(pipeline)] == [RELEASE]
+    assert pipeline.sim.state()["production"]["version"] == RELEASE
+    for oem in ENABLED:
+        assert len(repo.approval_requests(oem, RELEASE)) == 3
+    assert repo.approval_requests("tundra", RELEASE) == []  # disabled OEM
+
+    for oem in ENABLED:
+        [message] = [n["message"] for n in pipeline.sim.notifications(oem)]
+        assert message["subject"] == f"{BRANDS[oem]} {RELEASE} is ready for your sign-off"
+        assert "**BREAKING** Change 0 of 2026.24" in message["markdown"]
+        assert "Thursday 3 December 2026" in message["markdown"]  # install date, release + 7 days
+        for text in (message["subject"], message["markdown"], message["html"]):
+            assert "AVA" not in text
+    assert pipeline.sim.notifications("tundra") == []
+    assert {r.audience: r.status for r in repo.publications(kind="release_notes")} == dict.fromkeys(ENABLED, "sent")
+
+    # a rerun of the same release duplicates nothing and asks QA nothing
+    rerun = run_release(pipeline)
+    assert rerun.state == "success", pipeline.task_states(rerun)
+    assert len(deployments(pipeline)) == 1
+    assert sum(len(pipeline.sim.notifications(oem)) for oem in ENABLED) == 3
+    assert sum(len(repo.approval_requests(oem, RELEASE)) for oem in ENABLED) == 9
+    assert len(repo.changes_of([RELEASE])) == 3
+
+
+def test_an_empty_release_stops_with_its_reason(pipeline):
+    run = run_release(pipeline)
+    states = pipeline.task_states(run)
+    assert states["cut_release"] == "skipped"
+    assert set(states.values()) == {"skipped"}, states
+    release = pipeline.repo.release(RELEASE)
+    assert (release.status, release.status_reason) == ("empty", "no changes merged since the previous release")
+    assert deployments(pipeline) == [] and pipeline.sim.notifications() == []
+
+
+def test_a_qa_rejection_blocks_the_release_and_keeps_the_reason(pipeline, answer_hitl):
+    pipeline.sim.add_changes(feed_changes())
+    answer_hitl(DAG, "qa_signoff", "Reject", {"reason": "login page broken in Safari"})
+    run = run_release(pipeline)
+    states = pipeline.task_states(run)
+    assert states["qa_signoff"] == "success" and states["deploy"] == "skipped", states
+    release = pipeline.repo.release(RELEASE)
+    assert (release.status, release.status_reason) == ("qa_rejected", "login page broken in Safari")
+    assert deployments(pipeline) == []
+    [alert] = pipeline.sim.notifications("ava_release_managers")
+    assert "rejected in QA sign-off" in alert["message"]["subject"]
+    assert "Rejected by admin: login page broken in Safari" in alert["message"]["markdown"]
+    assert all(pipeline.sim.notifications(oem) == [] for oem in ENABLED)
+
+
+def test_a_failed_qa_run_blocks_the_release_without_asking_anyone(pipeline):
+    pipeline.sim.add_changes(feed_changes())
+    pipeline.sim.set_qa(RELEASE, "failed")
+    run = run_release(pipeline)
+    states = pipeline.task_states(run)
+    assert states["check_qa_verdict"] == "skipped" and states["qa_signoff"] == "skipped", states
+    assert pipeline.repo.release(RELEASE).status == "qa_rejected"
+    assert deployments(pipeline) == []
+
+
+@pytest.mark.parametrize("fault", [{"deploy_fails": True}, {"healthy": False}])
+def test_a_failed_deploy_or_smoke_check_fails_the_run_loudly(pipeline, answer_hitl, fault):
+    pipeline.sim.add_changes(feed_changes())
+    pipeline.sim.production(deploy_seconds=0, **fault)
+    answer_hitl(DAG, "qa_signoff", "Approve", {"reason": ""})
+    run = run_release(pipeline)
+    states = pipeline.task_states(run)
+    assert run.state == "failed"
+    assert states["verify_production"] == "failed" and states["open_signoff"] == "upstream_failed", states
+    release = pipeline.repo.release(RELEASE)
+    assert release.status == "deploy_failed"
+    assert ("deployment ended 'failed'" if "deploy_fails" in fault else "smoke check failed") in release.status_reason
+    [alert] = pipeline.sim.notifications("ava_release_managers")
+    assert alert["message"]["subject"] == f"Production deploy of {RELEASE} failed"
+    assert all(pipeline.sim.notifications(oem) == [] for oem in ENABLED)
+
+
+def test_a_malformed_feed_answer_records_nothing(pipeline):
+    pipeline.sim.set_feed_raw('{"changes": [{"id": "CHG-1", "type": "feature", "component": "x"}]}')
+    run = run_release(pipeline)
+    assert pipeline.task_states(run)["cut_release"] == "failed"
+    assert run.state == "failed"
+    assert pipeline.repo.release(RELEASE) is None
+    assert pipeline.repo.changes_of([RELEASE]) == []
+
+
+def test_one_unreachable_oem_does_not_hold_up_the_others(pipeline, answer_hitl):
+    pipeline.sim.add_changes(feed_changes())
+    pipeline.sim.production(deploy_seconds=0)
+    pipeline.sim.channel_down("orbitel")
+    answer_hitl(DAG, "qa_signoff", "Approve", {"reason": ""})
+    run = run_release(pipeline)
+    states = pipeline.task_states(run)
+    assert run.state == "failed"
+    assert states["report_notifications"] == "failed"
+    assert sorted(v for k, v in states.items() if k.startswith("notify_oem[")) == ["failed", "success", "success"]
+    assert len(pipeline.sim.notifications("nimbus")) == 1 and len(pipeline.sim.notifications("kestrel")) == 1
+    outcome = {r.audience: r.status for r in pipeline.repo.publications(kind="release_notes")}
+    assert outcome == {"kestrel": "sent", "nimbus": "sent", "orbitel": "failed"}
+    [alert] = pipeline.sim.notifications("ava_release_managers")
+    assert "not delivered to 1 OEM(s)" in alert["message"]["subject"]
+    assert "orbitel: failed" in alert["message"]["markdown"]
+    # the retries really happened: three attempts on the orbitel channel
+    attempts = [r for r in pipeline.sim.state()["requests"] if r["path"] == "/notify/orbitel"]
+    assert len(attempts) == 3
+
+    # once the channel is back, a rerun reaches orbitel only
+    pipeline.sim.channel_down("orbitel", down=False)
+    rerun = run_release(pipeline)
+    assert rerun.state == "success", pipeline.task_states(rerun)
+    assert [len(pipeline.sim.notifications(oem)) for oem in ENABLED] == [1, 1, 1]
+
+
+def test_a_dry_run_records_deploys_and_sends_nothing(pipeline):
+    pipeline.sim.add_changes(feed_changes())
+    run = run_release(pipeline, dry_run=True)
+    assert set(pipeline.task_states(run).values()) == {"skipped"}
+    assert pipeline.repo.release(RELEASE) is None
+    assert deployments(pipeline) == [] and pipeline.sim.notifications() == []
