@@ -19,15 +19,10 @@ from release_pipeline.notes import Audience, ReleaseNotesInput, render, render_r
 from release_pipeline.release_calendar import Release, UnknownRelease
 from release_pipeline.vendor import load_vendor
 from release_train_airflow import outbound
+from release_train_airflow.outbound import alert_vendor
 from release_train_airflow.resources import calendar, registry, repository
 
 ACTOR = "production_release"
-
-
-def alert_vendor(subject: str, lines: list[str], *, key: str) -> None:
-    """Tell the vendor's release managers (connection ``ava_notify``) once per key."""
-    message = render("vendor_alert", Audience.vendor(load_vendor()), subject, lines=lines, link=None)
-    outbound.send_message(repository(), "ava_notify", message.as_message(kind="alert"), key=f"alert:{key}")
 
 
 # -- production_release ----------------------------------------------------------------

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from release_pipeline.registry import Registry
+from release_pipeline.registry import Oem, Registry
 
 CORE_CONNECTIONS = ("release_db", "change_feed", "qa_system", "ava_production", "ava_docs_portal", "ava_notify")
 
 
 def missing_connections(registry: Registry) -> list[str]:
     """Every connection id the pipeline needs that Airflow cannot find, with who needs it."""
-    from airflow.sdk import BaseHook
-
     needed = dict.fromkeys(CORE_CONNECTIONS, "the release train")
     for oem in registry.enabled:
-        for purpose, conn_id in oem.connections.model_dump().items():
-            needed.setdefault(conn_id, f"OEM {oem.id!r} ({purpose})")
+        for conn_id, user in oem_connections(oem).items():
+            needed.setdefault(conn_id, user)
+    return find_missing(needed)
+
+
+def oem_connections(oem: Oem) -> dict[str, str]:
+    """The OEM's connection ids, each with who needs it."""
+    return {conn_id: f"OEM {oem.id!r} ({purpose})" for purpose, conn_id in oem.connections.model_dump().items()}
+
+
+def find_missing(needed: dict[str, str]) -> list[str]:
+    """``needed``: connection id -> who needs it; returns the ones Airflow cannot find."""
+    from airflow.sdk import BaseHook
+
     missing = []
     for conn_id, user in needed.items():
         try:

@@ -11,17 +11,25 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from release_pipeline.models import ReleaseStatus
-from release_train_airflow.triggers import HttpStatusTrigger, ReleasesSettledTrigger
+from release_train_airflow.triggers import ApprovalGateTrigger, HttpStatusTrigger, ReleasesSettledTrigger
 
 
 class CheckThenDeferOperator(BaseOperator):
     """Checks once in the worker; when not done yet, defers to a trigger (no worker
     slot held while waiting) and fails loudly on a deadline or a bad event."""
 
-    def __init__(self, *, poll_interval: float = 30, max_wait: dt.timedelta = dt.timedelta(days=1), **kwargs):
+    def __init__(
+        self,
+        *,
+        poll_interval: float = 30,
+        max_wait: dt.timedelta = dt.timedelta(days=1),
+        deadline: str | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.poll_interval = poll_interval
         self.max_wait = max_wait
+        self.deadline = deadline  # an absolute ISO deadline (templated by subclasses) wins over max_wait
 
     def check(self, context) -> Any | None:
         """The result when the wait is already over, else None."""
@@ -33,18 +41,22 @@ class CheckThenDeferOperator(BaseOperator):
     def on_deadline(self, event: dict) -> str:
         raise NotImplementedError
 
+    def at_deadline(self, context, event: dict) -> Any:
+        """What a wait that reached its deadline means; by default a loud failure."""
+        raise AirflowFailException(self.on_deadline(event))
+
     def execute(self, context):
         result = self.check(context)
         if result is not None:
             return result
-        deadline = pendulum.now("UTC").add(seconds=self.max_wait.total_seconds()).isoformat()
+        deadline = self.deadline or pendulum.now("UTC").add(seconds=self.max_wait.total_seconds()).isoformat()
         self.log.info("not there yet; deferring (poll every %ss, until %s)", self.poll_interval, deadline)
         self.defer(trigger=self.make_trigger(context, deadline), method_name="execute_complete")
 
     def execute_complete(self, context, event: dict[str, Any]):
         status = event.get("status")
         if status == "deadline":
-            raise AirflowFailException(self.on_deadline(event))
+            return self.at_deadline(context, event)
         if status != "done":
             raise AirflowException(f"{self.task_id}: unexpected trigger event {event!r}")
         return self.result_of(event)
@@ -131,6 +143,54 @@ class WaitForReleasesSettledOperator(CheckThenDeferOperator):
 
     def result_of(self, event: dict) -> dict:
         return event["statuses"]
+
+
+class ApprovalGateOperator(CheckThenDeferOperator):
+    """Waits until the OEM approved every change of its delivery (one indexed query per
+    poll, in the triggerer), or rejected one, or the deadline passed.
+
+    Returns the gate's outcome (approved / rejected / deadline) and its detail; what an
+    outcome means for the delivery is the DAG's business.
+    """
+
+    template_fields = ("oem_id", "after_release_id", "until_release_id", "deadline", "poll_interval")
+
+    def __init__(self, *, oem_id: str, after_release_id: str, until_release_id: str, **kwargs):
+        super().__init__(**kwargs)
+        self.oem_id = oem_id
+        self.after_release_id = after_release_id
+        self.until_release_id = until_release_id
+
+    def check(self, context) -> dict | None:
+        from release_pipeline.delivery import GateOutcome, decide_gate
+        from release_train_airflow.resources import repository
+
+        states = repository().approval_states(self.oem_id, self.after_release_id, self.until_release_id)
+        decision = decide_gate(states)
+        if decision.outcome == GateOutcome.PENDING:
+            self.log.info("approval gate: %s", decision.summary())
+            return None
+        return decision.to_dict()
+
+    def make_trigger(self, context, deadline: str) -> ApprovalGateTrigger:
+        return ApprovalGateTrigger(
+            oem_id=self.oem_id,
+            after_release_id=self.after_release_id,
+            until_release_id=self.until_release_id,
+            poll_interval=float(self.poll_interval),
+            deadline=deadline,
+        )
+
+    def at_deadline(self, context, event: dict) -> dict:
+        return {
+            "outcome": "deadline",
+            "pending": event["pending"],
+            "deadline": event["deadline"],
+            "summary": f"no decision on {', '.join(event['pending'])} by {event['deadline']}",
+        }
+
+    def result_of(self, event: dict) -> dict:
+        return event["decision"]
 
 
 class QaSignoffOperator(ApprovalOperator):

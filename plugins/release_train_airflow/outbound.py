@@ -8,8 +8,9 @@ from typing import Any
 
 from release_pipeline.db.repository import ReleaseRepository
 from release_pipeline.idempotency import perform_once
-from release_pipeline.notes import Rendered
+from release_pipeline.notes import Audience, Rendered, render
 from release_pipeline.registry import Oem
+from release_pipeline.vendor import load_vendor
 
 HTTP_TIMEOUT = {"timeout": 30}
 
@@ -86,3 +87,11 @@ def apply_docs_strategy(
         detail=detail,
     )
     return status
+
+
+def alert_vendor(subject: str, lines: list[str], *, key: str) -> None:
+    """Tell the vendor's release managers (connection ``ava_notify``), once per key."""
+    from release_train_airflow.resources import repository
+
+    message = render("vendor_alert", Audience.vendor(load_vendor()), subject, lines=lines, link=None)
+    send_message(repository(), "ava_notify", message.as_message(kind="alert"), key=f"alert:{key}")

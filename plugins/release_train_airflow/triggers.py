@@ -140,3 +140,55 @@ class ReleasesSettledTrigger(BaseTrigger):
                 yield TriggerEvent({"status": "deadline", "unsettled": unsettled, "statuses": statuses})
                 return
             await asyncio.sleep(self.poll_interval)
+
+
+class ApprovalGateTrigger(BaseTrigger):
+    """Polls an OEM's sign-off of the changes in ``(after, until]`` with one indexed
+    query per poll, whatever the number of changes; ends on approval of all, on the
+    first rejection, or at the deadline."""
+
+    def __init__(
+        self,
+        oem_id: str,
+        after_release_id: str,
+        until_release_id: str,
+        poll_interval: float,
+        deadline: str | None = None,
+        release_db_conn_id: str = "release_db",
+    ):
+        super().__init__()
+        self.oem_id = oem_id
+        self.after_release_id = after_release_id
+        self.until_release_id = until_release_id
+        self.poll_interval = poll_interval
+        self.deadline = deadline
+        self.release_db_conn_id = release_db_conn_id
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "oem_id": self.oem_id,
+                "after_release_id": self.after_release_id,
+                "until_release_id": self.until_release_id,
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+                "release_db_conn_id": self.release_db_conn_id,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from release_pipeline.delivery import GateOutcome, decide_gate
+
+        reader = await release_db_reader(self.release_db_conn_id)
+        while True:
+            decision = decide_gate(
+                await reader.approval_states(self.oem_id, self.after_release_id, self.until_release_id)
+            )
+            if decision.outcome != GateOutcome.PENDING:
+                yield TriggerEvent({"status": "done", "decision": decision.to_dict()})
+                return
+            if _past(self.deadline):
+                yield TriggerEvent({"status": "deadline", "pending": list(decision.pending), "deadline": self.deadline})
+                return
+            await asyncio.sleep(self.poll_interval)

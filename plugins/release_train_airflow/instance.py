@@ -1,0 +1,69 @@
+"""An OEM's platform instance: its commands over SSH and its health endpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from airflow.sdk.exceptions import AirflowException
+
+from release_pipeline.registry import Oem
+
+# EX_TEMPFAIL: the instance says "try again" (e.g. a package mirror timed out)
+TRANSIENT_EXIT_CODES = frozenset({75})
+
+
+class TransientInstanceError(AirflowException):
+    """Worth retrying: the connection dropped or the instance asked to try again."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    command: str
+    exit_status: int
+    stdout: str
+    stderr: str
+
+    def excerpt(self, limit: int = 2000) -> str:
+        text = f"$ {self.command}\n[exit {self.exit_status}]\n{self.stdout}{self.stderr}"
+        return text if len(text) <= limit else text[: limit // 2] + "\n...\n" + text[-limit // 2 :]
+
+
+def run(oem: Oem, command: str, *, timeout: float = 900) -> CommandResult:
+    """Run ``command`` on the OEM's instance; SSH trouble is a transient error."""
+    from airflow.providers.ssh.hooks.ssh import SSHHook
+
+    hook = SSHHook(ssh_conn_id=oem.connections.ssh, cmd_timeout=timeout, conn_timeout=30)
+    try:
+        with hook.get_conn() as client:
+            status, out, err = hook.exec_ssh_client_command(client, command, get_pty=False, environment=None)
+    except Exception as exc:
+        raise TransientInstanceError(f"OEM {oem.id!r}: SSH to the instance failed: {exc}") from exc
+    result = CommandResult(command, status, out.decode(errors="replace"), err.decode(errors="replace"))
+    if status in TRANSIENT_EXIT_CODES:
+        raise TransientInstanceError(f"OEM {oem.id!r}: {command!r} asked to try again: {result.stderr.strip()}")
+    return result
+
+
+def version(oem: Oem) -> str:
+    result = run(oem, oem.commands.render("version"), timeout=60)
+    if result.exit_status != 0 or not result.stdout.strip():
+        raise AirflowException(f"OEM {oem.id!r}: cannot read the installed version:\n{result.excerpt()}")
+    return result.stdout.strip().splitlines()[-1].strip()
+
+
+def health(oem: Oem) -> tuple[bool, str]:
+    """(healthy, what the health endpoint said)."""
+    from airflow.providers.http.hooks.http import HttpHook
+
+    try:
+        answer = HttpHook("GET", http_conn_id=oem.connections.health).run(
+            "health", extra_options={"timeout": 30, "check_response": False}
+        )
+    except Exception as exc:
+        return False, f"health endpoint unreachable: {exc}"
+    body = answer.text[:300]
+    try:
+        healthy = answer.status_code == 200 and answer.json().get("status") == "ok"
+    except ValueError:
+        healthy = False
+    return healthy, f"{answer.status_code} {body}"
