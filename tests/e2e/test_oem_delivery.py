@@ -1,0 +1,297 @@
+"""oem_delivery__<oem>, run for real against the simulator's SSH instances and HTTP
+endpoints and the release database on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+
+import pendulum
+import pytest
+
+from release_pipeline.models import Change, ChangeType, Decision, ReleaseStatus
+from release_pipeline.release_calendar import load_calendar
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.e2e
+
+INSTALLED, MIDDLE, TARGET = "2026.18", "2026.20", "2026.22"  # TARGET's install date has passed
+
+
+@pytest.fixture
+def delivery(pipeline):
+    """Releases 2026.18 (on the instances), 2026.20 and 2026.22 deployed; every enabled
+    OEM asked to sign off their changes."""
+    repo, train = pipeline.repo, load_calendar()
+    repo.record_baseline_release(train.release_by_id(INSTALLED), actor="test", reason="instances start here")
+    for release_id, count in ((MIDDLE, 1), (TARGET, 2)):
+        release = train.release_by_id(release_id)
+        changes = [
+            Change(
+                f"CHG-{release_id[-2:]}{n}",
+                ChangeType.FEATURE,
+                "connectors",
+                f"Feature {n} of {release_id}",
+                "Does things.",
+                False,
+                release.at.subtract(days=2),
+                release_id,
+            )
+            for n in range(count)
+        ]
+        repo.record_release(
+            release, changes, changes_since=train.previous(release).at, changes_until=release.at, actor="test"
+        )
+        repo.set_release_status(release_id, ReleaseStatus.DEPLOYED, actor="test")
+        repo.request_approvals(release_id, ["kestrel", "nimbus", "orbitel"])
+    for oem in ("kestrel", "nimbus", "orbitel", "tundra"):
+        repo.set_installed_version(oem, INSTALLED)
+        pipeline.sim.oem(oem, version=INSTALLED)
+    return pipeline
+
+
+CHANGES = ["CHG-200", "CHG-220", "CHG-221"]
+
+
+def approve(repo, oem: str, changes=CHANGES) -> None:
+    for change in changes:
+        repo.record_decision(
+            oem_id=oem, change_id=change, decision=Decision.APPROVED, actor="oem.user", channel="portal"
+        )
+
+
+def deliver(pipeline, oem: str = "nimbus", **conf):
+    conf = {
+        "target_release": TARGET,
+        "approval_deadline": pendulum.now("UTC").add(minutes=10).isoformat(),
+        "gate_poll_seconds": 0.2,
+        **conf,
+    }
+    return pipeline.run(f"oem_delivery__{oem}", conf=conf)
+
+
+def installs(pipeline, oem: str = "nimbus") -> list[dict]:
+    return [h for h in pipeline.sim.state()["oems"][oem]["history"] if h["action"] == "install"]
+
+
+def test_all_approved_is_installed_recorded_documented_and_not_repeated(delivery):
+    approve(delivery.repo, "nimbus")
+    run = deliver(delivery)
+    states = delivery.task_states(run)
+    assert run.state == "success", states
+    assert states["recover"] == "skipped" and states["watcher"] == "skipped"
+
+    assert delivery.sim.state()["oems"]["nimbus"]["version"] == TARGET
+    row = delivery.repo.delivery("nimbus", TARGET)
+    assert (row.status, row.from_release_id, row.cycle_key) == ("installed", INSTALLED, "2026.21-2026.22")
+    assert row.started_at <= row.finished_at and "ava-ctl install 2026.22" in row.log_excerpt
+    installed = delivery.repo.installed_version("nimbus")
+    assert (installed.release_id, installed.previous_release_id) == (TARGET, INSTALLED)
+
+    page = delivery.sim.docs("nimbus")[f"releases/{TARGET}"]  # docs strategy "ava"
+    assert "Feature 0 of 2026.20" in page["markdown"] and "Feature 1 of 2026.22" in page["markdown"]
+    [note] = [n["message"] for n in delivery.sim.notifications("nimbus")]
+    assert note["subject"] == f"Your Nimbus Connect instance now runs {TARGET}"
+    assert "AVA" not in note["markdown"] + note["html"]
+    assert len(installs(delivery)) == 1
+
+    again = deliver(delivery)
+    assert delivery.task_states(again)["plan_delivery"] == "skipped"
+    assert len(installs(delivery)) == 1  # no second install
+    assert len(delivery.sim.notifications("nimbus")) == 1
+
+
+def test_docs_strategy_oem_sends_the_package(delivery, monkeypatch, tmp_path):
+    always_open(monkeypatch, tmp_path, "orbitel")
+    approve(delivery.repo, "orbitel")
+    run = deliver(delivery, "orbitel")
+    assert run.state == "success", delivery.task_states(run)
+    kinds = [n["message"]["kind"] for n in delivery.sim.notifications("orbitel")]
+    assert kinds == ["notes_package", "delivery_update"]
+    assert delivery.sim.docs("orbitel") == {}
+    [publication] = delivery.repo.publications(kind="delivery_notes", scope_key=TARGET)
+    assert (publication.audience, publication.status) == ("orbitel", "delegated")
+
+
+def test_one_rejected_change_installs_nothing_and_says_why(delivery):
+    approve(delivery.repo, "nimbus", ["CHG-200", "CHG-221"])
+    delivery.repo.record_decision(
+        oem_id="nimbus",
+        change_id="CHG-220",
+        decision=Decision.REJECTED,
+        actor="nina",
+        channel="portal",
+        comment="breaks our SSO login",
+    )
+    run = deliver(delivery)
+    states = delivery.task_states(run)
+    assert states["act_on_sign_off"] == "skipped" and states["install"] == "skipped", states
+    assert installs(delivery) == [] and delivery.sim.state()["oems"]["nimbus"]["version"] == INSTALLED
+    row = delivery.repo.delivery("nimbus", TARGET)
+    assert row.status == "rejected"
+    assert row.detail == "CHG-220 (release 2026.22) rejected by nina: breaks our SSO login"
+    [oem_note] = [n["message"] for n in delivery.sim.notifications("nimbus")]
+    assert "breaks our SSO login" in oem_note["markdown"] and f"stays on {INSTALLED}" in oem_note["markdown"]
+    [alert] = [n["message"] for n in delivery.sim.notifications("ava_release_managers")]
+    assert "CHG-220" in alert["markdown"]
+    assert delivery.repo.installed_version("nimbus").release_id == INSTALLED
+
+
+def test_pending_approvals_are_waited_for_until_they_arrive(delivery):
+    """Sign-off written while the gate waits lets the run go on. (That the waiting gate
+    is deferred in the triggerer, holding no worker slot, is shown with the real
+    scheduler in test_scheduler_runs.py: dag.test() runs triggers inline.)"""
+    started = threading.Event()
+
+    def sign_off_while_waiting():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not delivery.repo.delivery("nimbus", TARGET):
+            time.sleep(0.2)
+        started.set()
+        time.sleep(3)  # several polls find nothing yet
+        approve(delivery.repo, "nimbus")
+
+    helper = threading.Thread(target=sign_off_while_waiting, daemon=True)
+    helper.start()
+    begun = time.monotonic()
+    run = deliver(delivery, approval_deadline=pendulum.now("UTC").add(seconds=90).isoformat())
+    helper.join(5)
+    assert started.is_set()
+    assert run.state == "success", delivery.task_states(run)
+    assert time.monotonic() - begun >= 3
+    row = delivery.repo.delivery("nimbus", TARGET)
+    assert row.status == "installed"
+    first_approval = min(e.created_at for e in delivery.repo.approval_history("nimbus", "CHG-200"))
+    assert row.started_at < first_approval < row.finished_at
+
+
+def test_no_decision_by_the_deadline_skips_the_cycle_and_rolls_over(delivery):
+    approve(delivery.repo, "nimbus", ["CHG-200"])
+    run = deliver(delivery, approval_deadline=pendulum.now("UTC").add(seconds=2).isoformat())
+    assert delivery.task_states(run)["act_on_sign_off"] == "skipped"
+    row = delivery.repo.delivery("nimbus", TARGET)
+    assert row.status == "skipped" and "CHG-220, CHG-221" in row.detail and "roll over" in row.detail
+    assert installs(delivery) == []
+    [note] = [n["message"] for n in delivery.sim.notifications("nimbus")]
+    assert "postponed to the next cycle" in note["subject"]
+
+    # the next run (the next cycle) brings the same changes; signed off now, they install
+    approve(delivery.repo, "nimbus", ["CHG-220", "CHG-221"])
+    run = deliver(delivery)
+    assert run.state == "success" and delivery.repo.delivery("nimbus", TARGET).status == "installed"
+
+
+def test_a_transient_install_failure_is_retried(delivery):
+    approve(delivery.repo, "nimbus")
+    delivery.sim.oem("nimbus", install_failures=2)
+    run = deliver(delivery)
+    assert run.state == "success", delivery.task_states(run)
+    outcomes = [h.get("outcome") for h in installs(delivery)]
+    assert outcomes == ["transient_failure", "transient_failure", "installed"]
+    assert delivery.repo.side_effect(f"install:nimbus:{TARGET}").attempts == 3
+    assert delivery.repo.delivery("nimbus", TARGET).status == "installed"
+
+
+def test_a_failed_health_check_rolls_back(delivery):
+    approve(delivery.repo, "nimbus")
+    delivery.sim.oem("nimbus", break_on_install=True)
+    run = deliver(delivery)
+    states = delivery.task_states(run)
+    assert run.state == "failed"
+    assert (states["verify"], states["recover"], states["publish_docs"]) == ("failed", "failed", "upstream_failed")
+    instance = delivery.sim.state()["oems"]["nimbus"]
+    assert (instance["version"], instance["healthy"]) == (INSTALLED, True)
+    assert [h["action"] for h in instance["history"] if h["action"] != "version"] == ["install", "rollback"]
+    row = delivery.repo.delivery("nimbus", TARGET)
+    assert row.status == "rolled_back" and "verification failed" in row.detail
+    assert delivery.repo.installed_version("nimbus").release_id == INSTALLED
+    [note] = [n["message"] for n in delivery.sim.notifications("nimbus")]
+    assert note["subject"] == f"Nimbus Connect {TARGET} was not installed"
+    [alert] = [n["message"] for n in delivery.sim.notifications("ava_release_managers")]
+    assert alert["subject"] == f"OEM nimbus: delivery of {TARGET} rolled_back"
+
+
+def test_a_freeze_window_installs_nothing(delivery, monkeypatch, tmp_path):
+    config = config_copy(monkeypatch, tmp_path)
+    today = pendulum.now("Europe/Amsterdam").date()
+    calendar_file = config / "calendar.yaml"
+    calendar_file.write_text(
+        calendar_file.read_text().replace(
+            "freeze_windows:\n",
+            f"freeze_windows:\n  - {{name: Test freeze, start: {today.subtract(days=1)}, end: {today.add(days=1)}}}\n",
+        )
+    )
+    approve(delivery.repo, "nimbus")
+    run = deliver(delivery)
+    assert delivery.task_states(run)["preflight"] == "skipped"
+    assert installs(delivery) == []
+    row = delivery.repo.delivery("nimbus", TARGET)
+    assert row.status == "skipped" and row.detail.startswith("Test freeze")
+
+
+@pytest.mark.parametrize(
+    ("conf", "message"),
+    [
+        ({"target_release": "2026.24"}, "release 2026.24 is not in the release database"),
+        ({"target_release": "2026.16"}, "release 2026.16 is not in the release database"),
+    ],
+)
+def test_bad_targets_fail_before_touching_the_instance(delivery, conf, message):
+    run = deliver(delivery, **conf)
+    assert run.state == "failed" and delivery.task_states(run)["plan_delivery"] == "failed"
+    assert installs(delivery) == []
+
+
+def test_a_downgrade_is_refused(delivery):
+    delivery.sim.oem("nimbus", version=TARGET)
+    delivery.repo.set_installed_version("nimbus", TARGET)
+    run = deliver(delivery, target_release=MIDDLE)
+    assert delivery.task_states(run)["plan_delivery"] == "failed"
+    row = delivery.repo.delivery("nimbus", MIDDLE)
+    assert row.status == "failed" and "a downgrade is not a delivery" in row.detail
+    assert installs(delivery) == []
+
+
+def test_missing_connections_fail_at_once(delivery, monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_OEM_NIMBUS_SSH")
+    run = deliver(delivery)
+    assert delivery.task_states(run)["plan_delivery"] == "failed"
+    assert delivery.sim.state()["oems"]["nimbus"]["history"] == []  # nothing touched the instance
+
+
+def test_an_unknown_instance_version_is_flagged_not_overwritten(delivery):
+    delivery.sim.oem("nimbus", version="2026.19")
+    approve(delivery.repo, "nimbus")
+    run = deliver(delivery)
+    assert delivery.task_states(run)["plan_delivery"] == "failed"
+    row = delivery.repo.delivery("nimbus", TARGET)
+    assert row.status == "failed" and "reports version '2026.19'" in row.detail
+    assert installs(delivery) == [] and delivery.sim.state()["oems"]["nimbus"]["version"] == "2026.19"
+    [alert] = [n["message"] for n in delivery.sim.notifications("ava_release_managers")]
+    assert alert["subject"] == "OEM nimbus: instance flagged"
+
+
+def test_a_dry_run_plans_only(delivery):
+    approve(delivery.repo, "nimbus")
+    run = deliver(delivery, dry_run=True)
+    assert delivery.task_states(run)["plan_delivery"] == "skipped"
+    assert delivery.repo.delivery("nimbus", TARGET) is None and installs(delivery) == []
+
+
+def config_copy(monkeypatch, tmp_path):
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    monkeypatch.setenv("RELEASE_TRAIN_CONFIG_DIR", str(config))
+    return config
+
+
+def always_open(monkeypatch, tmp_path, oem: str) -> None:
+    """The OEM's maintenance window, opened around the clock for this test."""
+    config = config_copy(monkeypatch, tmp_path)
+    oems = config / "oems.yaml"
+    text = oems.read_text()
+    start = text.index(f"id: {oem}")
+    line_start = text.index("maintenance_window:", start)
+    line_end = text.index("\n", line_start)
+    oems.write_text(text[:line_start] + 'maintenance_window: {start: "00:00", end: "00:00"}' + text[line_end:])
