@@ -45,6 +45,7 @@ from release_pipeline.config_loading import (
 )
 from release_pipeline.models import FeedbackCategory
 from release_pipeline.notes import Audience, Rendered, render
+from release_pipeline.notes.whitelabel import Whitelabel
 from release_pipeline.release_calendar import RELEASE_ID_PATTERN
 
 Kind = Literal["functionality", "component"]
@@ -125,6 +126,13 @@ class FeedbackEntry:
     @classmethod
     def from_row(cls, row) -> FeedbackEntry:
         return cls(row.id, row.oem_id, FeedbackCategory(row.category), row.title, row.created_at, row.component)
+
+
+def in_vendor_terms(title: str, oem_brand: str, vendor_product: str) -> str:
+    """An OEM names the platform by its own brand; the shared roadmap names the vendor's
+    product instead, so each OEM's white-labelled copy shows its own brand and never
+    another OEM's."""
+    return Whitelabel((oem_brand,), vendor_product).apply(title)
 
 
 @dataclass(frozen=True)

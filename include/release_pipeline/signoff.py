@@ -135,7 +135,7 @@ def release_for(repo: ReleaseRepository, oem_id: str, release_id: str) -> Releas
         raise NotFound(f"{release_id!r} is not a release id (expected YYYY.NN, e.g. 2026.24)")
     rows = repo.signoff_states(oem_id, release_id)
     if not rows:
-        raise NotFound(f"release {release_id} has no changes waiting for your sign-off")
+        raise NotFound(f"release {release_id} has no changes waiting for sign-off by {oem_id}")
     return _release(repo, oem_id, rows)
 
 
@@ -193,7 +193,7 @@ def decide(
             raise Invalid("a change is listed twice")
         unknown = [c for c in change_ids if c not in current]
         if unknown:
-            raise NotFound(f"change {unknown[0]!r} is not part of release {release_id} for you")
+            raise NotFound(f"change {unknown[0]!r} is not among the changes of release {release_id} {oem_id} signs off")
         same = [c for c in change_ids if current[c].decision == decision]
         if same:
             raise Conflict(f"change {same[0]!r} is already {decision} (double submission)")

@@ -53,6 +53,22 @@ def repository(conn_id: str = RELEASE_DB_CONN_ID) -> ReleaseRepository:
     return _repository_for(release_db_url(conn_id))
 
 
+def portal_repository(conn_id: str = RELEASE_DB_CONN_ID) -> ReleaseRepository:
+    """The release database as the OEM portal reaches it inside the api-server, which
+    is no task: the task SDK's lookup is tried first, then the server-side one."""
+    return _repository_for(_server_release_db_url(conn_id))
+
+
+@lru_cache(maxsize=4)
+def _server_release_db_url(conn_id: str) -> str:
+    try:
+        return release_db_url(conn_id)
+    except Exception:
+        from airflow.models.connection import Connection
+
+        return url_from_connection(Connection.get_connection_from_secrets(conn_id))
+
+
 def calendar() -> ReleaseCalendar:
     return load_calendar()
 
@@ -66,3 +82,4 @@ def reset_caches() -> None:
     while _open_repositories:
         _open_repositories.pop().engine.dispose()
     _repository_for.cache_clear()
+    _server_release_db_url.cache_clear()
