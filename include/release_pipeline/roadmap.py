@@ -87,7 +87,7 @@ class PlannedItemConfig(BaseModel):
     def _release_id(cls, value: object) -> object:
         # YAML reads 2026.30 as the float 2026.3: ask for quotes instead of guessing
         if value is not None and not (isinstance(value, str) and RELEASE_ID_PATTERN.match(value)):
-            raise ValueError(f'expected a quoted release id such as "2026.24", got {value!r}')
+            raise ValueError('expected a quoted release id such as "2026.24"')
         return value
 
 
