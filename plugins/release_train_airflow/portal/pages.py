@@ -53,7 +53,7 @@ def cookie_path(request: Request) -> str:
 
 
 @router.get("/")
-def home(request: Request):
+def home(request: Request, _caller: Caller = Depends(page_caller)):
     return see_other(request, "releases_page")
 
 
