@@ -3,6 +3,7 @@ and the release database behind the ``release_db`` connection."""
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 
 from sqlalchemy.engine import URL
@@ -11,6 +12,7 @@ from release_pipeline.db.repository import ReleaseRepository
 from release_pipeline.registry import Registry, load_registry
 from release_pipeline.release_calendar import ReleaseCalendar, load_calendar
 
+log = logging.getLogger(__name__)
 RELEASE_DB_CONN_ID = "release_db"
 _open_repositories: list[ReleaseRepository] = []
 
@@ -63,9 +65,10 @@ def portal_repository(conn_id: str = RELEASE_DB_CONN_ID) -> ReleaseRepository:
 def _server_release_db_url(conn_id: str) -> str:
     try:
         return release_db_url(conn_id)
-    except Exception:
+    except Exception as exc:
         from airflow.models.connection import Connection
 
+        log.info("task SDK connection lookup unavailable here (%s); using the server-side lookup", exc)
         return url_from_connection(Connection.get_connection_from_secrets(conn_id))
 
 
