@@ -53,6 +53,8 @@ def test_the_api_server_serves_the_portal_plugin(airflow_api, served_repo):
     assert (denied.status_code, denied.json()) == (401, {"detail": "invalid or revoked portal token"})
     schema = httpx.get(f"{base}/openapi.json")
     assert schema.headers["content-type"] == "application/json" and "/api/v1/releases" in schema.json()["paths"]
+    docs = httpx.get(f"{base}/docs")
+    assert docs.headers["content-type"].startswith("text/html") and "/oem-portal/openapi.json" in docs.text
     login = httpx.get(f"{base}/login")
     assert login.headers["content-type"].startswith("text/html") and 'name="token"' in login.text
     unauthenticated = httpx.get(f"{base}/releases", follow_redirects=False)

@@ -759,6 +759,10 @@ class ReleaseRepository:
         with self.engine.connect() as conn:
             return list(conn.execute(query))
 
+    def feedback_item(self, feedback_id: int) -> Row | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.feedback).where(t.feedback.c.id == feedback_id)).first()
+
     def touch_portal_token(self, token_id: int, at: dt.datetime) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(t.portal_tokens).where(t.portal_tokens.c.id == token_id).values(last_used_at=at))

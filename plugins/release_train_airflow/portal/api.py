@@ -237,8 +237,7 @@ def post_feedback(body: FeedbackIn, caller: Caller = Depends(api_caller)):
         submitted_by=caller.identity.label,
         channel="portal",
     )
-    row = next(r for r in caller.repo.feedback(oem_id=caller.oem.id) if r.id == feedback_id)
-    return views.feedback_entry(caller, row)
+    return views.feedback_entry(caller, caller.repo.feedback_item(feedback_id))
 
 
 @router.get("/roadmap", response_model=Roadmap, responses={404: {"description": "no roadmap computed yet"}})
