@@ -15,8 +15,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from release_pipeline.config_loading import InvalidConfig
-from release_pipeline.registry import load_registry
+from release_pipeline.db.repository import ReleaseDbError, ReleaseRepository
+from release_pipeline.models import Decision, FeedbackCategory
+from release_pipeline.registry import Oem, load_registry
 from release_pipeline.release_calendar import load_calendar
+from release_pipeline.roadmap import load_roadmap_config
+from release_pipeline.signoff import SignoffError
 from release_pipeline.vendor import load_vendor
 
 DB_URL_ENV = "RELEASE_TRAIN_DB_URL"
@@ -34,7 +38,7 @@ def _db_url(args: argparse.Namespace) -> str:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Validate config/calendar.yaml, vendor.yaml and oems.yaml; non-zero exit on any error."""
+    """Validate config/calendar.yaml, vendor.yaml, oems.yaml and roadmap.yaml; non-zero exit on any error."""
     problems = []
     try:
         calendar = load_calendar(args.config_dir / "calendar.yaml" if args.config_dir else None)
@@ -51,6 +55,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     except InvalidConfig as exc:
         problems.extend(exc.errors)
         registry = None
+    try:
+        roadmap = load_roadmap_config(args.config_dir / "roadmap.yaml" if args.config_dir else None)
+    except InvalidConfig as exc:
+        problems.extend(exc.errors)
+        roadmap = None
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if calendar:
@@ -60,6 +69,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(
             f"OEMs: {len(registry.oems)} valid ({enabled} enabled), {len({e.entity for e in registry.errors})} invalid"
         )
+    if roadmap:
+        print(f"roadmap: {len(roadmap.planned)} vendor-planned item(s)")
     return 1 if problems else 0
 
 
@@ -98,6 +109,188 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- portal tokens, feedback, sign-off on an OEM's behalf, status ----------------------------
+def _repository(args: argparse.Namespace) -> ReleaseRepository:
+    return ReleaseRepository.from_url(_db_url(args))
+
+
+def _known_oem(args: argparse.Namespace, oem_id: str) -> Oem:
+    try:
+        return load_registry(args.config_dir / "oems.yaml" if args.config_dir else None).get(oem_id)
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
+
+
+def _print_rows(rows: list[dict], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print_table(rows)
+
+
+def _when(moment) -> str:
+    return moment.in_timezone("UTC").format("YYYY-MM-DD HH:mm") if moment else "-"
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Issue, list and revoke OEM portal tokens (only their hashes are stored)."""
+    from release_pipeline.tokens import issue_token
+
+    repo = _repository(args)
+    if args.token_command == "issue":
+        oem = _known_oem(args, args.oem)
+        if not args.label.strip():
+            raise UsageError("--label must say who holds the token")
+        issued = issue_token(repo, oem_id=oem.id, label=args.label, created_by=args.by)
+        print(issued.token)
+        print(
+            f"token {issued.id} for OEM {oem.id} ({args.label!r}); hand it over securely: it is not shown again",
+            file=sys.stderr,
+        )
+        return 0
+    if args.token_command == "revoke":
+        row = repo.portal_token(args.token_id)
+        if row is None:
+            raise UsageError(f"no portal token {args.token_id}")
+        if not repo.revoke_portal_token(args.token_id):
+            raise UsageError(f"portal token {args.token_id} ({row.oem_id}, {row.label!r}) is already revoked")
+        print(f"revoked token {args.token_id} of OEM {row.oem_id} ({row.label!r})")
+        return 0
+    rows = [
+        {
+            "id": r.id,
+            "oem": r.oem_id,
+            "label": r.label,
+            "created_by": r.created_by,
+            "created": _when(r.created_at),
+            "last_used": _when(r.last_used_at),
+            "revoked": _when(r.revoked_at),
+        }
+        for r in repo.portal_tokens(args.oem)
+    ]
+    _print_rows(rows, args.json)
+    return 0
+
+
+def _configure_token(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    issue = sub.add_parser("issue", help="issue a token for one OEM user (printed once)")
+    issue.add_argument("--oem", required=True)
+    issue.add_argument("--label", required=True, help="who holds it, e.g. ann@nimbus.example")
+    issue.add_argument("--by", default=os.environ.get("USER", "operator"), help="who issues it")
+    revoke = sub.add_parser("revoke", help="revoke a token by its id (see `token list`)")
+    revoke.add_argument("token_id", type=int, metavar="ID")
+    listing = sub.add_parser("list", help="list tokens (never the secrets)")
+    listing.add_argument("--oem")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    """Record feedback on an OEM's behalf, or list what was recorded."""
+    repo = _repository(args)
+    if args.feedback_command == "record":
+        oem = _known_oem(args, args.oem)
+        feedback_id = repo.record_feedback(
+            oem_id=oem.id,
+            category=FeedbackCategory(args.category),
+            title=args.title,
+            body=args.body,
+            component=args.component,
+            submitted_by=args.submitted_by or oem.display_name,
+            recorded_by=args.by,
+            channel="cli",
+        )
+        print(f"recorded feedback {feedback_id} from OEM {oem.id} ({args.category})")
+        return 0
+    rows = [
+        {
+            "id": f.id,
+            "oem": f.oem_id,
+            "category": f.category,
+            "title": f.title,
+            "by": f.submitted_by + (f" (recorded by {f.recorded_by})" if f.recorded_by else ""),
+            "at": _when(f.created_at),
+        }
+        for f in repo.feedback(oem_id=args.oem)
+    ]
+    _print_rows(rows, args.json)
+    return 0
+
+
+def _configure_feedback(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="feedback_command", required=True, metavar="ACTION")
+    record = sub.add_parser("record", help="record feedback an OEM gave staff (channel 'cli')")
+    record.add_argument("--oem", required=True)
+    record.add_argument("--category", required=True, choices=[str(c) for c in FeedbackCategory])
+    record.add_argument("--title", required=True)
+    record.add_argument("--body", required=True)
+    record.add_argument("--component")
+    record.add_argument("--by", required=True, help="the staff member recording it")
+    record.add_argument("--submitted-by", help="the OEM contact who gave it (default: the OEM)")
+    listing = sub.add_parser("list", help="list recorded feedback")
+    listing.add_argument("--oem")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _decide(args: argparse.Namespace, decision: Decision) -> int:
+    from release_pipeline.signoff import decide
+
+    oem = _known_oem(args, args.oem)
+    events = decide(
+        _repository(args),
+        oem_id=oem.id,
+        release_id=args.release,
+        decision=decision,
+        change_ids=args.change or None,
+        actor=args.on_behalf_of or oem.display_name,
+        channel="cli",
+        comment=args.comment,
+        recorded_by=args.by,
+    )
+    print(f"recorded {len(events)} {decision} decision(s) for OEM {oem.id} on release {args.release} (by {args.by})")
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    """Record an OEM's approval of a release's changes on its behalf."""
+    return _decide(args, Decision.APPROVED)
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    """Record an OEM's rejection of a release's changes on its behalf (--comment required)."""
+    return _decide(args, Decision.REJECTED)
+
+
+def _configure_decision(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--oem", required=True)
+    parser.add_argument("--release", required=True, help="release id, e.g. 2026.24")
+    parser.add_argument("--change", action="append", help="a change id (repeat); default: every change")
+    parser.add_argument("--by", required=True, help="the staff member recording it")
+    parser.add_argument("--on-behalf-of", help="the OEM contact who decided (default: the OEM)")
+    parser.add_argument("--comment", help="why (required for a rejection)")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """The OEMs x releases matrix: installed / approved / pending / rejected / failed."""
+    from release_pipeline.status import status_matrix
+
+    registry = load_registry(args.config_dir / "oems.yaml" if args.config_dir else None)
+    oems = [o.id for o in (registry.oems.values() if args.all else registry.enabled)]
+    matrix = status_matrix(_repository(args), oems, releases=args.release or None, last=args.last)
+    if args.json:
+        print(json.dumps(matrix.as_json(), indent=2))
+    else:
+        print_table(matrix.rows())
+    return 0
+
+
+def _configure_status(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--release", action="append", help="a release column (repeat); default: the last ones")
+    parser.add_argument("--last", type=int, default=6, help="how many recent releases (default 6)")
+    parser.add_argument("--all", action="store_true", help="include disabled OEMs")
+
+
 def print_table(rows: Sequence[dict]) -> None:
     if not rows:
         print("(none)")
@@ -114,6 +307,11 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argpars
     "check-config": (cmd_check_config, lambda p: None),
     "oems": (cmd_oems, lambda p: p.add_argument("--json", action="store_true", help="print JSON")),
     "db-upgrade": (cmd_db_upgrade, lambda p: None),
+    "token": (cmd_token, _configure_token),
+    "feedback": (cmd_feedback, _configure_feedback),
+    "approve": (cmd_approve, _configure_decision),
+    "reject": (cmd_reject, _configure_decision),
+    "status": (cmd_status, _configure_status),
 }
 
 
@@ -133,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (UsageError, InvalidConfig) as exc:
+    except (UsageError, InvalidConfig, SignoffError, ReleaseDbError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

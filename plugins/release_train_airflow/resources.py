@@ -3,6 +3,7 @@ and the release database behind the ``release_db`` connection."""
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 
 from sqlalchemy.engine import URL
@@ -11,6 +12,7 @@ from release_pipeline.db.repository import ReleaseRepository
 from release_pipeline.registry import Registry, load_registry
 from release_pipeline.release_calendar import ReleaseCalendar, load_calendar
 
+log = logging.getLogger(__name__)
 RELEASE_DB_CONN_ID = "release_db"
 _open_repositories: list[ReleaseRepository] = []
 
@@ -53,6 +55,23 @@ def repository(conn_id: str = RELEASE_DB_CONN_ID) -> ReleaseRepository:
     return _repository_for(release_db_url(conn_id))
 
 
+def portal_repository(conn_id: str = RELEASE_DB_CONN_ID) -> ReleaseRepository:
+    """The release database as the OEM portal reaches it inside the api-server, which
+    is no task: the task SDK's lookup is tried first, then the server-side one."""
+    return _repository_for(_server_release_db_url(conn_id))
+
+
+@lru_cache(maxsize=4)
+def _server_release_db_url(conn_id: str) -> str:
+    try:
+        return release_db_url(conn_id)
+    except Exception as exc:
+        from airflow.models.connection import Connection
+
+        log.info("task SDK connection lookup unavailable here (%s); using the server-side lookup", exc)
+        return url_from_connection(Connection.get_connection_from_secrets(conn_id))
+
+
 def calendar() -> ReleaseCalendar:
     return load_calendar()
 
@@ -66,3 +85,4 @@ def reset_caches() -> None:
     while _open_repositories:
         _open_repositories.pop().engine.dispose()
     _repository_for.cache_clear()
+    _server_release_db_url.cache_clear()

@@ -23,6 +23,8 @@ import httpx
 import pendulum
 import pytest
 
+from release_pipeline.db import connect
+from release_pipeline.db.migrate import upgrade
 from release_pipeline.db.repository import ReleaseRepository
 from release_pipeline.registry import load_registry
 from simulator.connections import as_environment, release_db_connection, simulator_connections
@@ -182,13 +184,26 @@ def answer_hitl(airflow_api):
 
 
 @pytest.fixture(scope="session")
-def airflow_api(airflow_metadata_db, tmp_path_factory):
+def api_release_db_url(tmp_path_factory) -> str:
+    """The release database the api-server's plugins (the OEM portal) are pointed at
+    through ``AIRFLOW_CONN_RELEASE_DB``, as ``make up`` does: one SQLite file per worker,
+    shared by the tests using ``airflow_api`` (each uses its own release ids)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('api-release-db') / 'release.db'}"
+    engine = connect(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def airflow_api(airflow_metadata_db, api_release_db_url, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("api-server") / "api-server.log"
+    env = {**os.environ, **as_environment({"release_db": release_db_connection(api_release_db_url)})}
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [AIRFLOW, "api-server", "--port", str(port)],
-            env=os.environ,
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

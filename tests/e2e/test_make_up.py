@@ -90,6 +90,11 @@ def test_make_up_serves_the_ui_runs_dags_and_stops_everything_on_ctrl_c(tmp_path
         api = stack.api()
         plugins = [p["name"] for p in api.get("/plugins").json()["plugins"]]
         assert "release_train" in plugins
+        # the OEM portal beside the UI, reaching the release DB (a forged token is looked up there)
+        portal = httpx.get(
+            f"http://localhost:{stack.port}/oem-portal/api/v1/me", headers={"Authorization": "Bearer rtp_x"}
+        )
+        assert (portal.status_code, portal.headers["content-type"]) == (401, "application/json")
 
         ready = json.loads((stack.home / "simulator" / "ready.json").read_text())
         assert httpx.get(f"{ready['http_url']}/health").json() == {"status": "ok"}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pendulum
-from sqlalchemy import Engine, Row, and_, func, select, update
+from sqlalchemy import Engine, Row, and_, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -603,6 +603,163 @@ class ReleaseRepository:
             query = query.where(p.oem_id == oem_id)
         with self.engine.connect() as conn:
             return list(conn.execute(query))
+
+    # -- OEM portal, operator CLI and roadmap planning ------------------------------------
+    def _latest_event_id(self, oem_column, change_column):
+        e = t.approval_events.c
+        return (
+            select(func.max(e.id))
+            .where(e.oem_id == oem_column, e.change_id == change_column)
+            .correlate_except(t.approval_events)
+            .scalar_subquery()
+        )
+
+    def signoff_states(self, oem_id: str, release_id: str | None = None) -> list[Row]:
+        """Every change the OEM was asked to sign off (of one release, or all), with the
+        change, its release's time and the OEM's latest event on it (``event_id`` None:
+        undecided)."""
+        r, c, e, rel = t.approval_requests.c, t.release_changes.c, t.approval_events, t.releases.c
+        query = (
+            select(
+                r.oem_id,
+                r.release_id,
+                r.requested_at,
+                rel.release_at,
+                c.change_id,
+                c.type,
+                c.component,
+                c.title,
+                c.description,
+                c.breaking,
+                c.merged_at,
+                e.c.id.label("event_id"),
+                e.c.decision,
+                e.c.actor,
+                e.c.recorded_by,
+                e.c.channel,
+                e.c.comment,
+                e.c.created_at.label("decided_at"),
+            )
+            .select_from(
+                t.approval_requests.join(t.release_changes, c.change_id == r.change_id)
+                .join(t.releases, rel.id == r.release_id)
+                .outerjoin(e, e.c.id == self._latest_event_id(r.oem_id, r.change_id))
+            )
+            .where(r.oem_id == oem_id)
+            .order_by(r.release_id, c.change_id)
+        )
+        if release_id is not None:
+            query = query.where(r.release_id == release_id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def record_decisions(
+        self,
+        *,
+        oem_id: str,
+        release_id: str,
+        expected: dict[str, int | None],
+        decision: Decision,
+        actor: str,
+        channel: str,
+        comment: str | None = None,
+        recorded_by: str | None = None,
+    ) -> list[int]:
+        """Append one sign-off event per change of ``expected`` in one transaction, or none.
+
+        ``expected`` maps each change to the id of the latest event the caller based its
+        decision on (None: undecided). When another decision landed in between, nothing
+        is written: two people clicking "approve" at once must not record it twice.
+        """
+        decision = Decision(decision)
+        if decision == Decision.REJECTED and not (comment or "").strip():
+            raise ReleaseDbError("a rejection needs a comment saying why")
+        if not expected:
+            raise ReleaseDbError("no changes to decide on")
+        r, e = t.approval_requests.c, t.approval_events.c
+        now = _now()
+        with self.engine.begin() as conn:
+            requested = set(
+                conn.scalars(
+                    select(r.change_id)
+                    .where(r.oem_id == oem_id, r.release_id == release_id, r.change_id.in_(list(expected)))
+                    .with_for_update()
+                )
+            )
+            if missing := sorted(set(expected) - requested):
+                raise ReleaseDbError(
+                    f"OEM {oem_id!r} has no sign-off request for change {missing[0]!r} in {release_id}"
+                )
+            latest = dict(
+                conn.execute(
+                    select(e.change_id, func.max(e.id))
+                    .where(e.oem_id == oem_id, e.change_id.in_(list(expected)))
+                    .group_by(e.change_id)
+                ).all()
+            )
+            if moved := sorted(c for c, event_id in expected.items() if latest.get(c) != event_id):
+                raise ReleaseDbError(f"change {moved[0]!r} was decided on meanwhile; reload and decide again")
+            ids = []
+            for change_id in sorted(expected):
+                result = conn.execute(
+                    t.approval_events.insert().values(
+                        oem_id=oem_id,
+                        change_id=change_id,
+                        release_id=release_id,
+                        decision=str(decision),
+                        actor=actor,
+                        recorded_by=recorded_by,
+                        channel=channel,
+                        comment=comment,
+                        created_at=now,
+                    )
+                )
+                ids.append(result.inserted_primary_key[0])
+            return ids
+
+    def signoff_summary(self) -> list[Row]:
+        """Per OEM x release: how many changes were requested, approved and rejected
+        (by the latest event of each)."""
+        r, e = t.approval_requests.c, t.approval_events
+        approved = func.sum(case((e.c.decision == str(Decision.APPROVED), 1), else_=0))
+        rejected = func.sum(case((e.c.decision == str(Decision.REJECTED), 1), else_=0))
+        query = (
+            select(
+                r.oem_id,
+                r.release_id,
+                func.count().label("requested"),
+                approved.label("approved"),
+                rejected.label("rejected"),
+            )
+            .select_from(t.approval_requests.outerjoin(e, e.c.id == self._latest_event_id(r.oem_id, r.change_id)))
+            .group_by(r.oem_id, r.release_id)
+            .order_by(r.oem_id, r.release_id)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def feedback_item(self, feedback_id: int) -> Row | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.feedback).where(t.feedback.c.id == feedback_id)).first()
+
+    def touch_portal_token(self, token_id: int, at: dt.datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(t.portal_tokens).where(t.portal_tokens.c.id == token_id).values(last_used_at=at))
+
+    def portal_token(self, token_id: int) -> Row | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.portal_tokens).where(t.portal_tokens.c.id == token_id)).first()
+
+    def roadmap_snapshot_for_run(self, run_id: str) -> Row | None:
+        r = t.roadmap_snapshots.c
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(t.roadmap_snapshots).where(r.run_id == run_id).order_by(r.id.desc()).limit(1)
+            ).first()
+
+    def roadmap_snapshot(self, snapshot_id: int) -> Row | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.roadmap_snapshots).where(t.roadmap_snapshots.c.id == snapshot_id)).first()
 
 
 def approval_states_query(oem_id: str, after_release_id: str | None, until_release_id: str):

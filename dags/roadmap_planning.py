@@ -1,0 +1,80 @@
+"""
+### Roadmap planning (weekly)
+
+Every Monday 07:00 UTC:
+
+1. **Feedback requests**: each enabled OEM whose `feedback_cadence_weeks` (config/oems.yaml)
+   has passed since it was last asked gets a request on its notification channel, with a
+   link to the OEM portal's feedback form.
+2. **Prioritise**: OEM feedback (required above suggested, weighted by how many OEMs ask
+   and their tier, recent asks weighing more) and the vendor's plan (config/roadmap.yaml
+   and the `planned_items` table) are ranked for the next two releases of the train. The
+   snapshot, the reason for each rank and what changed since the previous snapshot are
+   stored in the release database (`roadmap_snapshots`).
+3. **Roadmap update**: every enabled OEM receives the ranked roadmap, white-labelled like
+   the release notes, when it changed.
+4. **Report**: fails the run naming each OEM that could not be served; one OEM's broken
+   channel never stops the others.
+
+Rerunning a run sends nothing twice. The ranking is explained in
+`include/release_pipeline/roadmap.py`.
+"""
+
+import pendulum
+from airflow.sdk import dag, task
+
+from release_train_airflow.dag_defaults import default_args
+
+
+@dag(
+    schedule="0 7 * * 1",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["release-train", "roadmap"],
+    default_args=default_args(),
+    doc_md=__doc__,
+)
+def roadmap_planning():
+    @task
+    def oems_due_for_feedback() -> list[str]:
+        from release_train_airflow.roadmap_planning import due_oems, run_moment
+
+        return due_oems(run_moment()[0])
+
+    @task
+    def request_feedback(oem_id: str) -> str:
+        from release_train_airflow.roadmap_planning import request_feedback, run_moment
+
+        return request_feedback(oem_id, run_moment()[0])
+
+    @task
+    def prioritise() -> int:
+        from release_train_airflow.roadmap_planning import prioritise_roadmap, run_moment
+
+        return prioritise_roadmap(*run_moment())
+
+    @task
+    def enabled_oems() -> list[str]:
+        from release_pipeline.registry import load_registry
+
+        return [oem.id for oem in load_registry().enabled]
+
+    @task
+    def send_roadmap_update(oem_id: str, snapshot_id: int) -> str:
+        from release_train_airflow.roadmap_planning import send_roadmap_update
+
+        return send_roadmap_update(oem_id, snapshot_id)
+
+    @task(trigger_rule="all_done", retries=0)
+    def report() -> dict:
+        from release_train_airflow.roadmap_planning import report, run_moment
+
+        return report(*run_moment())
+
+    asked = request_feedback.expand(oem_id=oems_due_for_feedback())
+    sent = send_roadmap_update.partial(snapshot_id=prioritise()).expand(oem_id=enabled_oems())
+    [asked, sent] >> report()
+
+
+roadmap_planning()

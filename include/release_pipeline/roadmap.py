@@ -1,0 +1,392 @@
+"""Roadmap prioritisation: OEM feedback and the vendor's own plan, ranked for the next
+two releases with a score anyone can recompute by hand.
+
+The score of an item is the sum, over the OEMs asking for it, of that OEM's strongest
+ask::
+
+    category weight (required 3, suggested 1)
+  x tier weight     (gold 3, silver 2, bronze 1)
+  x recency         (0.5 ** (age in weeks / 13): an ask loses half its weight a quarter)
+
+Taking each OEM's strongest ask (not the sum of its asks) makes the number of OEMs
+count, not how often one of them repeats itself; the recency factor keeps a fresh ask
+from being drowned by a pile of old ones. Asks older than a year, or recorded after
+the moment the roadmap is computed for, are left out, so a rerun for the same moment
+gives the same ranking. Ties go to more OEMs, then the newest ask, then vendor-planned
+items, then the title.
+
+Only the demand categories (required/suggested functionality or component) make
+items; the others (general feedback, usage experience, future projects, use cases)
+are ingested and counted for the vendor's product managers, but rank nothing.
+
+Feedback joins a vendor-planned item when its normalised title equals the item's
+title or one of its aliases (``config/roadmap.yaml``), else feedback items with the
+same normalised title are one item: nothing is listed twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pendulum
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from release_pipeline.config_loading import (
+    ConfigError,
+    InvalidConfig,
+    config_dir,
+    load_located_yaml,
+    validation_errors,
+)
+from release_pipeline.models import FeedbackCategory
+from release_pipeline.notes import Audience, Rendered, render
+from release_pipeline.notes.whitelabel import Whitelabel
+from release_pipeline.release_calendar import RELEASE_ID_PATTERN
+
+Kind = Literal["functionality", "component"]
+
+REQUIRED = frozenset({FeedbackCategory.REQUIRED_FUNCTIONALITY, FeedbackCategory.REQUIRED_COMPONENT})
+SUGGESTED = frozenset({FeedbackCategory.SUGGESTED_FUNCTIONALITY, FeedbackCategory.SUGGESTED_COMPONENT})
+COMPONENT_CATEGORIES = frozenset({FeedbackCategory.REQUIRED_COMPONENT, FeedbackCategory.SUGGESTED_COMPONENT})
+DEMAND = REQUIRED | SUGGESTED
+CATEGORY_WEIGHTS = {**dict.fromkeys(REQUIRED, 3.0), **dict.fromkeys(SUGGESTED, 1.0)}
+TIER_WEIGHTS = {"gold": 3.0, "silver": 2.0, "bronze": 1.0}
+CATEGORY_LABELS = {
+    FeedbackCategory.GENERAL: "General feedback",
+    FeedbackCategory.SUGGESTED_COMPONENT: "Suggested component improvement",
+    FeedbackCategory.SUGGESTED_FUNCTIONALITY: "Suggested functionality improvement",
+    FeedbackCategory.REQUIRED_FUNCTIONALITY: "Required functionality",
+    FeedbackCategory.REQUIRED_COMPONENT: "Required component",
+    FeedbackCategory.USAGE_EXPERIENCE: "Usage experience",
+    FeedbackCategory.FUTURE_PROJECTS: "Future / ongoing projects",
+    FeedbackCategory.USE_CASES: "Use cases",
+}
+HALF_LIFE_WEEKS = 13
+LOOKBACK = dt.timedelta(weeks=52)
+
+
+# -- config/roadmap.yaml ----------------------------------------------------------------
+class PlannedItemConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,79}$")
+    title: str = Field(min_length=1, max_length=300)
+    kind: Kind = "functionality"
+    component: str | None = None
+    target_release: str | None = None
+    aliases: tuple[str, ...] = ()
+    detail: str | None = None
+
+    @field_validator("target_release", mode="before")
+    @classmethod
+    def _release_id(cls, value: object) -> object:
+        # YAML reads 2026.30 as the float 2026.3: ask for quotes instead of guessing
+        if value is not None and not (isinstance(value, str) and RELEASE_ID_PATTERN.match(value)):
+            raise ValueError('expected a quoted release id such as "2026.24"')
+        return value
+
+
+class RoadmapConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    planned: tuple[PlannedItemConfig, ...] = ()
+
+
+def load_roadmap_config(path: Path | None = None) -> RoadmapConfig:
+    """Read and validate ``config/roadmap.yaml``; raises :class:`InvalidConfig`."""
+    located = load_located_yaml(path or config_dir() / "roadmap.yaml")
+    try:
+        config = RoadmapConfig.model_validate(located.data or {})
+    except ValidationError as exc:
+        raise InvalidConfig(validation_errors(exc, RoadmapConfig, located, (), "roadmap")) from None
+    seen: set[str] = set()
+    for index, item in enumerate(config.planned):
+        if item.id in seen:
+            line = located.line_of(("planned", index, "id"))
+            raise InvalidConfig([ConfigError(located.file, line, f"planned item '{item.id}'", "id", "duplicate id")])
+        seen.add(item.id)
+    return config
+
+
+# -- inputs -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FeedbackEntry:
+    id: int
+    oem_id: str
+    category: FeedbackCategory
+    title: str
+    created_at: dt.datetime
+    component: str | None = None
+
+    @classmethod
+    def from_row(cls, row) -> FeedbackEntry:
+        return cls(row.id, row.oem_id, FeedbackCategory(row.category), row.title, row.created_at, row.component)
+
+
+def in_vendor_terms(title: str, oem_brand: str, vendor_product: str) -> str:
+    """An OEM names the platform by its own brand; the shared roadmap names the vendor's
+    product instead, so each OEM's white-labelled copy shows its own brand and never
+    another OEM's."""
+    return Whitelabel((oem_brand,), vendor_product).apply(title)
+
+
+@dataclass(frozen=True)
+class PlannedItem:
+    id: str
+    title: str
+    kind: str = "functionality"
+    component: str | None = None
+    target_release_id: str | None = None
+    aliases: tuple[str, ...] = ()
+    source: str = "config"
+
+
+def planned_items(config: RoadmapConfig, rows: Iterable) -> list[PlannedItem]:
+    """The vendor's plan from the config file and the ``planned_items`` table, one item
+    per id: the table wins on a clash (it is what operations changed last)."""
+    items = {
+        c.id: PlannedItem(c.id, c.title, c.kind, c.component, c.target_release, c.aliases, "config")
+        for c in config.planned
+    }
+    for row in rows:
+        aliases = items[row.id].aliases if row.id in items else ()
+        kind = items[row.id].kind if row.id in items else "functionality"
+        items[row.id] = PlannedItem(row.id, row.title, kind, row.component, row.target_release_id, aliases, "database")
+    return [items[key] for key in sorted(items)]
+
+
+def normalise(title: str) -> str:
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", title.lower()).split())
+
+
+def _slug(title: str) -> str:
+    return "fb-" + (normalise(title).replace(" ", "-")[:60] or "untitled")
+
+
+# -- prioritisation ------------------------------------------------------------------------
+def recency(created_at: dt.datetime, as_of: dt.datetime) -> float:
+    age_weeks = max((as_of - created_at).total_seconds(), 0) / (7 * 24 * 3600)
+    return 0.5 ** (age_weeks / HALF_LIFE_WEEKS)
+
+
+def ask_weight(entry: FeedbackEntry, tier: str, as_of: dt.datetime) -> float:
+    return CATEGORY_WEIGHTS[entry.category] * TIER_WEIGHTS[tier] * recency(entry.created_at, as_of)
+
+
+def considered(feedback: Iterable[FeedbackEntry], as_of: dt.datetime) -> list[FeedbackEntry]:
+    """The feedback a roadmap computed at ``as_of`` looks at."""
+    return [f for f in feedback if as_of - LOOKBACK < f.created_at <= as_of]
+
+
+def prioritise(
+    feedback: Iterable[FeedbackEntry],
+    planned: Sequence[PlannedItem],
+    tiers: dict[str, str],
+    horizon: Sequence[str],
+    as_of: dt.datetime,
+) -> list[dict]:
+    """The ranked roadmap for the releases of ``horizon`` as JSON-ready dicts.
+
+    ``tiers`` maps each OEM of the registry to its tier; feedback of an OEM no longer
+    in the registry is left out. Vendor-planned items are listed when they target a
+    release of the horizon (or none); one planned for later only when OEMs ask for it.
+    """
+    as_of = pendulum.instance(as_of)
+    first, last = horizon[0], horizon[-1]
+    by_alias: dict[str, PlannedItem] = {}
+    for item in planned:
+        for name in (item.title, *item.aliases):
+            by_alias.setdefault(normalise(name), item)
+    asks: dict[str, list[FeedbackEntry]] = {}
+    titles: dict[str, str] = {}
+    for entry in sorted(considered(feedback, as_of), key=lambda f: (f.created_at, f.id)):
+        if entry.category not in DEMAND or entry.oem_id not in tiers:
+            continue
+        match = by_alias.get(normalise(entry.title))
+        key = match.id if match else _slug(entry.title)
+        asks.setdefault(key, []).append(entry)
+        titles.setdefault(key, entry.title)
+    planned_by_id = {p.id: p for p in planned}
+    items = []
+    for key in sorted(set(asks) | set(planned_by_id)):
+        plan = planned_by_id.get(key)
+        entries = asks.get(key, [])
+        target = plan.target_release_id if plan else None
+        if target is not None and (target < first or (target > last and not entries)):
+            continue
+        items.append(_item(key, plan, titles.get(key), entries, tiers, as_of))
+    items.sort(key=_rank_key)
+    for rank, item in enumerate(items, start=1):
+        item["rank"] = rank
+    return items
+
+
+def _item(key: str, plan: PlannedItem | None, title: str | None, entries, tiers, as_of) -> dict:
+    strongest: dict[str, tuple[float, FeedbackEntry]] = {}
+    required_by, suggested_by = set(), set()
+    for entry in entries:
+        weight = ask_weight(entry, tiers[entry.oem_id], as_of)
+        (required_by if entry.category in REQUIRED else suggested_by).add(entry.oem_id)
+        if entry.oem_id not in strongest or weight > strongest[entry.oem_id][0]:
+            strongest[entry.oem_id] = (weight, entry)
+    suggested_by -= required_by  # an OEM that requires it is counted as requiring it
+    contributions = [
+        {
+            "oem_id": oem,
+            "tier": tiers[oem],
+            "category": str(entry.category),
+            "feedback_id": entry.id,
+            "asked_at": pendulum.instance(entry.created_at).to_iso8601_string(),
+            "weight": round(weight, 3),
+        }
+        for oem, (weight, entry) in sorted(strongest.items())
+    ]
+    score = round(sum(weight for weight, _ in strongest.values()), 3)
+    newest = max((e.created_at for e in entries), default=None)
+    kind = (
+        plan.kind
+        if plan
+        else ("component" if any(e.category in COMPONENT_CATEGORIES for e in entries) else "functionality")
+    )
+    components = sorted({e.component for e in entries if e.component})
+    target = plan.target_release_id if plan else None
+    return {
+        "id": key,
+        "rank": 0,
+        "title": plan.title if plan else title,
+        "kind": kind,
+        "component": (plan.component if plan and plan.component else components[0] if components else None),
+        "score": score,
+        "planned": plan is not None,
+        "planned_source": plan.source if plan else None,
+        "target_release_id": target,
+        "oems": sorted(strongest),
+        "required_by": len(required_by),
+        "suggested_by": len(suggested_by),
+        "newest_ask": pendulum.instance(newest).to_date_string() if newest else None,
+        "feedback_ids": sorted(e.id for e in entries),
+        "contributions": contributions,
+        "reason": _reason(required_by, suggested_by, tiers, newest, target, plan is not None, score, named=True),
+        "public_reason": _reason(
+            required_by, suggested_by, tiers, newest, target, plan is not None, score, named=False
+        ),
+    }
+
+
+def _reason(required_by, suggested_by, tiers, newest, target, planned, score, *, named: bool) -> str:
+    def who(oems: set[str]) -> str:
+        noun = "OEM" if named else "customer"
+        text = f"{len(oems)} {noun}{'s' if len(oems) != 1 else ''}"
+        if named:  # the vendor's copy says which tiers; OEMs never learn about each other
+            text += " (" + ", ".join(sorted((tiers[o] for o in oems), key=list(TIER_WEIGHTS).index)) + ")"
+        return text
+
+    parts = []
+    if required_by:
+        parts.append(f"required by {who(required_by)}")
+    if suggested_by:
+        parts.append(f"suggested by {who(suggested_by)}")
+    if newest is not None:
+        parts.append(f"newest ask {pendulum.instance(newest).to_date_string()}")
+    if planned:
+        parts.append(f"planned by the vendor for {target}" if target else "planned by the vendor")
+    if not (required_by or suggested_by):
+        parts.append("no customer asked for it yet" if not named else "no OEM asked for it yet")
+    if named:
+        parts.append(f"score {score:g}")
+    return "; ".join(parts)
+
+
+def _rank_key(item: dict):
+    newest = item["newest_ask"]
+    newest_first = -dt.date.fromisoformat(newest).toordinal() if newest else 1  # nobody asked: last
+    return (-item["score"], -len(item["oems"]), newest_first, not item["planned"], item["title"], item["id"])
+
+
+# -- what changed -----------------------------------------------------------------------------
+def diff(previous: Sequence[dict] | None, current: Sequence[dict]) -> dict:
+    """Items added, removed and moved (rank) since the previous snapshot."""
+    if previous is None:
+        return {"first": True, "added": [_ref(i) for i in current], "removed": [], "moved": []}
+    before = {i["id"]: i for i in previous}
+    now = {i["id"]: i for i in current}
+    return {
+        "first": False,
+        "added": [_ref(i) for i in current if i["id"] not in before],
+        "removed": [_ref(i) for i in previous if i["id"] not in now],
+        "moved": [
+            {**_ref(i), "from": before[i["id"]]["rank"], "to": i["rank"]}
+            for i in current
+            if i["id"] in before and before[i["id"]]["rank"] != i["rank"]
+        ],
+    }
+
+
+def _ref(item: dict) -> dict:
+    return {"id": item["id"], "title": item["title"]}
+
+
+def has_changes(changes: dict) -> bool:
+    return bool(changes.get("first") or changes.get("added") or changes.get("removed") or changes.get("moved"))
+
+
+def ingested(feedback: Iterable[FeedbackEntry], since: dt.datetime | None, as_of: dt.datetime) -> dict:
+    """The feedback recorded in ``(since, as_of]``: ids and a count per category."""
+    new = [f for f in feedback if (since is None or f.created_at > since) and f.created_at <= as_of]
+    counts: dict[str, int] = {}
+    for entry in new:
+        counts[str(entry.category)] = counts.get(str(entry.category), 0) + 1
+    return {"feedback_ids": sorted(f.id for f in new), "by_category": dict(sorted(counts.items()))}
+
+
+# -- what an OEM sees ---------------------------------------------------------------------------
+OEM_FIELDS = ("rank", "id", "title", "kind", "component", "target_release_id", "public_reason")
+
+
+def oem_view(items: Sequence[dict], changes: dict, oem_id: str) -> dict:
+    """A snapshot as one OEM may see it: no other OEM's name or tier, no scores."""
+    return {
+        "items": [{**{k: item[k] for k in OEM_FIELDS}, "yours": oem_id in item["oems"]} for item in items],
+        "changes": {
+            "first": bool(changes.get("first")),
+            "added": [ref["title"] for ref in changes.get("added", [])],
+            "removed": [ref["title"] for ref in changes.get("removed", [])],
+            "moved": [{"title": m["title"], "from": m["from"], "to": m["to"]} for m in changes.get("moved", [])],
+        },
+    }
+
+
+def render_roadmap_update(
+    audience: Audience, horizon: Sequence[str], items: Sequence[dict], changes: dict, *, portal_url: str
+) -> Rendered:
+    """The roadmap update an OEM receives, white-labelled (``audience`` is the OEM's)."""
+    view = oem_view(items, changes, audience.key)
+    return render(
+        "roadmap_update",
+        audience,
+        subject=f"{audience.product} roadmap for {' and '.join(horizon)}",
+        horizon=list(horizon),
+        roadmap_url=portal_url + "roadmap",
+        feedback_url=portal_url + "feedback",
+        **view,
+    )
+
+
+def render_feedback_request(
+    audience: Audience, horizon: Sequence[str], cadence_weeks: int, *, portal_url: str
+) -> Rendered:
+    return render(
+        "feedback_request",
+        audience,
+        subject=f"Your feedback on {audience.product}",
+        horizon=list(horizon),
+        cadence_weeks=cadence_weeks,
+        categories=list(CATEGORY_LABELS.values()),
+        roadmap_url=portal_url + "roadmap",
+        feedback_url=portal_url + "feedback",
+    )

@@ -1,0 +1,249 @@
+"""The portal's JSON API (``/api/v1``): the same actions as the pages, for OEM tooling."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+
+from release_pipeline.models import FeedbackCategory
+from release_pipeline.signoff import Conflict, Invalid, NotFound, SignoffError, decide, release_for, releases_for
+from release_train_airflow.portal import views
+from release_train_airflow.portal.auth import Caller, api_caller
+
+ERRORS = {401: {"description": "missing, unknown or revoked token"}}
+router = APIRouter(prefix="/api/v1", tags=["OEM portal"], responses=ERRORS)
+
+
+def http_error(exc: SignoffError) -> HTTPException:
+    status = {NotFound: 404, Conflict: 409, Invalid: 422}.get(type(exc), 400)
+    return HTTPException(status, str(exc))
+
+
+# -- models (the OpenAPI schema) ----------------------------------------------------------------
+class Me(BaseModel):
+    oem_id: str
+    organisation: str
+    product: str
+    timezone: str
+    signed_in_as: str
+
+
+class ChangeOut(BaseModel):
+    id: str
+    type: str
+    component: str
+    title: str
+    description: str
+    breaking: bool
+    state: Literal["pending", "approved", "rejected"]
+    decided_by: str | None
+    recorded_by: str | None = Field(description="vendor staff who recorded the decision on your behalf")
+    channel: str | None
+    comment: str | None
+    decided_at: str | None
+
+
+class ReleaseSummary(BaseModel):
+    release_id: str
+    released_at: str
+    state: Literal["pending", "approved", "rejected", "installed"]
+    counts: dict[str, int]
+    open: bool = Field(description="false once the release is installed: decisions are closed")
+    closed_reason: str | None
+
+
+class Notes(BaseModel):
+    subject: str
+    markdown: str
+    html: str
+
+
+class ReleaseDetail(ReleaseSummary):
+    changes: list[ChangeOut]
+    notes: Notes
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approved", "rejected"]
+    changes: list[str] | None = Field(
+        None, min_length=1, max_length=500, description="change ids; omit to decide on every change not yet so decided"
+    )
+    comment: str | None = Field(None, max_length=4000, description="required for a rejection")
+
+
+class DecisionOut(BaseModel):
+    release_id: str
+    decision: str
+    event_ids: list[int]
+    release: ReleaseDetail
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    category: FeedbackCategory
+    title: str = Field(min_length=1, max_length=300, pattern=r"\S")
+    body: str = Field("", max_length=10000)
+    component: str | None = Field(None, max_length=100)
+
+
+class FeedbackOut(BaseModel):
+    id: int
+    category: FeedbackCategory
+    category_label: str
+    title: str
+    body: str
+    component: str | None
+    submitted_by: str
+    channel: str
+    created_at: str
+
+
+class ScheduledDelivery(BaseModel):
+    release_id: str
+    releases: list[str]
+    install_from: str
+    freeze: str | None
+    signoff: dict[str, str]
+
+
+class DeliveryRecord(BaseModel):
+    release_id: str
+    status: str
+    from_release_id: str | None
+    started_at: str | None
+    finished_at: str | None
+
+
+class Installed(BaseModel):
+    release_id: str
+    installed_at: str
+
+
+class Deliveries(BaseModel):
+    installed: Installed | None
+    schedule: list[ScheduledDelivery]
+    history: list[DeliveryRecord]
+
+
+class RoadmapItem(BaseModel):
+    rank: int
+    id: str
+    title: str
+    kind: str
+    component: str | None
+    target_release_id: str | None
+    public_reason: str
+    yours: bool = Field(description="your organisation asked for it")
+
+
+class Move(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    title: str
+    from_: int = Field(alias="from")
+    to: int
+
+
+class RoadmapChanges(BaseModel):
+    first: bool
+    added: list[str]
+    removed: list[str]
+    moved: list[Move]
+
+
+class Roadmap(BaseModel):
+    horizon: list[str]
+    generated_at: str
+    items: list[RoadmapItem]
+    changes: RoadmapChanges
+
+
+# -- routes ---------------------------------------------------------------------------------
+@router.get("/me", response_model=Me)
+def get_me(caller: Caller = Depends(api_caller)):
+    return views.me(caller)
+
+
+@router.get("/releases", response_model=list[ReleaseSummary])
+def list_releases(caller: Caller = Depends(api_caller)):
+    """Releases you were asked to sign off, newest first."""
+    return [views.release_summary(caller, r) for r in releases_for(caller.repo, caller.oem.id)]
+
+
+@router.get("/releases/{release_id}", response_model=ReleaseDetail, responses={404: {"description": "not yours"}})
+def get_release(release_id: str, caller: Caller = Depends(api_caller)):
+    """One release: its changes with your decisions, and its release notes."""
+    try:
+        return views.release_detail(caller, release_for(caller.repo, caller.oem.id, release_id))
+    except SignoffError as exc:
+        raise http_error(exc) from None
+
+
+@router.post(
+    "/releases/{release_id}/decisions",
+    response_model=DecisionOut,
+    status_code=201,
+    responses={404: {"description": "release or change not yours"}, 409: {"description": "double or too late"}},
+)
+def post_decision(release_id: str, body: DecisionIn, caller: Caller = Depends(api_caller)):
+    """Approve or reject changes of a release (all of them when ``changes`` is omitted)."""
+    try:
+        event_ids = decide(
+            caller.repo,
+            oem_id=caller.oem.id,
+            release_id=release_id,
+            decision=body.decision,
+            change_ids=body.changes,
+            actor=caller.identity.label,
+            channel="portal",
+            comment=body.comment,
+        )
+        release = release_for(caller.repo, caller.oem.id, release_id)
+    except SignoffError as exc:
+        raise http_error(exc) from None
+    return {
+        "release_id": release_id,
+        "decision": body.decision,
+        "event_ids": event_ids,
+        "release": views.release_detail(caller, release),
+    }
+
+
+@router.get("/deliveries", response_model=Deliveries)
+def get_deliveries(caller: Caller = Depends(api_caller)):
+    """Your next delivery dates and the history of deliveries to your instance."""
+    return views.deliveries(caller)
+
+
+@router.get("/feedback", response_model=list[FeedbackOut])
+def list_feedback(caller: Caller = Depends(api_caller)):
+    """The feedback your organisation gave, newest first."""
+    return views.feedback(caller)
+
+
+@router.post("/feedback", response_model=FeedbackOut, status_code=201)
+def post_feedback(body: FeedbackIn, caller: Caller = Depends(api_caller)):
+    feedback_id = caller.repo.record_feedback(
+        oem_id=caller.oem.id,
+        category=body.category,
+        title=body.title,
+        body=body.body,
+        component=body.component,
+        submitted_by=caller.identity.label,
+        channel="portal",
+    )
+    return views.feedback_entry(caller, caller.repo.feedback_item(feedback_id))
+
+
+@router.get("/roadmap", response_model=Roadmap, responses={404: {"description": "no roadmap computed yet"}})
+def get_roadmap(caller: Caller = Depends(api_caller)):
+    """The current roadmap for the next two releases."""
+    roadmap = views.roadmap(caller)
+    if roadmap is None:
+        raise HTTPException(404, "no roadmap has been computed yet")
+    return roadmap

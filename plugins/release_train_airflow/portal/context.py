@@ -1,0 +1,44 @@
+"""What the portal reads besides the request: the release database and the config."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from release_pipeline.db.repository import ReleaseRepository
+from release_pipeline.registry import Registry, load_registry
+from release_pipeline.release_calendar import ReleaseCalendar, load_calendar
+from release_pipeline.vendor import VendorConfig, load_vendor
+
+# config edits (a new OEM) reach a running api-server within this many seconds
+CONFIG_TTL = 60.0
+
+
+@dataclass
+class Portal:
+    """Resolved lazily: building the app (at plugin import, in every Airflow process)
+    must not touch the database or read the config."""
+
+    repository: Callable[[], ReleaseRepository]
+    load_registry: Callable[[], Registry] = load_registry
+    load_vendor: Callable[[], VendorConfig] = load_vendor
+    load_calendar: Callable[[], ReleaseCalendar] = load_calendar
+    _cache: dict[str, tuple[float, object]] = field(default_factory=dict)
+
+    def _cached(self, name: str, load: Callable[[], object]):
+        now = time.monotonic()
+        hit = self._cache.get(name)
+        if hit is None or now - hit[0] > CONFIG_TTL:
+            hit = (now, load())
+            self._cache[name] = hit
+        return hit[1]
+
+    def registry(self) -> Registry:
+        return self._cached("registry", self.load_registry)
+
+    def vendor(self) -> VendorConfig:
+        return self._cached("vendor", self.load_vendor)
+
+    def calendar(self) -> ReleaseCalendar:
+        return self._cached("calendar", self.load_calendar)

@@ -1,0 +1,195 @@
+"""The portal's server-rendered pages: log in with a token, sign off, give feedback.
+
+Form posts answer with a redirect (303) on success, so a reload does not submit twice,
+and with the page and a 4xx status when refused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+
+from release_pipeline.db.repository import ReleaseDbError
+from release_pipeline.models import FeedbackCategory
+from release_pipeline.roadmap import CATEGORY_LABELS
+from release_pipeline.signoff import Conflict, Invalid, NotFound, SignoffError, decide, release_for, releases_for
+from release_train_airflow.portal import views
+from release_train_airflow.portal.auth import COOKIE, INVALID_TOKEN, Caller, page_caller, portal, resolve
+from release_train_airflow.portal.context import Portal
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+router = APIRouter(include_in_schema=False)
+STATUS = {NotFound: 404, Conflict: 409, Invalid: 422}
+
+
+def page(request: Request, name: str, caller: Caller | None, status_code: int = 200, **context) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        name,
+        {
+            "caller": caller,
+            "me": views.me(caller) if caller else None,
+            "csrf": caller.csrf if caller else "",
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+def see_other(request: Request, name: str, **params) -> RedirectResponse:
+    return RedirectResponse(str(request.url_for(name, **params)), status_code=303)
+
+
+def forbidden_form(request: Request, caller: Caller) -> HTMLResponse:
+    return page(request, "error.html", caller, 403, message="this form expired or came from another site: reload it")
+
+
+def cookie_path(request: Request) -> str:
+    return request.scope.get("root_path", "").rstrip("/") + "/"
+
+
+@router.get("/")
+def home(request: Request, _caller: Caller = Depends(page_caller)):
+    return see_other(request, "releases_page")
+
+
+@router.get("/login")
+def login_form(request: Request):
+    return page(request, "login.html", None)
+
+
+@router.post("/login")
+def login(request: Request, token: str = Form(""), portal: Portal = Depends(portal)):
+    caller = resolve(portal, token.strip())
+    if caller is None:
+        return page(request, "login.html", None, 401, error=INVALID_TOKEN)
+    response = see_other(request, "releases_page")
+    response.set_cookie(
+        COOKIE,
+        caller.token,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path=cookie_path(request),
+        max_age=12 * 3600,
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request):
+    response = see_other(request, "login_form")
+    response.delete_cookie(COOKIE, path=cookie_path(request))
+    return response
+
+
+@router.get("/releases")
+def releases_page(request: Request, caller: Caller = Depends(page_caller)):
+    releases = [views.release_summary(caller, r) for r in releases_for(caller.repo, caller.oem.id)]
+    return page(request, "releases.html", caller, releases=releases)
+
+
+@router.get("/releases/{release_id}")
+def release_page(request: Request, release_id: str, done: str | None = None, caller: Caller = Depends(page_caller)):
+    try:
+        release = views.release_detail(caller, release_for(caller.repo, caller.oem.id, release_id))
+    except SignoffError as exc:
+        return page(request, "error.html", caller, STATUS.get(type(exc), 400), message=str(exc))
+    return page(request, "release.html", caller, release=release, notes=Markup(release["notes"]["html"]), done=done)
+
+
+@router.post("/releases/{release_id}/decisions")
+def decide_form(
+    request: Request,
+    release_id: str,
+    decision: str = Form(""),
+    change: list[str] = Form(default_factory=list),
+    comment: str = Form(""),
+    csrf: str = Form(""),
+    caller: Caller = Depends(page_caller),
+):
+    if not caller.valid_csrf(csrf):
+        return forbidden_form(request, caller)
+    try:
+        decide(
+            caller.repo,
+            oem_id=caller.oem.id,
+            release_id=release_id,
+            decision=decision,
+            change_ids=change or None,
+            actor=caller.identity.label,
+            channel="portal",
+            comment=comment,
+        )
+    except SignoffError as exc:
+        status = STATUS.get(type(exc), 400)
+        try:
+            release = views.release_detail(caller, release_for(caller.repo, caller.oem.id, release_id))
+        except SignoffError:
+            return page(request, "error.html", caller, status, message=str(exc))
+        notes = Markup(release["notes"]["html"])
+        return page(request, "release.html", caller, status, release=release, notes=notes, error=str(exc))
+    return RedirectResponse(
+        str(request.url_for("release_page", release_id=release_id).include_query_params(done=decision)), 303
+    )
+
+
+@router.get("/deliveries")
+def deliveries_page(request: Request, caller: Caller = Depends(page_caller)):
+    return page(request, "deliveries.html", caller, deliveries=views.deliveries(caller))
+
+
+@router.get("/feedback")
+def feedback_page(request: Request, done: int | None = None, caller: Caller = Depends(page_caller)):
+    return page(request, "feedback.html", caller, **_feedback_context(caller), done=done)
+
+
+def _feedback_context(caller: Caller) -> dict:
+    return {"categories": CATEGORY_LABELS, "entries": views.feedback(caller)}
+
+
+@router.post("/feedback")
+def feedback_form(
+    request: Request,
+    category: str = Form(""),
+    title: str = Form(""),
+    body: str = Form(""),
+    component: str = Form(""),
+    csrf: str = Form(""),
+    caller: Caller = Depends(page_caller),
+):
+    if not caller.valid_csrf(csrf):
+        return forbidden_form(request, caller)
+    error = None
+    if category not in {str(c) for c in FeedbackCategory}:
+        error = "choose a category"
+    elif not title.strip() or len(title) > 300:
+        error = "a title of 1 to 300 characters is required"
+    elif len(body) > 10000 or len(component) > 100:
+        error = "the text is too long"
+    if error is None:
+        try:
+            feedback_id = caller.repo.record_feedback(
+                oem_id=caller.oem.id,
+                category=FeedbackCategory(category),
+                title=title,
+                body=body,
+                component=component.strip() or None,
+                submitted_by=caller.identity.label,
+                channel="portal",
+            )
+        except ReleaseDbError as exc:
+            error = str(exc)
+        else:
+            return RedirectResponse(str(request.url_for("feedback_page").include_query_params(done=feedback_id)), 303)
+    form = {"category": category, "title": title, "body": body, "component": component}
+    return page(request, "feedback.html", caller, 422, **_feedback_context(caller), error=error, form=form)
+
+
+@router.get("/roadmap")
+def roadmap_page(request: Request, caller: Caller = Depends(page_caller)):
+    return page(request, "roadmap.html", caller, roadmap=views.roadmap(caller))

@@ -1,0 +1,151 @@
+"""What an OEM sees, built once for the JSON API and the HTML pages alike: always scoped
+to the caller's OEM, white-labelled, times in the OEM's timezone."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+
+from release_pipeline.notes import ReleaseNotesInput, render_release_notes
+from release_pipeline.roadmap import CATEGORY_LABELS, oem_view
+from release_pipeline.signoff import ChangeSignoff, ReleaseSignoff, releases_for
+from release_train_airflow.portal.auth import Caller
+
+
+def branded(caller: Caller, text: str | None) -> str | None:
+    if text is None:
+        return None
+    label = caller.audience.whitelabel
+    return label.check(label.apply(text), f"portal for {caller.oem.id}")
+
+
+def local(caller: Caller, moment: dt.datetime | None) -> str | None:
+    return caller.audience.local(moment).to_iso8601_string() if moment else None
+
+
+def me(caller: Caller) -> dict:
+    return {
+        "oem_id": caller.oem.id,
+        "organisation": caller.oem.display_name,
+        "product": caller.oem.brand_name,
+        "timezone": caller.oem.timezone,
+        "signed_in_as": caller.identity.label,
+    }
+
+
+def change(caller: Caller, signoff: ChangeSignoff) -> dict:
+    c = signoff.change
+    return {
+        "id": c.id,
+        "type": str(c.type),
+        "component": c.component,
+        "title": branded(caller, c.title),
+        "description": branded(caller, c.description),
+        "breaking": c.breaking,
+        "state": signoff.state,
+        "decided_by": signoff.actor,
+        "recorded_by": signoff.recorded_by,
+        "channel": signoff.channel,
+        "comment": signoff.comment,
+        "decided_at": local(caller, signoff.decided_at),
+    }
+
+
+def release_summary(caller: Caller, release: ReleaseSignoff) -> dict:
+    return {
+        "release_id": release.release_id,
+        "released_at": local(caller, release.release_at),
+        "state": release.state,
+        "counts": release.counts,
+        "open": release.closed_reason is None,
+        "closed_reason": release.closed_reason,
+    }
+
+
+def release_detail(caller: Caller, release: ReleaseSignoff) -> dict:
+    notes = render_release_notes(
+        [ReleaseNotesInput(release.release_id, release.release_at, [c.change for c in release.changes])],
+        caller.audience,
+    )
+    return {
+        **release_summary(caller, release),
+        "changes": [change(caller, c) for c in release.changes],
+        "notes": {"subject": notes.subject, "markdown": notes.markdown, "html": notes.html},
+    }
+
+
+def deliveries(caller: Caller, now: dt.datetime | None = None) -> dict:
+    """The OEM's next two delivery dates (first maintenance-window opening on or after
+    the train's install day) and its delivery history."""
+    now = pendulum.instance(now or pendulum.now("UTC"))
+    calendar = caller.portal.calendar()
+    states = {r.release_id: r.state for r in releases_for(caller.repo, caller.oem.id)}
+    cycle = calendar.delivery_cycle_at(now)
+    schedule = []
+    while len(schedule) < 2:
+        if cycle.install_at > now:
+            freeze = calendar.freeze_at(cycle.install_at)
+            schedule.append(
+                {
+                    "release_id": cycle.release.id,
+                    "releases": [r.id for r in cycle.window.releases],
+                    "install_from": local(caller, caller.oem.next_maintenance_opening(cycle.install_at)),
+                    "freeze": freeze.name if freeze else None,
+                    "signoff": {r.id: states.get(r.id, "not requested") for r in cycle.window.releases},
+                }
+            )
+        cycle = calendar.next_cycle(cycle)
+    installed = caller.repo.installed_version(caller.oem.id)
+    history = [
+        {
+            "release_id": d.release_id,
+            "status": d.status,
+            "from_release_id": d.from_release_id,
+            "started_at": local(caller, d.started_at),
+            "finished_at": local(caller, d.finished_at),
+        }
+        for d in sorted(caller.repo.deliveries(caller.oem.id), key=lambda d: d.release_id, reverse=True)
+    ]
+    return {
+        "installed": {"release_id": installed.release_id, "installed_at": local(caller, installed.installed_at)}
+        if installed
+        else None,
+        "schedule": schedule,
+        "history": history,
+    }
+
+
+def feedback_entry(caller: Caller, row) -> dict:
+    return {
+        "id": row.id,
+        "category": row.category,
+        "category_label": CATEGORY_LABELS[row.category],
+        "title": row.title,
+        "body": row.body,
+        "component": row.component,
+        "submitted_by": row.submitted_by,
+        "channel": row.channel,
+        "created_at": local(caller, row.created_at),
+    }
+
+
+def feedback(caller: Caller) -> list[dict]:
+    rows = caller.repo.feedback(oem_id=caller.oem.id)
+    return [feedback_entry(caller, row) for row in sorted(rows, key=lambda r: r.id, reverse=True)]
+
+
+def roadmap(caller: Caller) -> dict | None:
+    snapshot = caller.repo.latest_roadmap_snapshot()
+    if snapshot is None:
+        return None
+    view = oem_view(snapshot.items, snapshot.changes, caller.oem.id)
+    for item in view["items"]:
+        item["title"] = branded(caller, item["title"])
+        item["public_reason"] = branded(caller, item["public_reason"])
+    changes = view["changes"]
+    changes["added"] = [branded(caller, t) for t in changes["added"]]
+    changes["removed"] = [branded(caller, t) for t in changes["removed"]]
+    for move in changes["moved"]:
+        move["title"] = branded(caller, move["title"])
+    return {"horizon": snapshot.horizon, "generated_at": local(caller, snapshot.created_at), **view}

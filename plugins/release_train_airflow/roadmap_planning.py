@@ -1,0 +1,207 @@
+"""The ``roadmap_planning`` DAG's work: ask the OEMs that are due for feedback, rank the
+roadmap for the next two releases, send every OEM its white-labelled update, report.
+
+Every outcome per OEM is recorded as a publication (``feedback_request`` per ISO week,
+``roadmap_update`` per snapshot), failures too, so the report reads what happened from
+the release database rather than from task states, and a rerun sends nothing twice
+(each message has an idempotency key).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+
+from release_pipeline.models import FeedbackCategory
+from release_pipeline.notes import Audience
+from release_pipeline.registry import Oem, load_registry
+from release_pipeline.release_calendar import ReleaseCalendar, load_calendar
+from release_pipeline.roadmap import (
+    LOOKBACK,
+    FeedbackEntry,
+    diff,
+    has_changes,
+    in_vendor_terms,
+    ingested,
+    load_roadmap_config,
+    planned_items,
+    prioritise,
+    render_feedback_request,
+    render_roadmap_update,
+)
+from release_pipeline.vendor import load_vendor
+from release_train_airflow.outbound import send_message
+from release_train_airflow.resources import repository
+
+FEEDBACK_REQUEST, ROADMAP_UPDATE = "feedback_request", "roadmap_update"
+SENT, UNCHANGED, FAILED = "sent", "unchanged", "failed"
+
+
+def run_moment() -> tuple[pendulum.DateTime, str]:
+    """The moment this run computes for (its logical date, else when it was due to run:
+    a manual run in Airflow 3 may have no logical date) and its run id."""
+    from airflow.sdk import get_current_context
+
+    context = get_current_context()
+    moment = context.get("logical_date") or context["dag_run"].run_after
+    return pendulum.instance(moment).in_timezone("UTC"), context["run_id"]
+
+
+def period_key(moment: dt.datetime) -> str:
+    year, week, _ = pendulum.instance(moment).in_timezone("UTC").isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def weeks_between(earlier_key: str, later_key: str) -> int:
+    def monday(key: str) -> dt.date:
+        year, week = key.split("-W")
+        return dt.date.fromisocalendar(int(year), int(week), 1)
+
+    return (monday(later_key) - monday(earlier_key)).days // 7
+
+
+def horizon(calendar: ReleaseCalendar, moment: dt.datetime) -> list[str]:
+    first = calendar.next_release(moment)
+    return [first.id, calendar.release(first.index + 1).id]
+
+
+# -- feedback requests ------------------------------------------------------------------------
+def due_oems(moment: dt.datetime) -> list[str]:
+    """Enabled OEMs never asked, or asked at least their cadence (in ISO weeks) ago.
+    One asked in this very week stays due: its (idempotent) request is redone on a
+    rerun, and sends nothing twice."""
+    repo, this_week = repository(), period_key(moment)
+    due = []
+    for oem in load_registry().enabled:
+        last = repo.last_feedback_request(oem.id)
+        if (
+            last is None
+            or last.period_key == this_week
+            or weeks_between(last.period_key, this_week) >= oem.feedback_cadence_weeks
+        ):
+            due.append(oem.id)
+    return due
+
+
+def request_feedback(oem_id: str, moment: dt.datetime) -> str:
+    repo, vendor, oem = repository(), load_vendor(), load_registry().get(oem_id)
+    period = period_key(moment)
+
+    def send() -> None:
+        message = render_feedback_request(
+            Audience.oem(oem, vendor),
+            horizon(load_calendar(), moment),
+            oem.feedback_cadence_weeks,
+            portal_url=vendor.portal_url,
+        )
+        send_message(
+            repo,
+            oem.connections.notify,
+            message.as_message(kind=FEEDBACK_REQUEST, period=period),
+            key=f"{FEEDBACK_REQUEST}:{period}:{oem.id}",
+        )
+        # only once sent: an OEM whose channel was down stays due next week
+        repo.record_feedback_request(oem.id, period)
+
+    return _recorded(oem, FEEDBACK_REQUEST, period, send)
+
+
+# -- the roadmap -----------------------------------------------------------------------------
+def prioritise_roadmap(moment: dt.datetime, run_id: str) -> int:
+    """Store this run's roadmap snapshot (once: a rerun reuses it) and return its id."""
+    repo = repository()
+    if (existing := repo.roadmap_snapshot_for_run(run_id)) is not None:
+        return existing.id
+    registry, vendor = load_registry(), load_vendor()
+    previous = repo.latest_roadmap_snapshot()
+    feedback = [
+        FeedbackEntry(
+            id=row.id,
+            oem_id=row.oem_id,
+            category=FeedbackCategory(row.category),
+            title=in_vendor_terms(row.title, registry.oems[row.oem_id].brand_name, vendor.product_name),
+            created_at=row.created_at,
+            component=row.component,
+        )
+        for row in repo.feedback(since=moment - LOOKBACK)
+        if row.oem_id in registry.oems
+    ]
+    planned = planned_items(load_roadmap_config(), repo.planned_items())
+    releases = horizon(load_calendar(), moment)
+    items = prioritise(feedback, planned, {o.id: o.tier for o in registry.oems.values()}, releases, moment)
+    since = pendulum.parse(previous.changes["as_of"]) if previous and previous.changes.get("as_of") else None
+    changes = {
+        **diff(previous.items if previous else None, items),
+        "as_of": moment.to_iso8601_string(),
+        "since": since.to_iso8601_string() if since else None,
+        "ingested": ingested(feedback, since, moment),
+    }
+    return repo.save_roadmap_snapshot(horizon=releases, items=items, changes=changes, run_id=run_id)
+
+
+def send_roadmap_update(oem_id: str, snapshot_id: int) -> str:
+    repo, vendor, oem = repository(), load_vendor(), load_registry().get(oem_id)
+    snapshot = repo.roadmap_snapshot(snapshot_id)
+    if not has_changes(snapshot.changes):  # a weekly copy of the same roadmap is noise
+        repo.record_publication(
+            kind=ROADMAP_UPDATE, scope_key=str(snapshot_id), audience=oem.id, channel="notify", status=UNCHANGED
+        )
+        return UNCHANGED
+
+    def send() -> None:
+        message = render_roadmap_update(
+            Audience.oem(oem, vendor), snapshot.horizon, snapshot.items, snapshot.changes, portal_url=vendor.portal_url
+        )
+        send_message(
+            repo,
+            oem.connections.notify,
+            message.as_message(kind=ROADMAP_UPDATE, snapshot=snapshot_id),
+            key=f"{ROADMAP_UPDATE}:{snapshot_id}:{oem.id}",
+        )
+
+    return _recorded(oem, ROADMAP_UPDATE, str(snapshot_id), send)
+
+
+def _recorded(oem: Oem, kind: str, scope_key: str, send) -> str:
+    repo = repository()
+    try:
+        send()
+    except Exception as exc:
+        repo.record_publication(
+            kind=kind,
+            scope_key=scope_key,
+            audience=oem.id,
+            channel="notify",
+            status=FAILED,
+            detail=f"{type(exc).__name__}: {exc}"[:2000],
+        )
+        raise
+    repo.record_publication(kind=kind, scope_key=scope_key, audience=oem.id, channel="notify", status=SENT)
+    return SENT
+
+
+# -- the report ------------------------------------------------------------------------------
+def report(moment: dt.datetime, run_id: str) -> dict:
+    """What this run did per OEM; raises naming every OEM that failed, after the others
+    were served."""
+    repo = repository()
+    snapshot = repo.roadmap_snapshot_for_run(run_id)
+    expected = {(FEEDBACK_REQUEST, period_key(moment), oem) for oem in due_oems(moment)}
+    if snapshot is not None:
+        expected |= {(ROADMAP_UPDATE, str(snapshot.id), oem.id) for oem in load_registry().enabled}
+    outcomes = {
+        (p.kind, p.scope_key, p.audience): (p.status, p.detail)
+        for kind in (FEEDBACK_REQUEST, ROADMAP_UPDATE)
+        for p in repo.publications(kind=kind)
+    }
+    summary: dict = {"snapshot_id": snapshot.id if snapshot else None, FEEDBACK_REQUEST: {}, ROADMAP_UPDATE: {}}
+    failures = [] if snapshot else ["no roadmap snapshot was stored (see the prioritise task)"]
+    for kind, scope, oem in sorted(expected):
+        status, detail = outcomes.get((kind, scope, oem), ("not done", "its task did not run"))
+        summary[kind][oem] = status
+        if status not in (SENT, UNCHANGED):
+            failures.append(f"{kind} to {oem}: {status} ({detail})")
+    if failures:
+        raise RuntimeError("roadmap planning failed for: " + "; ".join(failures))
+    return summary

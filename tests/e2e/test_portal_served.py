@@ -1,0 +1,106 @@
+"""The OEM portal as OEM users reach it: served by a real ``airflow api-server`` at
+/oem-portal (the plugin), and clicked through in headless Debian chromium."""
+
+import re
+
+import httpx
+import pendulum
+import pytest
+
+from release_pipeline.db.repository import ReleaseRepository
+from release_pipeline.models import Change, ChangeType
+from release_pipeline.release_calendar import load_calendar
+from release_pipeline.tokens import issue_token
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("airflow_api")]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def served_repo(api_release_db_url):
+    repo = ReleaseRepository.from_url(api_release_db_url)
+    yield repo
+    repo.engine.dispose()
+
+
+def cut(repo, release_id, *change_ids):
+    release = load_calendar().release_by_id(release_id)
+    changes = [
+        Change(c, ChangeType.FEATURE, "connectors", f"AVA connector {c}", "For AVA Platform flows", False, release.at)
+        for c in change_ids
+    ]
+    repo.record_release(release, changes, changes_since=None, changes_until=None, actor="test")
+
+
+def test_the_api_server_serves_the_portal_plugin(airflow_api, served_repo):
+    base = f"{airflow_api.base_url}/oem-portal"
+    token = issue_token(served_repo, oem_id="kestrel", label="kim@kestrel", created_by="test").token
+
+    # the UI's catch-all answers unknown paths with 200 text/html: check what answered
+    me = httpx.get(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert (me.status_code, me.headers["content-type"]) == (200, "application/json")
+    assert me.json()["product"] == "Kestrel Flow"
+    denied = httpx.get(f"{base}/api/v1/me", headers={"Authorization": "Bearer rtp_forged"})
+    assert (denied.status_code, denied.json()) == (401, {"detail": "invalid or revoked portal token"})
+    schema = httpx.get(f"{base}/openapi.json")
+    assert schema.headers["content-type"] == "application/json" and "/api/v1/releases" in schema.json()["paths"]
+    docs = httpx.get(f"{base}/docs")
+    assert docs.headers["content-type"].startswith("text/html") and "/oem-portal/openapi.json" in docs.text
+    login = httpx.get(f"{base}/login")
+    assert login.headers["content-type"].startswith("text/html") and 'name="token"' in login.text
+    unauthenticated = httpx.get(f"{base}/releases", follow_redirects=False)
+    assert unauthenticated.status_code == 303 and unauthenticated.headers["location"] == f"{base}/login"
+    # Airflow lists the plugin with its app
+    plugins = airflow_api.client().get("/plugins").json()["plugins"]
+    (ours,) = [p for p in plugins if p["name"] == "release_train"]
+    assert [(a["name"], a["url_prefix"]) for a in ours["fastapi_apps"]] == [("OEM portal", "/oem-portal")]
+
+
+def test_an_oem_user_approves_a_release_in_a_real_browser(airflow_api, served_repo):
+    from playwright.sync_api import expect, sync_playwright
+
+    cut(served_repo, "2026.20", "CHG-301", "CHG-302")
+    served_repo.request_approvals("2026.20", ["nimbus", "orbitel"])
+    token = issue_token(served_repo, oem_id="nimbus", label="nina@nimbus", created_by="test").token
+    base = f"{airflow_api.base_url}/oem-portal"
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{base}/releases")  # not logged in: the login form
+            page.get_by_label("Portal token").fill(token)
+            page.get_by_role("button", name="Log in").click()
+            expect(page.locator('td[data-release="2026.20"]')).to_have_text("pending")
+
+            page.get_by_role("link", name="2026.20").click()
+            expect(page.locator("#release-state")).to_have_text("pending")
+            expect(page.locator(".notes h1")).to_have_text("Nimbus Connect 2026.20 release notes")
+            assert "AVA" not in page.content()
+            page.get_by_role("button", name="Approve all changes").click()
+
+            expect(page.locator("#release-state")).to_have_text("approved")
+            expect(page.get_by_role("status")).to_have_text("Recorded: approved.")
+            expect(page.locator('td[data-change="CHG-302"]')).to_have_text("approved")
+            page.get_by_role("link", name="Sign-off").click()
+            expect(page.locator('td[data-release="2026.20"]')).to_have_text("approved")
+        finally:
+            browser.close()
+
+    events = [served_repo.approval_history("nimbus", c) for c in ("CHG-301", "CHG-302")]
+    assert [[(e.decision, e.actor, e.channel) for e in h] for h in events] == [
+        [("approved", "nina@nimbus", "portal")],
+        [("approved", "nina@nimbus", "portal")],
+    ]
+    assert served_repo.approval_history("orbitel", "CHG-301") == []
+    assert served_repo.portal_tokens("nimbus")[0].last_used_at <= pendulum.now("UTC")
+    assert re.fullmatch(r"rtp_[\w-]{43}", token)

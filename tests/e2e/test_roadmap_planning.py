@@ -1,0 +1,118 @@
+"""The roadmap_planning DAG, run for real with dag.test() against the simulator's
+notification sink, on SQLite and PostgreSQL."""
+
+import pendulum
+import pytest
+
+from release_pipeline.models import FeedbackCategory
+
+pytestmark = pytest.mark.e2e
+
+MONDAY = pendulum.datetime(2026, 11, 30, 7, tz="UTC")  # next releases: 2026.25, 2026.26
+DAG_ID = "roadmap_planning"
+
+
+def give(repo, oem_id, category, title, days_ago, body="", moment=MONDAY):
+    return repo.record_feedback(
+        oem_id=oem_id,
+        category=FeedbackCategory(category),
+        title=title,
+        body=body,
+        submitted_by=f"user@{oem_id}",
+        channel="portal",
+        at=moment.subtract(days=days_ago),
+    )
+
+
+def messages(sim, channel, kind):
+    return [n["message"] for n in sim.notifications(channel) if n["message"]["kind"] == kind]
+
+
+def test_asks_for_feedback_ranks_the_roadmap_and_sends_each_oem_its_copy(pipeline):
+    repo, sim = pipeline.repo, pipeline.sim
+    give(repo, "nimbus", "required_component", "SAP S/4 connector", 3)  # an alias of a planned item
+    give(repo, "orbitel", "suggested_functionality_improvement", "Dark mode for the OrbitLink Integrate designer", 2)
+    give(repo, "kestrel", "suggested_functionality_improvement", "Dark mode for the Kestrel Flow designer", 40)
+    give(repo, "kestrel", "usage_experience", "Mapper is slow on big payloads", 1)
+    repo.upsert_planned_item("flow-versioning", title="Flow versioning with rollback", target_release_id="2026.26")
+    repo.upsert_planned_item("ai-mapper", title="Mapping suggestions", target_release_id="2026.26")
+
+    run = pipeline.run(DAG_ID, logical_date=MONDAY)
+
+    assert run.state == "success", pipeline.task_states(run)
+    snapshot = repo.latest_roadmap_snapshot()
+    assert snapshot.horizon == ["2026.25", "2026.26"]
+    ranked = [(item["id"], item["rank"]) for item in snapshot.items]
+    assert ranked == [
+        ("sap-s4-connector", 1),  # required, gold
+        ("fb-dark-mode-for-the-ava-integration-platform-designer", 2),  # suggested by two OEMs: one item
+        ("flow-versioning", 3),  # planned, nobody asked: by title
+        ("ai-mapper", 4),
+        ("vault-secrets", 5),
+    ]
+    sap = snapshot.items[0]
+    assert sap["planned"] is True and sap["oems"] == ["nimbus"] and sap["required_by"] == 1
+    assert "required by 1 OEM (gold)" in sap["reason"]
+    assert snapshot.changes["first"] is True
+    assert snapshot.changes["ingested"]["by_category"]["usage_experience"] == 1
+
+    # every enabled OEM was never asked: all are asked once, the disabled one not at all
+    for oem in ("kestrel", "nimbus", "orbitel"):
+        (request,) = messages(sim, oem, "feedback_request")
+        assert "http://localhost:8080/oem-portal/feedback" in request["markdown"]
+        assert repo.last_feedback_request(oem).period_key == "2026-W49"
+    assert sim.notifications("tundra") == []
+
+    (orbitel,) = messages(sim, "orbitel", "roadmap_update")
+    assert orbitel["subject"] == "OrbitLink Integrate roadmap for 2026.25 and 2026.26"
+    assert (
+        "Dark mode for the OrbitLink Integrate designer** (functionality) — you asked for this" in orbitel["markdown"]
+    )
+    assert "AVA" not in orbitel["markdown"] + orbitel["html"]
+    (nimbus,) = messages(sim, "nimbus", "roadmap_update")
+    assert "Dark mode for the Nimbus Connect designer" in nimbus["markdown"]
+    assert "OrbitLink" not in nimbus["markdown"] and "gold" not in nimbus["markdown"]
+
+    # a week later nobody is due (cadences of 2+ weeks) and nothing changed: nothing is sent
+    before = len(sim.notifications())
+    run = pipeline.run(DAG_ID, logical_date=MONDAY.add(weeks=1))
+    assert run.state == "success", pipeline.task_states(run)
+    assert len(sim.notifications()) == before
+    assert {p.status for p in repo.publications(kind="roadmap_update", scope_key=str(snapshot.id + 1))} == {"unchanged"}
+
+    # two weeks later nimbus is due again, and new demand reshuffles the roadmap
+    give(repo, "nimbus", "required_functionality", "Mapping suggestions", 1, moment=MONDAY.add(weeks=2))
+    run = pipeline.run(DAG_ID, logical_date=MONDAY.add(weeks=2))
+    assert run.state == "success", pipeline.task_states(run)
+    assert len(messages(sim, "nimbus", "feedback_request")) == 2
+    assert len(messages(sim, "orbitel", "feedback_request")) == 1
+    latest = repo.latest_roadmap_snapshot()
+    assert latest.items[0]["id"] == "ai-mapper", latest.items
+    assert {"id": "ai-mapper", "title": "Mapping suggestions", "from": 4, "to": 1} in latest.changes["moved"]
+    assert latest.changes["ingested"]["feedback_ids"] == [5]
+    update = messages(sim, "kestrel", "roadmap_update")[-1]
+    assert "Mapping suggestions: from rank 4 to 1" in update["markdown"]
+
+
+def test_one_oems_broken_channel_fails_the_run_but_not_the_others(pipeline, monkeypatch):
+    dag = pipeline.dagbag.get_dag(DAG_ID)
+    for task_id in ("request_feedback", "send_roadmap_update"):
+        monkeypatch.setattr(dag.get_task(task_id), "retries", 0)
+    pipeline.sim.channel_down("orbitel")
+
+    run = pipeline.run(DAG_ID, logical_date=MONDAY)
+
+    states = pipeline.task_states(run)
+    assert run.state == "failed"
+    assert states["report"] == "failed"
+    assert states["prioritise"] == "success"
+    failed = sorted(name for name, state in states.items() if state == "failed")
+    assert failed == ["report", "request_feedback[2]", "send_roadmap_update[2]"]  # orbitel sorts last
+    for oem in ("kestrel", "nimbus"):
+        assert len(pipeline.sim.notifications(oem)) == 2
+    publications = {(p.kind, p.audience): p for p in pipeline.repo.publications()}
+    assert publications[("roadmap_update", "orbitel")].status == "failed"
+    assert "503" in publications[("roadmap_update", "orbitel")].detail
+    # not asked, so still due next week
+    assert pipeline.repo.last_feedback_request("orbitel") is None
+    assert pipeline.repo.last_feedback_request("nimbus").period_key == "2026-W49"

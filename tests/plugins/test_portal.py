@@ -1,0 +1,342 @@
+"""The OEM portal in-process (FastAPI TestClient) on SQLite and PostgreSQL: every
+endpoint allowed for its own OEM, denied without a valid token, and denied (with
+nothing changed) for another OEM's data."""
+
+import re
+import warnings
+
+import pendulum
+import pytest
+
+from release_pipeline.models import DeliveryStatus, FeedbackCategory
+from release_pipeline.tokens import issue_token
+from release_train_airflow.portal import create_app
+from tests.unit.test_repository import cut
+
+with warnings.catch_warnings():  # starlette's notice about its httpx-based TestClient
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout")}
+PUBLIC_DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+class World:
+    """nimbus signs off 2026.24; orbitel signs off 2026.24 and, alone, 2026.25."""
+
+    def __init__(self, repo, calendar):
+        self.repo = repo
+        cut(repo, calendar, "2026.22")
+        cut(repo, calendar, "2026.24", "CHG-1", "CHG-2")
+        cut(repo, calendar, "2026.25", "CHG-3")
+        repo.request_approvals("2026.24", ["nimbus", "orbitel"])
+        repo.request_approvals("2026.25", ["orbitel"])
+        repo.set_installed_version("orbitel", "2026.22")
+        repo.upsert_delivery("orbitel", "2026.22", status=DeliveryStatus.INSTALLED, from_release_id="2026.20")
+        repo.record_feedback(
+            oem_id="orbitel",
+            category=FeedbackCategory.USE_CASES,
+            title="Orbitel secret project",
+            body="confidential",
+            submitted_by="olga@orbitel",
+            channel="portal",
+        )
+        repo.save_roadmap_snapshot(
+            horizon=["2026.25", "2026.26"],
+            items=[
+                {
+                    "rank": 1,
+                    "id": "fb-sso",
+                    "title": "SSO for the AVA Integration Platform designer",
+                    "kind": "functionality",
+                    "component": None,
+                    "target_release_id": None,
+                    "public_reason": "required by 1 customer",
+                    "reason": "required by 1 OEM (silver); score 6",
+                    "oems": ["orbitel"],
+                    "score": 6.0,
+                }
+            ],
+            changes={"first": True, "added": [{"id": "fb-sso", "title": "SSO"}], "removed": [], "moved": []},
+            run_id="r1",
+        )
+        self.tokens = {
+            oem: issue_token(repo, oem_id=oem, label=f"user@{oem}", created_by="test").token
+            for oem in ("nimbus", "orbitel")
+        }
+        self.app = create_app(repo)
+
+    def client(self, oem: str | None = None, *, browser: bool = False) -> TestClient:
+        client = TestClient(self.app, follow_redirects=False)
+        if oem and browser:
+            assert client.post("/login", data={"token": self.tokens[oem]}).status_code == 303
+        elif oem:
+            client.headers["Authorization"] = f"Bearer {self.tokens[oem]}"
+        return client
+
+    def state(self) -> tuple:
+        """Everything an endpoint could write."""
+        events = [tuple(e) for oem in ("nimbus", "orbitel") for c in ("CHG-1", "CHG-2", "CHG-3")
+                  for e in self.repo.approval_history(oem, c)]  # fmt: skip
+        return events, [tuple(f) for f in self.repo.feedback()]
+
+
+@pytest.fixture
+def world(repo, calendar):
+    return World(repo, calendar)
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+
+
+# -- every endpoint, as nimbus trying to reach orbitel's data ----------------------------------
+CROSS_OEM = {
+    ("GET", "/api/v1/me"): (None, 200, lambda r: r.json()["oem_id"] == "nimbus"),
+    ("GET", "/api/v1/releases"): (None, 200, lambda r: [x["release_id"] for x in r.json()] == ["2026.24"]),
+    ("GET", "/api/v1/releases/{release_id}"): ("2026.25", 404, lambda r: "sign-off by nimbus" in r.json()["detail"]),
+    ("POST", "/api/v1/releases/{release_id}/decisions"): (
+        "2026.25",
+        404,
+        lambda r: "2026.25 has no changes waiting for sign-off by nimbus" in r.json()["detail"],
+    ),
+    ("GET", "/api/v1/deliveries"): (None, 200, lambda r: r.json()["history"] == [] and r.json()["installed"] is None),
+    ("GET", "/api/v1/feedback"): (None, 200, lambda r: r.json() == []),
+    ("POST", "/api/v1/feedback"): ("oem_id", 422, lambda r: "oem_id" in r.json()["detail"]),
+    ("GET", "/api/v1/roadmap"): (
+        None,
+        200,
+        lambda r: r.json()["items"][0]["yours"] is False and "orbitel" not in r.text,
+    ),
+    ("GET", "/"): (None, 303, lambda r: r.headers["location"].endswith("/releases")),
+    ("GET", "/releases"): (None, 200, lambda r: "2026.24" in r.text and "2026.25" not in r.text),
+    ("GET", "/releases/{release_id}"): ("2026.25", 404, lambda r: "CHG-3" not in r.text),
+    ("POST", "/releases/{release_id}/decisions"): ("2026.25", 404, lambda r: "CHG-3" not in r.text),
+    ("GET", "/deliveries"): (None, 200, lambda r: "2026.20" not in r.text),
+    ("GET", "/feedback"): (None, 200, lambda r: "Orbitel secret project" not in r.text),
+    ("POST", "/feedback"): (None, 303, lambda r: "done=" in r.headers["location"]),
+    ("GET", "/roadmap"): (None, 200, lambda r: "you asked for this" not in r.text and "silver" not in r.text),
+}
+
+
+def test_the_cross_oem_table_covers_every_route(world):
+    routes = {
+        (method, route.path)
+        for route in world.app.routes
+        for method in getattr(route, "methods", ()) or ()
+        if route.path not in PUBLIC_DOCS and method != "HEAD"
+    }
+    assert routes - PUBLIC == set(CROSS_OEM)
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(CROSS_OEM))
+def test_an_oem_never_sees_or_changes_another_oems_data(world, method, path):
+    arg, status, check = CROSS_OEM[(method, path)]
+    before = world.state()
+    url = path.replace("{release_id}", arg) if "{release_id}" in path else path
+    if path.startswith("/api/"):
+        client = world.client("nimbus")
+        body = None
+        if path.endswith("/decisions"):
+            body = {"decision": "approved"}
+        elif method == "POST":
+            body = {"category": "general_feedback", "title": "hi", "oem_id": "orbitel"}
+        response = client.request(method, url, json=body)
+    else:
+        client = world.client("nimbus", browser=True)
+        data = None
+        if method == "POST":
+            data = {"csrf": csrf_of(client.get("/feedback").text), "decision": "approved"}
+            data |= {"category": "general_feedback", "title": "From nimbus"} if path == "/feedback" else {}
+        response = client.request(method, url, data=data)
+    assert response.status_code == status, response.text
+    assert check(response), response.text
+    after = world.state()
+    if (method, path) == ("POST", "/feedback"):  # recorded, and as nimbus's
+        assert [(f[1], f[3]) for f in after[1]] == [("orbitel", "Orbitel secret project"), ("nimbus", "From nimbus")]
+    else:
+        assert after == before
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(CROSS_OEM))
+def test_every_route_needs_a_valid_token(world, method, path):
+    url = path.replace("{release_id}", "2026.24")
+    revoked = issue_token(world.repo, oem_id="nimbus", label="gone", created_by="t")
+    world.repo.revoke_portal_token(revoked.id)
+    before = world.state()
+    for token in (None, "rtp_unknown", revoked.token):
+        client = TestClient(world.app, follow_redirects=False)
+        if path.startswith("/api/"):
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            response = client.request(method, url, headers=headers, json={"decision": "approved"})
+            assert response.status_code == 401
+            expected = "invalid or revoked portal token" if token else "missing portal token"
+            assert expected in response.json()["detail"]  # the same words for unknown and revoked
+        else:
+            if token:
+                client.cookies.set("oem_portal_token", token)
+            response = client.request(method, url, data={"decision": "approved"})
+            assert response.status_code == 303 and response.headers["location"].endswith("/login")
+    assert world.state() == before
+
+
+# -- sign-off through the JSON API ----------------------------------------------------------------
+def test_approve_one_then_all_with_white_labelled_notes(world):
+    client = world.client("nimbus")
+    release = client.get("/api/v1/releases/2026.24").json()
+    assert [c["state"] for c in release["changes"]] == ["pending", "pending"]
+    assert release["notes"]["subject"] == "Nimbus Connect 2026.24 release notes"
+    response = client.post("/api/v1/releases/2026.24/decisions", json={"decision": "approved", "changes": ["CHG-1"]})
+    assert response.status_code == 201
+    assert response.json()["release"]["counts"] == {"approved": 1, "rejected": 0, "pending": 1}
+    response = client.post("/api/v1/releases/2026.24/decisions", json={"decision": "approved", "comment": "all good"})
+    assert response.status_code == 201 and response.json()["release"]["state"] == "approved"
+    (event,) = world.repo.approval_history("nimbus", "CHG-2")
+    assert (event.actor, event.channel, event.comment, event.recorded_by) == (
+        "user@nimbus",
+        "portal",
+        "all good",
+        None,
+    )
+    assert world.repo.approval_history("orbitel", "CHG-2") == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        ("/api/v1/releases/2099.01/decisions", {"decision": "approved"}, 404, "2099.01 has no changes waiting"),
+        ("/api/v1/releases/../decisions", {"decision": "approved"}, 404, ""),
+        (
+            "/api/v1/releases/2026.24/decisions",
+            {"decision": "approved", "changes": ["CHG-3"]},
+            404,
+            "'CHG-3' is not among",
+        ),
+        ("/api/v1/releases/2026.24/decisions", {"decision": "rejected"}, 422, "a rejection needs a comment"),
+        ("/api/v1/releases/2026.24/decisions", {"decision": "maybe"}, 422, "body.decision: Input should be"),
+        (
+            "/api/v1/releases/2026.24/decisions",
+            {"decision": "approved", "oem": "orbitel"},
+            422,
+            "body.oem: Extra inputs",
+        ),
+        ("/api/v1/releases/2026.24/decisions", {"decision": "approved", "changes": []}, 422, "body.changes"),
+        ("/api/v1/releases/2026.24/decisions", "not json", 422, "body"),
+        ("/api/v1/feedback", {"category": "wishlist", "title": "x"}, 422, "body.category"),
+        ("/api/v1/feedback", {"category": "use_cases", "title": "   "}, 422, "body.title"),
+        ("/api/v1/feedback", {"category": "use_cases", "title": "x" * 301}, 422, "body.title"),
+    ],
+)
+def test_bad_input_is_a_clear_4xx_and_changes_nothing(world, path, body, status, message):
+    before = world.state()
+    client = world.client("nimbus")
+    if isinstance(body, str):
+        response = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    else:
+        response = client.post(path, json=body)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert message in response.json()["detail"]
+    assert world.state() == before
+
+
+def test_double_submission_and_delivered_releases_are_conflicts(world):
+    client = world.client("nimbus")
+    body = {"decision": "approved", "changes": ["CHG-1"]}
+    assert client.post("/api/v1/releases/2026.24/decisions", json=body).status_code == 201
+    before = world.state()
+    response = client.post("/api/v1/releases/2026.24/decisions", json=body)
+    assert response.status_code == 409 and "double submission" in response.json()["detail"]
+    world.repo.upsert_delivery("nimbus", "2026.24", status=DeliveryStatus.INSTALLED)
+    response = client.post("/api/v1/releases/2026.24/decisions", json={"decision": "rejected", "comment": "late"})
+    assert response.status_code == 409 and "already delivered" in response.json()["detail"]
+    assert client.get("/api/v1/releases/2026.24").json()["open"] is False
+    assert world.state() == before
+
+
+def test_feedback_deliveries_and_roadmap(world):
+    client = world.client("orbitel")
+    response = client.post(
+        "/api/v1/feedback", json={"category": "required_component", "title": "SAP S/4 connector", "component": "sap"}
+    )
+    assert response.status_code == 201
+    assert response.json()["category_label"] == "Required component"
+    assert [f["title"] for f in client.get("/api/v1/feedback").json()] == [
+        "SAP S/4 connector",
+        "Orbitel secret project",
+    ]
+    assert world.repo.feedback(oem_id="orbitel")[-1].submitted_by == "user@orbitel"
+
+    deliveries = client.get("/api/v1/deliveries").json()
+    assert deliveries["installed"]["release_id"] == "2026.22"
+    assert [(d["release_id"], d["status"]) for d in deliveries["history"]] == [("2026.22", "installed")]
+    assert len(deliveries["schedule"]) == 2
+    first = deliveries["schedule"][0]
+    assert pendulum.parse(first["install_from"]) > pendulum.now("UTC")
+    assert first["install_from"].endswith("-05:00") or first["install_from"].endswith("-04:00")  # New York
+
+    roadmap = client.get("/api/v1/roadmap").json()
+    (item,) = roadmap["items"]
+    assert item["title"] == "SSO for the OrbitLink Integrate designer" and item["yours"] is True
+    assert "reason" not in item and "score" not in item and "oems" not in item
+
+
+def test_no_roadmap_yet_is_a_404(repo):
+    token = issue_token(repo, oem_id="nimbus", label="n", created_by="t").token
+    client = TestClient(create_app(repo), headers={"Authorization": f"Bearer {token}"})
+    response = client.get("/api/v1/roadmap")
+    assert response.status_code == 404 and response.json() == {"detail": "no roadmap has been computed yet"}
+
+
+def test_openapi_documents_the_json_api_with_bearer_auth(world):
+    schema = TestClient(world.app).get("/openapi.json").json()
+    assert sorted(schema["paths"]) == [
+        "/api/v1/deliveries",
+        "/api/v1/feedback",
+        "/api/v1/me",
+        "/api/v1/releases",
+        "/api/v1/releases/{release_id}",
+        "/api/v1/releases/{release_id}/decisions",
+        "/api/v1/roadmap",
+    ]
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert schema["paths"]["/api/v1/me"]["get"]["security"] == [{"HTTPBearer": []}]
+
+
+# -- the pages -----------------------------------------------------------------------------------
+def test_pages_log_in_sign_off_and_show_the_new_state(world):
+    client = world.client()
+    response = client.post("/login", data={"token": "rtp_wrong"})
+    assert response.status_code == 401 and "invalid or revoked portal token" in response.text
+    response = client.post("/login", data={"token": world.tokens["nimbus"]})
+    assert response.status_code == 303
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and world.tokens["nimbus"] in cookie
+
+    page = client.get("/releases/2026.24")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "Nimbus Connect 2026.24 release notes" in page.text and "AVA" not in page.text
+    response = client.post("/releases/2026.24/decisions", data={"decision": "approved", "csrf": "forged"})
+    assert response.status_code == 403 and world.repo.approval_history("nimbus", "CHG-1") == []
+    response = client.post("/releases/2026.24/decisions", data={"decision": "approved", "csrf": csrf_of(page.text)})
+    assert response.status_code == 303
+    page = client.get(response.headers["location"])
+    assert '<span class="state state-approved" id="release-state">approved</span>' in page.text
+    response = client.post("/releases/2026.24/decisions", data={"decision": "rejected", "csrf": csrf_of(page.text)})
+    assert response.status_code == 422 and "a rejection needs a comment" in response.text
+
+    assert client.post("/logout").status_code == 303
+    assert client.get("/releases").headers["location"].endswith("/login")
+
+
+def test_the_feedback_form_records_and_refuses(world):
+    client = world.client("nimbus", browser=True)
+    page = client.get("/feedback")
+    assert "Future / ongoing projects" in page.text
+    data = {"csrf": csrf_of(page.text), "category": "future_projects", "title": "EDI rollout in 2027", "body": "x"}
+    response = client.post("/feedback", data=data)
+    assert response.status_code == 303
+    assert "EDI rollout in 2027" in client.get(response.headers["location"]).text
+    response = client.post("/feedback", data={**data, "category": "nonsense"})
+    assert response.status_code == 422 and "choose a category" in response.text
+    assert [f.title for f in world.repo.feedback(oem_id="nimbus")] == ["EDI rollout in 2027"]
