@@ -12,7 +12,7 @@ Every Monday 07:00 UTC:
    snapshot, the reason for each rank and what changed since the previous snapshot are
    stored in the release database (`roadmap_snapshots`).
 3. **Roadmap update**: every enabled OEM receives the ranked roadmap, white-labelled like
-   the release notes, when it changed.
+   the release notes, with what changed since the previous update (or that nothing did).
 4. **Report**: fails the run naming each OEM that could not be served; one OEM's broken
    channel never stops the others.
 
@@ -23,7 +23,7 @@ Rerunning a run sends nothing twice. The ranking is explained in
 import pendulum
 from airflow.sdk import dag, task
 
-from release_train_airflow.dag_defaults import default_args
+from release_train_airflow.dag_defaults import default_args, watch_for_failures
 
 
 @dag(
@@ -74,7 +74,9 @@ def roadmap_planning():
 
     asked = request_feedback.expand(oem_id=oems_due_for_feedback())
     sent = send_roadmap_update.partial(snapshot_id=prioritise()).expand(oem_id=enabled_oems())
-    [asked, sent] >> report()
+    reported = report()
+    [asked, sent] >> reported
+    watch_for_failures(reported)
 
 
 roadmap_planning()

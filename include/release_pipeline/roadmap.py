@@ -373,6 +373,7 @@ def render_roadmap_update(
         horizon=list(horizon),
         roadmap_url=portal_url + "roadmap",
         feedback_url=portal_url + "feedback",
+        changed=has_changes(changes),
         **view,
     )
 

@@ -1,5 +1,6 @@
 """The ``roadmap_planning`` DAG's work: ask the OEMs that are due for feedback, rank the
-roadmap for the next two releases, send every OEM its white-labelled update, report.
+roadmap for the next two releases, send every OEM its white-labelled update (every
+run, saying so when nothing changed), report.
 
 Every outcome per OEM is recorded as a publication (``feedback_request`` per ISO week,
 ``roadmap_update`` per snapshot), failures too, so the report reads what happened from
@@ -21,7 +22,6 @@ from release_pipeline.roadmap import (
     LOOKBACK,
     FeedbackEntry,
     diff,
-    has_changes,
     in_vendor_terms,
     ingested,
     load_roadmap_config,
@@ -35,7 +35,7 @@ from release_train_airflow.outbound import send_message
 from release_train_airflow.resources import repository
 
 FEEDBACK_REQUEST, ROADMAP_UPDATE = "feedback_request", "roadmap_update"
-SENT, UNCHANGED, FAILED = "sent", "unchanged", "failed"
+SENT, FAILED = "sent", "failed"
 
 
 def run_moment() -> tuple[pendulum.DateTime, str]:
@@ -143,11 +143,6 @@ def prioritise_roadmap(moment: dt.datetime, run_id: str) -> int:
 def send_roadmap_update(oem_id: str, snapshot_id: int) -> str:
     repo, vendor, oem = repository(), load_vendor(), load_registry().get(oem_id)
     snapshot = repo.roadmap_snapshot(snapshot_id)
-    if not has_changes(snapshot.changes):  # a weekly copy of the same roadmap is noise
-        repo.record_publication(
-            kind=ROADMAP_UPDATE, scope_key=str(snapshot_id), audience=oem.id, channel="notify", status=UNCHANGED
-        )
-        return UNCHANGED
 
     def send() -> None:
         message = render_roadmap_update(
@@ -200,7 +195,7 @@ def report(moment: dt.datetime, run_id: str) -> dict:
     for kind, scope, oem in sorted(expected):
         status, detail = outcomes.get((kind, scope, oem), ("not done", "its task did not run"))
         summary[kind][oem] = status
-        if status not in (SENT, UNCHANGED):
+        if status != SENT:
             failures.append(f"{kind} to {oem}: {status} ({detail})")
     if failures:
         raise RuntimeError("roadmap planning failed for: " + "; ".join(failures))

@@ -73,12 +73,15 @@ def test_asks_for_feedback_ranks_the_roadmap_and_sends_each_oem_its_copy(pipelin
     assert "Dark mode for the Nimbus Connect designer" in nimbus["markdown"]
     assert "OrbitLink" not in nimbus["markdown"] and "gold" not in nimbus["markdown"]
 
-    # a week later nobody is due (cadences of 2+ weeks) and nothing changed: nothing is sent
-    before = len(sim.notifications())
+    # a week later nobody is due (cadences of 2+ weeks) and nothing changed: every OEM
+    # still gets its weekly update, saying so, and no feedback request
     run = pipeline.run(DAG_ID, logical_date=MONDAY.add(weeks=1))
     assert run.state == "success", pipeline.task_states(run)
-    assert len(sim.notifications()) == before
-    assert {p.status for p in repo.publications(kind="roadmap_update", scope_key=str(snapshot.id + 1))} == {"unchanged"}
+    for oem in ("kestrel", "nimbus", "orbitel"):
+        assert len(messages(sim, oem, "feedback_request")) == 1
+        weekly = messages(sim, oem, "roadmap_update")
+        assert len(weekly) == 2 and "Nothing changed since the last update." in weekly[-1]["markdown"]
+    assert {p.status for p in repo.publications(kind="roadmap_update", scope_key=str(snapshot.id + 1))} == {"sent"}
 
     # two weeks later nimbus is due again, and new demand reshuffles the roadmap
     give(repo, "nimbus", "required_functionality", "Mapping suggestions", 1, moment=MONDAY.add(weeks=2))
@@ -107,7 +110,7 @@ def test_one_oems_broken_channel_fails_the_run_but_not_the_others(pipeline, monk
     assert states["report"] == "failed"
     assert states["prioritise"] == "success"
     failed = sorted(name for name, state in states.items() if state == "failed")
-    assert failed == ["report", "request_feedback[2]", "send_roadmap_update[2]"]  # orbitel sorts last
+    assert failed == ["report", "request_feedback[2]", "send_roadmap_update[2]", "watcher"]  # orbitel sorts last
     for oem in ("kestrel", "nimbus"):
         assert len(pipeline.sim.notifications(oem)) == 2
     publications = {(p.kind, p.audience): p for p in pipeline.repo.publications()}
