@@ -10,7 +10,6 @@ runs DAGs.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pendulum
 import pytest
 
+from devstack.stack import AirflowApi, free_port
 from release_pipeline.db import connect
 from release_pipeline.db.migrate import upgrade
 from release_pipeline.db.repository import ReleaseRepository
@@ -32,12 +31,6 @@ from simulator.process import SimulatorClient
 from tests.conftest import AIRFLOW_HOME, REPO
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -108,25 +101,6 @@ def pipeline(release_db_url, simulator, sim, dagbag, monkeypatch) -> Pipeline:
     repo.engine.dispose()
 
 
-class AirflowApi:
-    """A real ``airflow api-server`` on this worker's metadata DB, for what only the
-    REST API does in tests: answering human-in-the-loop tasks, serving plugins."""
-
-    def __init__(self, port: int, log: Path):
-        self.base_url = f"http://127.0.0.1:{port}"
-        self.log = log
-        self._token: str | None = None
-
-    def client(self) -> httpx.Client:
-        if self._token is None:
-            answer = httpx.post(f"{self.base_url}/auth/token", json={"username": "admin", "password": "admin"})
-            answer.raise_for_status()
-            self._token = answer.json()["access_token"]
-        return httpx.Client(
-            base_url=f"{self.base_url}/api/v2", headers={"Authorization": f"Bearer {self._token}"}, timeout=30
-        )
-
-
 class HitlAnswer(threading.Thread):
     """Answers a human-in-the-loop task over the REST API, as a person in the UI would,
     once the task asks (dag.test() waits for exactly that)."""
@@ -137,6 +111,12 @@ class HitlAnswer(threading.Thread):
         self.body = {"chosen_options": [option], "params_input": params_input or {}}
         self.answered: dict | None = None
         self.error: BaseException | None = None
+
+    # Like a person, answer a request only once it has been up a moment. Seen with Airflow
+    # 3.3.2 and the LocalExecutor: an answer within ~0.2 s of the task parking, before the
+    # executor reported that first attempt's exit, got the task marked failed ("executor
+    # reported success but the task instance is queued").
+    MIN_AGE_SECONDS = 3
 
     def run(self) -> None:
         """Answer the first request of ``task_id`` that is still open and was made after
@@ -153,6 +133,11 @@ class HitlAnswer(threading.Thread):
                     ).json()["hitl_details"]
                     for request in open_requests:
                         ti = request["task_instance"]
+                        age = pendulum.now("UTC") - pendulum.parse(request["created_at"])
+                        if ti["state"] != "awaiting_input" and age.total_seconds() < 60:
+                            continue  # dag.test() keeps the task queued while it waits
+                        if age.total_seconds() < self.MIN_AGE_SECONDS:
+                            continue
                         path = (
                             f"/dags/{self.dag_id}/dagRuns/{ti['dag_run_id']}"
                             f"/taskInstances/{self.task_id}/{ti['map_index']}/hitlDetails"
@@ -208,14 +193,9 @@ def airflow_api(airflow_metadata_db, api_release_db_url, tmp_path_factory):
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    api = AirflowApi(port, log)
+    api = AirflowApi(f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 180
-    while True:
-        try:
-            if httpx.get(f"{api.base_url}/api/v2/monitor/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
+    while not api.healthy():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             pytest.fail(f"api-server did not come up:\n{log.read_text()[-3000:]}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,16 +14,11 @@ import httpx
 import psutil
 import pytest
 
+from devstack.stack import free_port, wait_until
 from release_pipeline.db.repository import ReleaseRepository
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Devstack:
@@ -67,16 +61,6 @@ class Devstack:
         return self.process.wait(timeout)
 
 
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(1)
-
-
 def test_make_up_serves_the_ui_runs_dags_and_stops_everything_on_ctrl_c(tmp_path):
     stack = Devstack(tmp_path / "home")
     stack.start()
@@ -116,10 +100,10 @@ def test_make_up_serves_the_ui_runs_dags_and_stops_everything_on_ctrl_c(tmp_path
 
         # the scheduler runs a DAG with the connections make up installed
         dag_id = "release_train_config_check"
-        wait_for(lambda: api.get(f"/dags/{dag_id}").status_code == 200, 120, "the DAG to be parsed")
+        wait_until(lambda: api.get(f"/dags/{dag_id}").status_code == 200, 120, "the DAG to be parsed")
         api.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
         run = api.post(f"/dags/{dag_id}/dagRuns", json={"logical_date": None}).json()
-        state = wait_for(
+        state = wait_until(
             lambda: (
                 (s := api.get(f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}").json()["state"]) in ("success", "failed")
                 and s
