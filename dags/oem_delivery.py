@@ -30,43 +30,47 @@ Every outcome is recorded in the release database's `deliveries` table.
 
 import pendulum
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
-from airflow.sdk import Param, TriggerRule, dag, task
+from airflow.sdk import Param, TriggerRule, dag, get_parsing_context, task
 
 from release_pipeline.registry import Oem, load_registry
 from release_train_airflow import delivery
-from release_train_airflow.dag_defaults import default_args, watch_for_failures
+from release_train_airflow.dag_defaults import attach_params, default_args, validated_params, watch_for_failures
 from release_train_airflow.operators import ApprovalGateOperator
 from release_train_airflow.timetables import ReleaseTrainTimetable
 
 PLAN = "ti.xcom_pull(task_ids='plan_delivery')"
+# Built once for every OEM: parse time grows with the fleet (bench/dag_parse.py).
+DELIVERY_CYCLE = ReleaseTrainTimetable("cycle")
+DELIVERY_PARAMS = validated_params(
+    {
+        "target_release": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^\d{4}\.\d{2}$",
+            description="Release to install (YYYY.NN); empty: this cycle's",
+        ),
+        "dry_run": Param(False, type="boolean", description="Plan only: record and install nothing"),
+        "approval_deadline": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            description="Give up waiting for sign-off then; empty: the next cycle",
+        ),
+        "gate_poll_seconds": Param(60, type="number", minimum=0.1, description="Approval gate poll interval"),
+    }
+)
 
 
 def oem_delivery(oem: Oem):
     @dag(
         dag_id=f"oem_delivery__{oem.id}",
-        schedule=ReleaseTrainTimetable("cycle"),
+        schedule=DELIVERY_CYCLE,
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,
         tags=["release-train", "delivery", "oem", f"oem:{oem.id}", f"tier:{oem.tier}"],
         default_args=default_args(),
         doc_md=delivery.describe(oem, __doc__),
-        params={
-            "target_release": Param(
-                None,
-                type=["null", "string"],
-                pattern=r"^\d{4}\.\d{2}$",
-                description="Release to install (YYYY.NN); empty: this cycle's",
-            ),
-            "dry_run": Param(False, type="boolean", description="Plan only: record and install nothing"),
-            "approval_deadline": Param(
-                None,
-                type=["null", "string"],
-                format="date-time",
-                description="Give up waiting for sign-off then; empty: the next cycle",
-            ),
-            "gate_poll_seconds": Param(60, type="number", minimum=0.1, description="Approval gate poll interval"),
-        },
     )
     def deliver():
         @task
@@ -126,8 +130,11 @@ def oem_delivery(oem: Oem):
         [checked, installed, verified] >> recover(plan)
         watch_for_failures(plan)
 
-    return deliver()
+    return attach_params(deliver(), DELIVERY_PARAMS)
 
 
+# A worker running one task needs one DAG, not the whole fleet's.
+parsing = get_parsing_context().dag_id
 for enabled_oem in load_registry().enabled:
-    oem_delivery(enabled_oem)
+    if parsing in (None, f"oem_delivery__{enabled_oem.id}"):
+        oem_delivery(enabled_oem)

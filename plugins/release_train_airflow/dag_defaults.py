@@ -3,9 +3,15 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import os
 import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow.sdk import DAG, Param
 
 OWNER = "release-engineering"
 
@@ -59,3 +65,25 @@ def watch_for_failures(any_task) -> None:
     for member in dag.tasks:
         if member is not watch:
             member >> watch
+
+
+def validated_params(params: Mapping[str, Param]) -> Mapping[str, Param]:
+    """``params`` once their defaults passed their schemas, as ``@dag`` checks for a
+    scheduled DAG; for :func:`attach_params`."""
+    from airflow.sdk.definitions.param import ParamsDict
+
+    ParamsDict(dict(params)).validate()
+    return params
+
+
+def attach_params(dag: DAG, params: Mapping[str, Param]) -> DAG:
+    """Give a generated DAG its trigger-form params once its tasks exist.
+
+    Params passed to ``@dag`` are deep-copied into every task, and serializing the DAG
+    validates each copy against its JSON schema: over a hundred jsonschema checks per
+    OEM delivery DAG, most of the DAG processor's time for a fleet (bench/dag_parse.py).
+    At run time Airflow merges the DAG's params, the task's own and the run's conf
+    (``process_params``), so the copies add nothing. Each DAG gets its own Params.
+    """
+    dag.params.update(copy.deepcopy(dict(params)))
+    return dag

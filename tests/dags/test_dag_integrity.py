@@ -140,3 +140,38 @@ def test_the_parse_time_guard_catches_io(monkeypatch, tmp_path, offence):
     )
     bag, _ = parse(monkeypatch, tmp_path)
     assert "at DAG parse time" in next(iter(bag.import_errors.values()))
+
+
+DELIVERY_PARAMS = {"target_release": None, "dry_run": False, "approval_deadline": None, "gate_poll_seconds": 60}
+
+
+def test_delivery_dags_hold_their_params_once_not_in_every_task(dagbag):
+    """attach_params: the trigger form is the DAG's; tasks hold no copies for the DAG
+    processor to validate, and a task still sees the DAG's params merged with the run's conf."""
+    import copy
+
+    from airflow.sdk.definitions.param import process_params
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    bag, _ = dagbag
+    deliveries = [dag for dag_id, dag in sorted(bag.dags.items()) if dag_id.startswith("oem_delivery__")]
+    assert [d.dag_id for d in deliveries] == ["oem_delivery__kestrel", "oem_delivery__nimbus", "oem_delivery__orbitel"]
+    for dag in deliveries:
+        assert dag.params.dump() == DELIVERY_PARAMS, dag.dag_id
+        assert [t.task_id for t in dag.tasks if t.params] == [], dag.dag_id
+        # what the scheduler and the UI's trigger form get
+        assert DagSerialization.from_dict(DagSerialization.to_dict(dag)).params.dump() == DELIVERY_PARAMS
+    # a copy: merging a run's conf sets the merged Params' values
+    dag = copy.deepcopy(deliveries[0])
+    seen = process_params(dag, dag.task_dict["approval_gate"], {"target_release": "2026.22"}, suppress_exception=False)
+    assert seen == {**DELIVERY_PARAMS, "target_release": "2026.22"}
+    with pytest.raises(Exception, match="target_release"):
+        process_params(dag, dag.task_dict["install"], {"target_release": "22"}, suppress_exception=False)
+
+
+def test_a_worker_running_a_delivery_task_builds_only_that_oem_dag(monkeypatch):
+    """The task runner sets the parsing context: no 1,000-OEM parse per task."""
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "oem_delivery__orbitel")
+    bag, _ = parse(monkeypatch, DAGS / "oem_delivery.py")
+    assert bag.import_errors == {}
+    assert list(bag.dag_ids) == ["oem_delivery__orbitel"]
