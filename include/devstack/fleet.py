@@ -24,10 +24,12 @@ def fleet_oem_ids(count: int) -> list[str]:
 def write_fleet_config(target: Path, count: int) -> Path:
     """``target`` becomes a config dir like the repository's, with ``count`` enabled OEMs
     of varied tiers, strategies and timezones whose maintenance windows are always open
-    (so nothing but the thing measured makes a run wait)."""
+    and no freeze windows (so nothing but the thing measured makes a run wait)."""
     target.mkdir(parents=True, exist_ok=True)
-    for name in ("calendar.yaml", "vendor.yaml", "roadmap.yaml"):
+    for name in ("vendor.yaml", "roadmap.yaml"):
         shutil.copy(REPO / "config" / name, target / name)
+    calendar = yaml.safe_load((REPO / "config" / "calendar.yaml").read_text())
+    (target / "calendar.yaml").write_text(yaml.safe_dump({**calendar, "freeze_windows": []}, sort_keys=False))
     oems = [
         {
             "id": oem_id,
@@ -43,3 +45,31 @@ def write_fleet_config(target: Path, count: int) -> Path:
     ]
     (target / "oems.yaml").write_text(yaml.safe_dump({"oems": oems}, sort_keys=False))
     return target
+
+
+def seed_deployed_release(repo, release_id: str, oem_ids: list[str], *, changes: int = 2) -> list[str]:
+    """Record ``release_id`` with ``changes`` fixes as deployed to the vendor production,
+    its sign-off asked of every OEM in ``oem_ids``, as production_release leaves it;
+    returns the change ids."""
+    from release_pipeline.models import Change, ChangeType, ReleaseStatus
+    from release_pipeline.release_calendar import load_calendar
+
+    train = load_calendar()
+    release = train.release_by_id(release_id)
+    recorded = [
+        Change(f"CHG-{release_id}-{n}", ChangeType.FIX, "runtime", f"Fix {n}", "Fixed.", False, release.at, release_id)
+        for n in range(changes)
+    ]
+    repo.record_release(
+        release, recorded, changes_since=train.previous(release).at, changes_until=release.at, actor="seed"
+    )
+    repo.set_release_status(release_id, ReleaseStatus.DEPLOYED, actor="seed")
+    repo.request_approvals(release_id, oem_ids)
+    return [change.id for change in recorded]
+
+
+def approve_all(repo, oem_id: str, change_ids: list[str], *, actor: str = "seed") -> None:
+    from release_pipeline.models import Decision
+
+    for change_id in change_ids:
+        repo.record_decision(oem_id=oem_id, change_id=change_id, decision=Decision.APPROVED, actor=actor, channel="cli")

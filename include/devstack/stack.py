@@ -132,7 +132,7 @@ class Stack:
             **self.config.extra_env,
         }
         self._airflow("db", "migrate")
-        self._airflow("pools", "set", INSTALL_POOL, str(self.config.install_pool_slots), "Concurrent OEM installs")
+        self.set_install_pool(self.config.install_pool_slots)
         self.supervisor = Supervisor(env=self.env, log_dir=self.home / "logs" / "components")
         self.supervisor.start("api-server", [AIRFLOW, "api-server", "--port", str(self.config.api_port)])
         for part in ("scheduler", "dag-processor", "triggerer"):
@@ -180,6 +180,10 @@ class Stack:
             "AIRFLOW__CELERY__BROKER_URL": self.config.celery_broker_url,
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{backend}",
         }
+
+    def set_install_pool(self, slots: int) -> None:
+        """How many OEM installs may run at once, across all OEMs."""
+        self._airflow("pools", "set", INSTALL_POOL, str(slots), "Concurrent OEM installs")
 
     def _airflow(self, *args: str) -> None:
         result = subprocess.run([AIRFLOW, *args], env=self.env, capture_output=True, text=True)

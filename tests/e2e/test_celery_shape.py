@@ -10,32 +10,13 @@ import psutil
 import pytest
 import redis
 
+from devstack.fleet import approve_all, seed_deployed_release
 from devstack.stack import Stack, StackConfig, free_port
-from release_pipeline.models import Change, ChangeType, Decision, ReleaseStatus
-from release_pipeline.release_calendar import load_calendar
 
 pytestmark = pytest.mark.e2e
 
 BASELINE, TARGET = "2026.20", "2026.22"
 REDIS_DB = 7  # a database of the local Redis used by nothing else
-
-
-def seed_signed_off_release(repo) -> None:
-    train = load_calendar()
-    release = train.release_by_id(TARGET)
-    changes = [
-        Change(f"CHG-C{n}", ChangeType.FIX, "runtime", f"Fix {n}", "Fixed.", False, release.at.subtract(days=3), TARGET)
-        for n in range(2)
-    ]
-    repo.record_release(
-        release, changes, changes_since=train.previous(release).at, changes_until=release.at, actor="test"
-    )
-    repo.set_release_status(TARGET, ReleaseStatus.DEPLOYED, actor="test")
-    repo.request_approvals(TARGET, ["nimbus"])
-    for change in changes:
-        repo.record_decision(
-            oem_id="nimbus", change_id=change.id, decision=Decision.APPROVED, actor="nina", channel="portal"
-        )
 
 
 def test_celery_executor_on_postgresql_runs_a_delivery_through_the_rest_api(tmp_path, postgres_databases):
@@ -70,7 +51,7 @@ def test_celery_executor_on_postgresql_runs_a_delivery_through_the_rest_api(tmp_
             "celery-worker-0",
         }
         repo = stack.repository()
-        seed_signed_off_release(repo)
+        approve_all(repo, "nimbus", seed_deployed_release(repo, TARGET, ["nimbus"]), actor="nina")
         stack.wait_for_dag("oem_delivery__nimbus")
         run_id = stack.trigger(
             "oem_delivery__nimbus",
