@@ -42,7 +42,7 @@ check-config: install ## validate config/calendar.yaml and config/oems.yaml (non
 	$(VENV)/bin/release-train check-config
 
 bench: install ## print the performance figures (see README)
-	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in bench/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 constraints: ## rebuild constraints.txt from a fresh install of requirements.txt
 	rm -rf /tmp/release-train-constraints-venv

@@ -1,0 +1,97 @@
+"""What the benchmarks that run real Airflow share: throw-away PostgreSQL databases,
+a DAG folder of their own, and CPU/memory of a process tree."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "include"), str(REPO / "plugins")]
+
+import psutil  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+PG_URL_ENV = "RELEASE_TRAIN_BENCH_PG_URL"
+PG_URL = os.environ.get(PG_URL_ENV, "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@contextmanager
+def pg_database(prefix: str) -> Iterator[str]:
+    """A new database on ``$RELEASE_TRAIN_BENCH_PG_URL``'s server, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def airflow_metadata_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
+def dag_folder(home: Path, name: str, source: str) -> dict[str, str]:
+    """Extra environment for a Stack whose only DAG file is ``source``."""
+    folder = home / "bench_dags"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.py").write_text(source)
+    return {"AIRFLOW__CORE__DAGS_FOLDER": str(folder)}
+
+
+def transactions(url: str) -> int:
+    """Transactions in the database at ``url`` so far, PostgreSQL's own count: a read
+    through SQLAlchemy ends with a rollback, so both endings count."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("select pg_stat_clear_snapshot()"))
+            return conn.execute(
+                text("select xact_commit + xact_rollback from pg_stat_database where datname = current_database()")
+            ).scalar_one()
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class TreeUsage:
+    cpu_share: float  # of one core, over the window
+    rss_mb: float
+    processes: int
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def measure_tree(pid: int, seconds: float) -> TreeUsage:
+    """CPU share and resident memory of ``pid`` and its children over ``seconds``."""
+    processes = tree(pid)
+    before, started = cpu_seconds(processes), time.monotonic()
+    time.sleep(seconds)
+    used, elapsed = cpu_seconds(processes) - before, time.monotonic() - started
+    rss = sum(p.memory_info().rss for p in processes if p.is_running())
+    return TreeUsage(cpu_share=used / elapsed, rss_mb=rss / 2**20, processes=len(processes))

@@ -1,0 +1,141 @@
+"""Delivery fan-out: N installs over SSH to the simulator with the oem_installs pool at
+1, 8 and 32 slots.
+
+A real Airflow (scheduler, LocalExecutor with 32 worker slots, PostgreSQL for the
+metadata and the release database) runs a DAG that plans every OEM's delivery and
+then maps the release train's own install step (delivery.install: the OEM's command
+template over SSH, recorded once) over N generated OEMs, in the `oem_installs`
+pool. The simulated instances take D seconds per install. One round per pool size,
+each installing the next release. Printed per round: wall time from the first
+install starting to the last one ending, installs per minute, and the most installs
+seen running at once (from Airflow's task timestamps), which the pool bounds.
+
+    .venv/bin/python bench/install_fanout.py [--installs 32] [--install-seconds 2] [--pools 1 8 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import pendulum
+from _support import airflow_metadata_url, dag_folder, pg_database
+
+from devstack.fleet import fleet_oem_ids, seed_deployed_release, write_fleet_config
+from devstack.stack import INSTALL_POOL, Stack, StackConfig, free_port
+
+BASELINE = "2026.20"
+ROUND_RELEASES = ["2026.21", "2026.22", "2026.23", "2026.24"]  # one release per round, each newer
+DAG_ID = "bench_install_fanout"
+DAG_SOURCE = '''"""Benchmark: the install step of {count} OEM deliveries, fanned out in the oem_installs pool."""
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from release_train_airflow import delivery
+
+OEM_IDS = {oem_ids!r}
+
+
+@dag(
+    dag_id="{dag_id}",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_tasks={count},
+    tags=["bench"],
+    doc_md=__doc__,
+    params={{"target_release": Param(None, type=["null", "string"])}},
+)
+def bench_install_fanout():
+    @task
+    def plans(params=None, run_id=None) -> list[dict]:
+        return [delivery.plan(oem_id, None, dict(params), run_id) for oem_id in OEM_IDS]
+
+    @task(pool="{pool}")
+    def install(plan: dict) -> str:
+        return delivery.install(plan)
+
+    install.expand(plan=plans())
+
+
+bench_install_fanout()
+'''
+
+
+def most_at_once(intervals: list[tuple[pendulum.DateTime, pendulum.DateTime]]) -> int:
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    running = most = 0
+    for _, step in events:
+        running += step
+        most = max(most, running)
+    return most
+
+
+def run_round(stack: Stack, pool_slots: int, release_id: str, count: int) -> dict:
+    stack.set_install_pool(pool_slots)
+    run_id = stack.trigger(DAG_ID, {"target_release": release_id})
+    state = stack.wait_for_run(DAG_ID, run_id, timeout=1800)
+    with stack.api.client() as http:
+        listing = http.get(
+            f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"task_id": "install", "limit": 1000}
+        ).json()["task_instances"]
+    installs = [ti for ti in listing if ti["task_id"] == "install"]
+    if state != "success" or len(installs) != count:
+        raise SystemExit(f"round with pool {pool_slots} ended {state}: {stack.task_states(DAG_ID, run_id)}")
+    intervals = [(pendulum.parse(ti["start_date"]), pendulum.parse(ti["end_date"])) for ti in installs]
+    wall = (max(end for _, end in intervals) - min(start for start, _ in intervals)).total_seconds()
+    return {"pool": pool_slots, "wall": wall, "per_min": count * 60 / wall, "at_once": most_at_once(intervals)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--installs", type=int, default=32, help="OEM instances installed per round")
+    parser.add_argument("--install-seconds", type=float, default=2.0, help="how long a simulated install takes")
+    parser.add_argument("--pools", type=int, nargs="+", default=[1, 8, 32], help="oem_installs slots per round")
+    args = parser.parse_args()
+    if len(args.pools) > len(ROUND_RELEASES):
+        parser.error(f"at most {len(ROUND_RELEASES)} rounds")
+    n, oem_ids = args.installs, fleet_oem_ids(args.installs)
+    print(f"{n} installs over SSH per round, {args.install_seconds:g} s each on the instance")
+    with (
+        pg_database("bench_airflow") as metadata,
+        pg_database("bench_release") as release_db,
+        tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp,
+    ):
+        home = Path(tmp) / "stack"
+        source = DAG_SOURCE.format(count=n, dag_id=DAG_ID, oem_ids=oem_ids, pool=INSTALL_POOL)
+        config = StackConfig(
+            home=home,
+            api_port=free_port(),
+            metadata_url=airflow_metadata_url(metadata),
+            release_db_url=release_db,
+            config_dir=write_fleet_config(Path(tmp) / "config", n),
+            baseline_release=BASELINE,
+            demo_changes=False,
+            log_server_ports=None,
+            parallelism=32,
+            extra_env=dag_folder(home, DAG_ID, source),
+        )
+        with Stack(config) as stack:
+            repo = stack.repository()
+            for release_id in ROUND_RELEASES[: len(args.pools)]:
+                seed_deployed_release(repo, release_id, oem_ids)
+            repo.engine.dispose()
+            for oem_id in oem_ids:
+                stack.sim.oem(oem_id, install_seconds=args.install_seconds)
+            stack.wait_for_dag(DAG_ID)
+            print(f"\n  {'pool slots':>10} {'wall time':>10} {'installs/min':>13} {'most at once':>13}", flush=True)
+            for pool_slots, release_id in zip(args.pools, ROUND_RELEASES, strict=False):
+                result = run_round(stack, pool_slots, release_id, n)
+                print(
+                    f"  {result['pool']:>10} {result['wall']:>9.1f}s {result['per_min']:>13.1f}"
+                    f" {result['at_once']:>13}",
+                    flush=True,
+                )
+            versions = {o["version"] for oem_id, o in stack.sim.state()["oems"].items() if oem_id in oem_ids}
+            print(f"\n  every instance ends on {sorted(versions)}")
+
+
+if __name__ == "__main__":
+    main()
