@@ -23,10 +23,10 @@ Every publication is recorded in the release database. Trigger by hand with
 import datetime as dt
 
 import pendulum
-from airflow.sdk import Param, TriggerRule, dag, task
+from airflow.sdk import TriggerRule, dag, task
 
 from release_train_airflow import acceptance
-from release_train_airflow.dag_defaults import default_args, watch_for_failures
+from release_train_airflow.dag_defaults import default_args, release_id_param, watch_for_failures
 from release_train_airflow.operators import WaitForReleasesSettledOperator
 from release_train_airflow.timetables import ReleaseTrainTimetable
 
@@ -40,12 +40,7 @@ from release_train_airflow.timetables import ReleaseTrainTimetable
     default_args=default_args(),
     doc_md=__doc__,
     params={
-        "release_id": Param(
-            None,
-            type=["null", "string"],
-            pattern=r"^\d{4}\.\d{2}$",
-            description="Any release of the window to publish; empty: this run's window",
-        ),
+        "release_id": release_id_param("Any release of the window to publish; empty: this run's window"),
     },
 )
 def general_release_notes():

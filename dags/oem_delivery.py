@@ -34,7 +34,13 @@ from airflow.sdk import Param, TriggerRule, dag, get_parsing_context, task
 
 from release_pipeline.registry import Oem, load_registry
 from release_train_airflow import delivery
-from release_train_airflow.dag_defaults import attach_params, default_args, validated_params, watch_for_failures
+from release_train_airflow.dag_defaults import (
+    attach_params,
+    default_args,
+    release_id_param,
+    validated_params,
+    watch_for_failures,
+)
 from release_train_airflow.operators import ApprovalGateOperator
 from release_train_airflow.timetables import ReleaseTrainTimetable
 
@@ -43,12 +49,7 @@ PLAN = "ti.xcom_pull(task_ids='plan_delivery')"
 DELIVERY_CYCLE = ReleaseTrainTimetable("cycle")
 DELIVERY_PARAMS = validated_params(
     {
-        "target_release": Param(
-            None,
-            type=["null", "string"],
-            pattern=r"^\d{4}\.\d{2}$",
-            description="Release to install (YYYY.NN); empty: this cycle's",
-        ),
+        "target_release": release_id_param("Release to install (YYYY.NN); empty: this cycle's"),
         "dry_run": Param(False, type="boolean", description="Plan only: record and install nothing"),
         "approval_deadline": Param(
             None,

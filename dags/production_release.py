@@ -31,7 +31,7 @@ import pendulum
 from airflow.sdk import Param, TriggerRule, dag, task
 
 from release_train_airflow import acceptance
-from release_train_airflow.dag_defaults import default_args, watch_for_failures
+from release_train_airflow.dag_defaults import default_args, release_id_param, watch_for_failures
 from release_train_airflow.operators import QaSignoffOperator, WaitForHttpStatusOperator
 from release_train_airflow.timetables import ReleaseTrainTimetable
 
@@ -48,12 +48,7 @@ RELEASE = "{{ " + CUT + "['release_id'] }}"
     default_args=default_args(),
     doc_md=__doc__,
     params={
-        "release_id": Param(
-            None,
-            type=["null", "string"],
-            pattern=r"^\d{4}\.\d{2}$",
-            description="Release to run (YYYY.NN); empty: the release of this run",
-        ),
+        "release_id": release_id_param("Release to run (YYYY.NN); empty: the release of this run"),
         "dry_run": Param(False, type="boolean", description="Show what would happen; record, deploy and send nothing"),
     },
 )

@@ -30,7 +30,8 @@ from release_pipeline.config_loading import (
     validation_errors,
 )
 
-RELEASE_ID_PATTERN = re.compile(r"^(?P<year>\d{4})\.(?P<rank>\d{2})$")
+# plain groups: the DAGs' trigger forms validate with it too (JSON schema, ECMA-262 regex)
+RELEASE_ID_PATTERN = re.compile(r"^(\d{4})\.(\d{2})$")
 
 
 class UnknownRelease(ValueError):
@@ -203,7 +204,7 @@ class ReleaseCalendar:
         match = RELEASE_ID_PATTERN.match(release_id or "")
         if not match:
             raise UnknownRelease(f"{release_id!r} is not a release id (expected YYYY.NN, e.g. 2026.24)")
-        year, rank = int(match["year"]), int(match["rank"])
+        year, rank = int(match[1]), int(match[2])
         release = self.release(self._first_index_of_year(year) + rank - 1)
         if rank < 1 or release.date.year != year:
             raise UnknownRelease(f"{release_id!r} names no release: {year} has no train number {rank:02d}")

@@ -67,6 +67,15 @@ def watch_for_failures(any_task) -> None:
             member >> watch
 
 
+def release_id_param(description: str) -> Param:
+    """An optional release id (YYYY.NN) in a DAG's trigger form."""
+    from airflow.sdk import Param
+
+    from release_pipeline.release_calendar import RELEASE_ID_PATTERN
+
+    return Param(None, type=["null", "string"], pattern=RELEASE_ID_PATTERN.pattern, description=description)
+
+
 def validated_params(params: Mapping[str, Param]) -> Mapping[str, Param]:
     """``params`` once their defaults passed their schemas, as ``@dag`` checks for a
     scheduled DAG; for :func:`attach_params`."""
