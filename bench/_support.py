@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +19,9 @@ sys.path[:0] = [str(REPO / "include"), str(REPO / "plugins")]
 import psutil  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
+
+from devstack.fleet import write_fleet_config  # noqa: E402
+from devstack.stack import Stack, StackConfig, free_port  # noqa: E402
 
 PG_URL_ENV = "RELEASE_TRAIN_BENCH_PG_URL"
 PG_URL = os.environ.get(PG_URL_ENV, "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -38,16 +42,35 @@ def pg_database(prefix: str) -> Iterator[str]:
         admin.dispose()
 
 
-def airflow_metadata_url(url: str) -> str:
-    return url.replace("postgresql://", "postgresql+psycopg2://", 1)
-
-
-def dag_folder(home: Path, name: str, source: str) -> dict[str, str]:
-    """Extra environment for a Stack whose only DAG file is ``source``."""
-    folder = home / "bench_dags"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.py").write_text(source)
-    return {"AIRFLOW__CORE__DAGS_FOLDER": str(folder)}
+@contextmanager
+def postgres_stack(
+    dag_id: str, dag_source: str, *, fleet: int | None = None, extra_env: dict | None = None, **config
+) -> Iterator[tuple[Stack, str]]:
+    """A running Stack on PostgreSQL metadata and release databases of its own whose only
+    DAG file is ``dag_source`` (and, with ``fleet``, N generated OEMs); yields it and
+    the release database's URL. Everything is stopped and dropped afterwards."""
+    with (
+        pg_database("bench_airflow") as metadata,
+        pg_database("bench_release") as release_db,
+        tempfile.TemporaryDirectory(prefix=f"{dag_id}-") as tmp,
+    ):
+        home = Path(tmp) / "stack"
+        folder = home / "bench_dags"
+        folder.mkdir(parents=True)
+        (folder / f"{dag_id}.py").write_text(dag_source)
+        stack_config = StackConfig(
+            home=home,
+            api_port=free_port(),
+            metadata_url=metadata.replace("postgresql://", "postgresql+psycopg2://", 1),
+            release_db_url=release_db,
+            config_dir=write_fleet_config(Path(tmp) / "config", fleet) if fleet else None,
+            demo_changes=False,
+            log_server_ports=None,
+            extra_env={"AIRFLOW__CORE__DAGS_FOLDER": str(folder), **(extra_env or {})},
+            **config,
+        )
+        with Stack(stack_config) as stack:
+            yield stack, release_db
 
 
 def transactions(url: str) -> int:

@@ -22,23 +22,16 @@ import asyncio
 import json
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from _support import (
-    airflow_metadata_url,
-    dag_folder,
-    measure_tree,
-    pg_database,
-    transactions,
-)
+from _support import measure_tree, postgres_stack, transactions
 
 from devstack.fleet import fleet_oem_ids, seed_deployed_release
-from devstack.stack import Stack, StackConfig, free_port
+from devstack.stack import Stack
 
 BASELINE, TARGET = "2026.20", "2026.22"
 DAG_ID = "bench_approval_gates"
+DEADLINE = "2099-01-01T00:00:00+00:00"  # the gates wait as long as the benchmark needs
 DAG_SOURCE = '''"""Benchmark: {count} approval gates of the release train waiting at once."""
 import pendulum
 from airflow.sdk import dag
@@ -137,65 +130,52 @@ def main() -> None:
     n = args.gates
     oem_ids = fleet_oem_ids(n)
     print(f"{n} approval gates, {args.changes} changes each, poll every {args.poll:g} s, window {args.window:g} s")
-    with (
-        pg_database("bench_airflow") as metadata,
-        pg_database("bench_release") as release_db,
-        tempfile.TemporaryDirectory(prefix="bench-gates-") as tmp,
-    ):
-        home = Path(tmp) / "stack"
-        deadline = "2099-01-01T00:00:00+00:00"
-        source = DAG_SOURCE.format(
-            count=n, dag_id=DAG_ID, after=BASELINE, until=TARGET, poll=args.poll, deadline=deadline, oem_ids=oem_ids
-        )
-        config = StackConfig(
-            home=home,
-            api_port=free_port(),
-            metadata_url=airflow_metadata_url(metadata),
-            release_db_url=release_db,
-            baseline_release=BASELINE,
-            demo_changes=False,
-            log_server_ports=None,
-            parallelism=args.parallelism,
-            extra_env={
-                **dag_folder(home, DAG_ID, source),
-                "AIRFLOW__TRIGGERER__CAPACITY": str(max(1000, n)),
-                "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(1024, n)),
-            },
-        )
-        with Stack(config) as stack:
-            repo = stack.repository()
-            seed_deployed_release(repo, TARGET, oem_ids, changes=args.changes)
-            repo.engine.dispose()
-            triggerer = next(c for c in stack.supervisor.children if c.name == "triggerer").process.pid
+    source = DAG_SOURCE.format(
+        count=n, dag_id=DAG_ID, after=BASELINE, until=TARGET, poll=args.poll, deadline=DEADLINE, oem_ids=oem_ids
+    )
+    with postgres_stack(
+        DAG_ID,
+        source,
+        baseline_release=BASELINE,
+        parallelism=args.parallelism,
+        extra_env={
+            "AIRFLOW__TRIGGERER__CAPACITY": str(max(1000, n)),
+            "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(1024, n)),
+        },
+    ) as (stack, release_db):
+        repo = stack.repository()
+        seed_deployed_release(repo, TARGET, oem_ids, changes=args.changes)
+        repo.engine.dispose()
+        triggerer = next(c for c in stack.supervisor.children if c.name == "triggerer").process.pid
 
-            print("floor: the same queries from plain asyncio ...", flush=True)
-            base = floor(release_db, n, args.poll, args.window)
-            idle = measure_tree(triggerer, 20)
+        print("floor: the same queries from plain asyncio ...", flush=True)
+        base = floor(release_db, n, args.poll, args.window)
+        idle = measure_tree(triggerer, 20)
 
-            stack.wait_for_dag(DAG_ID)
-            started = time.monotonic()
-            run_id = stack.trigger(DAG_ID)
-            most_holding, last_print = 0, 0.0
-            while True:
-                states = count_states(stack, run_id)
-                most_holding = max(most_holding, states["running"] + states["queued"])
-                if states["failed"]:
-                    raise SystemExit(f"gates failed: {states}")
-                if states["total"] == n and states["deferred"] == n:
-                    break
-                if time.monotonic() - last_print > 30:
-                    print(f"  {time.monotonic() - started:5.0f}s  {json.dumps(states)}", flush=True)
-                    last_print = time.monotonic()
-                time.sleep(2)
-            ramp = time.monotonic() - started
-            print(f"all {n} deferred after {ramp:.0f} s; measuring ...", flush=True)
+        stack.wait_for_dag(DAG_ID)
+        started = time.monotonic()
+        run_id = stack.trigger(DAG_ID)
+        most_holding, last_print = 0, 0.0
+        while True:
+            states = count_states(stack, run_id)
+            most_holding = max(most_holding, states["running"] + states["queued"])
+            if states["failed"]:
+                raise SystemExit(f"gates failed: {states}")
+            if states["total"] == n and states["deferred"] == n:
+                break
+            if time.monotonic() - last_print > 30:
+                print(f"  {time.monotonic() - started:5.0f}s  {json.dumps(states)}", flush=True)
+                last_print = time.monotonic()
+            time.sleep(2)
+        ramp = time.monotonic() - started
+        print(f"all {n} deferred after {ramp:.0f} s; measuring ...", flush=True)
 
-            time.sleep(args.poll)  # every trigger has polled at least once
-            before = transactions(release_db)
-            usage = measure_tree(triggerer, args.window)
-            per_minute = (transactions(release_db) - before) * 60 / args.window
-            after = count_states(stack, run_id)
-            pool = default_pool(stack)
+        time.sleep(args.poll)  # every trigger has polled at least once
+        before = transactions(release_db)
+        usage = measure_tree(triggerer, args.window)
+        per_minute = (transactions(release_db) - before) * 60 / args.window
+        after = count_states(stack, run_id)
+        pool = default_pool(stack)
 
     expected = n * 60 / args.poll
     holding = after["running"] + after["queued"]

@@ -16,14 +16,12 @@ seen running at once (from Airflow's task timestamps), which the pool bounds.
 from __future__ import annotations
 
 import argparse
-import tempfile
-from pathlib import Path
 
 import pendulum
-from _support import airflow_metadata_url, dag_folder, pg_database
+from _support import postgres_stack
 
-from devstack.fleet import fleet_oem_ids, seed_deployed_release, write_fleet_config
-from devstack.stack import INSTALL_POOL, Stack, StackConfig, free_port
+from devstack.fleet import fleet_oem_ids, seed_deployed_release
+from devstack.stack import INSTALL_POOL, Stack
 
 BASELINE = "2026.20"
 ROUND_RELEASES = ["2026.21", "2026.22", "2026.23", "2026.24"]  # one release per round, each newer
@@ -98,43 +96,24 @@ def main() -> None:
         parser.error(f"at most {len(ROUND_RELEASES)} rounds")
     n, oem_ids = args.installs, fleet_oem_ids(args.installs)
     print(f"{n} installs over SSH per round, {args.install_seconds:g} s each on the instance")
-    with (
-        pg_database("bench_airflow") as metadata,
-        pg_database("bench_release") as release_db,
-        tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp,
-    ):
-        home = Path(tmp) / "stack"
-        source = DAG_SOURCE.format(count=n, dag_id=DAG_ID, oem_ids=oem_ids, pool=INSTALL_POOL)
-        config = StackConfig(
-            home=home,
-            api_port=free_port(),
-            metadata_url=airflow_metadata_url(metadata),
-            release_db_url=release_db,
-            config_dir=write_fleet_config(Path(tmp) / "config", n),
-            baseline_release=BASELINE,
-            demo_changes=False,
-            log_server_ports=None,
-            parallelism=32,
-            extra_env=dag_folder(home, DAG_ID, source),
-        )
-        with Stack(config) as stack:
-            repo = stack.repository()
-            for release_id in ROUND_RELEASES[: len(args.pools)]:
-                seed_deployed_release(repo, release_id, oem_ids)
-            repo.engine.dispose()
-            for oem_id in oem_ids:
-                stack.sim.oem(oem_id, install_seconds=args.install_seconds)
-            stack.wait_for_dag(DAG_ID)
-            print(f"\n  {'pool slots':>10} {'wall time':>10} {'installs/min':>13} {'most at once':>13}", flush=True)
-            for pool_slots, release_id in zip(args.pools, ROUND_RELEASES, strict=False):
-                result = run_round(stack, pool_slots, release_id, n)
-                print(
-                    f"  {result['pool']:>10} {result['wall']:>9.1f}s {result['per_min']:>13.1f}"
-                    f" {result['at_once']:>13}",
-                    flush=True,
-                )
-            versions = {o["version"] for oem_id, o in stack.sim.state()["oems"].items() if oem_id in oem_ids}
-            print(f"\n  every instance ends on {sorted(versions)}")
+    source = DAG_SOURCE.format(count=n, dag_id=DAG_ID, oem_ids=oem_ids, pool=INSTALL_POOL)
+    with postgres_stack(DAG_ID, source, fleet=n, baseline_release=BASELINE, parallelism=32) as (stack, _):
+        repo = stack.repository()
+        for release_id in ROUND_RELEASES[: len(args.pools)]:
+            seed_deployed_release(repo, release_id, oem_ids)
+        repo.engine.dispose()
+        for oem_id in oem_ids:
+            stack.sim.oem(oem_id, install_seconds=args.install_seconds)
+        stack.wait_for_dag(DAG_ID)
+        print(f"\n  {'pool slots':>10} {'wall time':>10} {'installs/min':>13} {'most at once':>13}", flush=True)
+        for pool_slots, release_id in zip(args.pools, ROUND_RELEASES, strict=False):
+            result = run_round(stack, pool_slots, release_id, n)
+            print(
+                f"  {result['pool']:>10} {result['wall']:>9.1f}s {result['per_min']:>13.1f} {result['at_once']:>13}",
+                flush=True,
+            )
+        versions = {o["version"] for oem_id, o in stack.sim.state()["oems"].items() if oem_id in oem_ids}
+        print(f"\n  every instance ends on {sorted(versions)}")
 
 
 if __name__ == "__main__":
