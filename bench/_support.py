@@ -1,5 +1,5 @@
-"""What the benchmarks that run real Airflow share: throw-away PostgreSQL databases,
-a DAG folder of their own, and CPU/memory of a process tree."""
+"""What the benchmarks that run real Airflow share: a stack on throw-away PostgreSQL
+databases with a DAG folder of its own, and CPU/memory of a process tree."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,28 +17,13 @@ sys.path[:0] = [str(REPO / "include"), str(REPO / "plugins")]
 
 import psutil  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from devstack.fleet import write_fleet_config  # noqa: E402
+from devstack.postgres import ThrowawayDatabases  # noqa: E402
 from devstack.stack import Stack, StackConfig, free_port  # noqa: E402
 
 PG_URL_ENV = "RELEASE_TRAIN_BENCH_PG_URL"
 PG_URL = os.environ.get(PG_URL_ENV, "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-@contextmanager
-def pg_database(prefix: str) -> Iterator[str]:
-    """A new database on ``$RELEASE_TRAIN_BENCH_PG_URL``'s server, dropped afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager
@@ -49,11 +33,8 @@ def postgres_stack(
     """A running Stack on PostgreSQL metadata and release databases of its own whose only
     DAG file is ``dag_source`` (and, with ``fleet``, N generated OEMs); yields it and
     the release database's URL. Everything is stopped and dropped afterwards."""
-    with (
-        pg_database("bench_airflow") as metadata,
-        pg_database("bench_release") as release_db,
-        tempfile.TemporaryDirectory(prefix=f"{dag_id}-") as tmp,
-    ):
+    with ThrowawayDatabases(PG_URL) as databases, tempfile.TemporaryDirectory(prefix=f"{dag_id}-") as tmp:
+        metadata, release_db = databases.create("bench_airflow"), databases.create("bench_release")
         home = Path(tmp) / "stack"
         folder = home / "bench_dags"
         folder.mkdir(parents=True)

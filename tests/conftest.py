@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from devstack.airflow_env import airflow_environment
+from devstack.postgres import ThrowawayDatabases
 from release_pipeline.db import connect
 from release_pipeline.db.migrate import upgrade
 from release_pipeline.db.repository import ReleaseRepository
@@ -41,36 +40,13 @@ def pg_admin_url() -> str:
     return url
 
 
-class PostgresDatabases:
-    """Creates throw-away databases on the test PostgreSQL server and drops them at the end."""
-
-    def __init__(self, admin_url: str):
-        self.admin_url = admin_url
-        self.created: list[str] = []
-        try:
-            self._admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-            with self._admin.connect() as conn:
-                conn.execute(text("select 1"))
-        except Exception as exc:
-            pytest.fail(f"PostgreSQL at {admin_url} is unreachable ({exc}); start it, see README")
-
-    def create(self, prefix: str = "rt_test") -> str:
-        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-        with self._admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        self.created.append(name)
-        return make_url(self.admin_url).set(database=name).render_as_string(hide_password=False)
-
-    def drop_all(self) -> None:
-        with self._admin.connect() as conn:
-            for name in self.created:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        self._admin.dispose()
-
-
 @pytest.fixture(scope="session")
 def postgres_databases():
-    databases = PostgresDatabases(pg_admin_url())
+    """Throw-away databases on the test PostgreSQL server, dropped at the end."""
+    try:
+        databases = ThrowawayDatabases(pg_admin_url())
+    except ConnectionError as exc:
+        pytest.fail(f"{exc}; start it, see README")
     yield databases
     databases.drop_all()
 
