@@ -23,12 +23,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "include")]
-
-from devstack.airflow_env import airflow_environment  # noqa: E402
-from devstack.fleet import write_fleet_config  # noqa: E402
-from release_pipeline.config_loading import CONFIG_DIR_ENV  # noqa: E402
-
 DAGS = REPO / "dags"
 
 
@@ -78,6 +72,13 @@ def parse_one_file(path: Path) -> dict:
 
 
 def measure(oem_count: int, repeats: int, workdir: Path) -> list[dict]:
+    # Only here, in the parent: the measuring child imports nothing but Airflow before
+    # it forks, as the DAG processor manager does, so no DAG file finds our modules loaded.
+    sys.path[:0] = [str(REPO / "include")]
+    from devstack.airflow_env import airflow_environment
+    from devstack.fleet import write_fleet_config
+    from release_pipeline.config_loading import CONFIG_DIR_ENV
+
     config = write_fleet_config(workdir / f"config-{oem_count}", oem_count)
     env = {**os.environ, **airflow_environment(workdir / "airflow-home"), CONFIG_DIR_ENV: str(config)}
     runs = []
