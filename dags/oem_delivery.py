@@ -1,31 +1,31 @@
 """
 ### oem_delivery__&lt;oem&gt;: the four-weekly upgrade of one OEM's instance
 
-One DAG per enabled OEM of `config/oems.yaml`, on the train's delivery cycle: it starts
-when the cycle's release is out and installs it a week later, if the OEM approved
-every change.
+One DAG per enabled OEM of `config/oems.yaml`, on the train's delivery cycle. A run
+starts when the cycle's release is cut and settles on install day (the release date +
+`delivery_offset_days`), inside the OEM's maintenance window:
 
-1. **plan_delivery**: the target release (param `target_release`, default the newest
-   release of this cycle that reached production), the version the instance runs (over
-   SSH, checked against the release database) and the changes in between. Already on
-   target: a recorded no-op. An unknown release, a downgrade, missing connections or an
-   instance on a version the release database does not know fail here, before anything
-   touches the instance.
-2. **wait_for_install_date** (deferred): release date + 7 days.
-3. **approval_gate** (deferred; the triggerer polls the approvals table, one indexed
-   query per poll): every change approved, go on; one rejection ends the wait at once
-   (nothing installed, the OEM and the vendor told why); no decision by
-   `approval_deadline` (default: the next cycle) skips the cycle, and the next cycle
-   brings the changes again.
-4. **wait_for_maintenance_window** (deferred) and **preflight**: no freeze window (else
-   the cycle is skipped), inside the OEM's maintenance window, instance healthy.
-5. **install** over SSH with the OEM's command template, in the `oem_installs` pool;
-   transient failures are retried with backoff; an install that happened is not repeated.
-6. **verify**: version and health; on any failure **recover** rolls back to the previous
-   version, records it, tells the OEM and the vendor, and fails the run.
-7. **publish_docs**: the OEM's docs strategy for this release; 8. **notify_delivered**.
+1. **plan_delivery**: what the run aims at as things stand (the newest release in
+   production; param `target_release` overrides), checked against the instance over
+   SSH; recorded as `waiting` so the CLI and the portal show it.
+2. **wait_for_install_date** (deferred), then **aim_on_install_day**: the aim again
+   (the cycle's release has reached production by now, unless QA or a freeze held it);
+   the OEM is asked for any production change it was never asked about.
+3. **approval_gate** (deferred, polls the approvals table): ends when every change up
+   to the aim is approved, or when install day's window opens (the sign-off deadline;
+   OEMs with `install_when_approved` may approve until the cycle ends).
+4. **settle**: the target is the newest production release approved in full; one not
+   approved in full is recorded and told (`rejected` / `skipped: not approved by install
+   day`), and an earlier fully approved one is installed instead.
+5. **wait_for_maintenance_window**, **preflight** (instance healthy), **install**: freeze
+   and window checked again, the instance's lock taken, the sign-off read a last time
+   (from then on it is closed), the install run over SSH with a timeout, once per attempt.
+6. **verify** (health polled for `verify_grace_seconds`); on failure **recover** rolls
+   back, records it, alerts the vendor and tells the OEM.
+7. **publish_docs**: the OEM's docs for the installed release (notes since the version it
+   ran); 8. **notify_delivered**.
 
-Every outcome is recorded in the release database's `deliveries` table.
+Every outcome is recorded in the release database's `deliveries` table with its reason.
 """
 
 import pendulum
@@ -44,20 +44,20 @@ from release_train_airflow.dag_defaults import (
 from release_train_airflow.operators import ApprovalGateOperator
 from release_train_airflow.timetables import ReleaseTrainTimetable
 
-PLAN = "ti.xcom_pull(task_ids='plan_delivery')"
 # Built once for every OEM: parse time grows with the fleet (bench/dag_parse.py).
 DELIVERY_CYCLE = ReleaseTrainTimetable("cycle")
 DELIVERY_PARAMS = validated_params(
     {
-        "target_release": release_id_param("Release to install (YYYY.NN); empty: this cycle's"),
+        "target_release": release_id_param("Release to install (YYYY.NN); empty: the newest approved in production"),
         "dry_run": Param(False, type="boolean", description="Plan only: record and install nothing"),
         "approval_deadline": Param(
             None,
             type=["null", "string"],
             format="date-time",
-            description="Give up waiting for sign-off then; empty: the next cycle",
+            description="Sign-off due then; empty: when install day's maintenance window opens",
         ),
         "gate_poll_seconds": Param(60, type="number", minimum=0.1, description="Approval gate poll interval"),
+        "verify_grace_seconds": Param(300, type="number", minimum=0, description="Health may settle this long"),
     }
 )
 
@@ -74,19 +74,23 @@ def oem_delivery(oem: Oem):
         doc_md=delivery.describe(oem, __doc__),
     )
     def deliver():
-        @task
-        def plan_delivery(params=None, data_interval_end=None, run_id=None) -> dict:
-            return delivery.plan(oem.id, data_interval_end, params, run_id)
+        @task(multiple_outputs=True)
+        def plan_delivery(params=None, run_id=None) -> dict:
+            return delivery.plan(oem.id, params, run_id, preview=True)
+
+        @task(multiple_outputs=True)
+        def aim_on_install_day(started: dict, params=None, run_id=None) -> dict:
+            return delivery.aim_on_install_day(oem.id, started, params, run_id)
 
         @task
-        def act_on_sign_off(plan: dict, gate: dict) -> None:
-            delivery.act_on_sign_off(plan, gate)
+        def settle(plan: dict, gate: dict) -> dict:
+            return delivery.settle(plan, gate)
 
         @task
         def maintenance_opening(plan: dict) -> str:
             return delivery.next_maintenance_opening(plan)
 
-        @task
+        @task(retries=3)
         def preflight(plan: dict) -> None:
             delivery.preflight(plan)
 
@@ -95,10 +99,10 @@ def oem_delivery(oem: Oem):
             return delivery.install(plan)
 
         @task(retries=1)
-        def verify(plan: dict, install_log: str) -> None:
-            delivery.verify(plan, install_log)
+        def verify(plan: dict, install_log: str, params=None) -> None:
+            delivery.verify(plan, install_log, params["verify_grace_seconds"])
 
-        @task(trigger_rule=TriggerRule.ONE_FAILED, retries=0)
+        @task(trigger_rule=TriggerRule.ONE_FAILED, retries=3)
         def recover(plan: dict) -> None:
             delivery.recover(plan)
 
@@ -110,26 +114,27 @@ def oem_delivery(oem: Oem):
         def notify_delivered(plan: dict) -> None:
             delivery.notify_delivered(plan)
 
-        plan = plan_delivery()
-        install_date = DateTimeSensorAsync(
-            task_id="wait_for_install_date", target_time="{{ " + PLAN + "['install_at'] }}"
-        )
+        started = plan_delivery()
+        install_date = DateTimeSensorAsync(task_id="wait_for_install_date", target_time=started["install_at"])
+        aimed = aim_on_install_day(started)
         gate = ApprovalGateOperator(
             task_id="approval_gate",
             oem_id=oem.id,
-            after_release_id="{{ " + PLAN + "['installed'] }}",
-            until_release_id="{{ " + PLAN + "['target'] }}",
-            deadline="{{ " + PLAN + "['approval_deadline'] }}",
+            after_release_id=aimed["installed"],
+            until_release_id=aimed["aim"],
+            settle_at=aimed["settle_at"],
+            deadline=aimed["deadline"],
             poll_interval="{{ params.gate_poll_seconds }}",
         )
-        window = DateTimeSensorAsync(task_id="wait_for_maintenance_window", target_time=maintenance_opening(plan))
-        checked, installed = preflight(plan), install(plan)
-        verified = verify(plan, installed)
-        plan >> install_date >> gate
-        act_on_sign_off(plan, gate.output) >> window >> checked >> installed
-        verified >> publish_docs(plan) >> notify_delivered(plan)
-        [checked, installed, verified] >> recover(plan)
-        watch_for_failures(plan)
+        settled = settle(aimed, gate.output)
+        window = DateTimeSensorAsync(task_id="wait_for_maintenance_window", target_time=maintenance_opening(settled))
+        checked, installed = preflight(settled), install(settled)
+        verified = verify(settled, installed)
+        started >> install_date >> aimed >> gate
+        settled >> window >> checked >> installed
+        verified >> publish_docs(settled) >> notify_delivered(settled)
+        [checked, installed, verified] >> recover(settled)
+        watch_for_failures(started)
 
     return attach_params(deliver(), DELIVERY_PARAMS)
 

@@ -2,13 +2,25 @@
 
 Pure functions over what the release database and the instance report, so every
 decision is tested without Airflow, SSH or a database.
+
+The rules (README, "Release delivery"):
+
+- only releases that reached the vendor production are delivered, asked about, or
+  can block; releases are cumulative, so installing R brings every production
+  release between the instance's version and R;
+- a run aims at the newest production release of its cycle and settles on install
+  day: the target is the newest production release up to which the OEM approved
+  every change (one rejection or one pending change stops the count there);
+- sign-off is due when install day's maintenance window opens; an OEM that opted in
+  (``install_when_approved``) is installed as soon as it approves within the cycle.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from release_pipeline.db.repository import ChangeApproval
 from release_pipeline.models import Decision, ReleaseStatus
@@ -16,6 +28,10 @@ from release_pipeline.models import Decision, ReleaseStatus
 
 class DeliveryRefused(ValueError):
     """The delivery cannot start; nothing has touched the instance."""
+
+
+class UnknownInstanceVersion(DeliveryRefused):
+    """The instance runs a version the release database does not know: flag it."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +70,7 @@ def plan_delivery(
             "vendor production (and tested there) are delivered"
         )
     if instance_version not in known_releases:
-        raise DeliveryRefused(
+        raise UnknownInstanceVersion(
             f"OEM {oem_id!r}: the instance reports version {instance_version!r}, which the release database "
             f"does not know (recorded: {recorded_version!r}); flagged, not overwritten: check the instance"
         )
@@ -69,47 +85,129 @@ def plan_delivery(
     return DeliveryPlan(oem_id, target, instance_version, tuple(delta_change_ids), notes)
 
 
-class GateOutcome(enum.StrEnum):
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    PENDING = "pending"
+def aim(production: Iterable[str], *, installed: str, cycle_release: str) -> str | None:
+    """The release a run aims at as things stand: the newest production release of
+    the cycle (or before it) newer than what the instance runs."""
+    newer = [r for r in production if installed < r <= cycle_release]
+    return max(newer) if newer else None
 
 
 @dataclass(frozen=True)
-class GateDecision:
-    outcome: GateOutcome
-    rejected: tuple[ChangeApproval, ...] = ()
-    pending: tuple[str, ...] = ()
-    approved: tuple[str, ...] = field(default=())
+class ReleaseApproval:
+    """One production release's changes as one OEM signed them off."""
 
-    def to_dict(self) -> dict:
-        """JSON for trigger events and XCom: the same whether the worker or the trigger decided."""
-        return {
-            "outcome": str(self.outcome),
-            "summary": self.summary(),
-            "rejected": [
-                {"change_id": r.change_id, "release_id": r.release_id, "actor": r.actor, "comment": r.comment}
-                for r in self.rejected
-            ],
-            "pending": list(self.pending),
-            "approved": list(self.approved),
-        }
+    release_id: str
+    approved: tuple[str, ...] = ()
+    pending: tuple[str, ...] = ()
+    rejected: tuple[ChangeApproval, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return not self.pending and not self.rejected
+
+    def reasons(self) -> list[str]:
+        said = [f"{r.change_id} (release {r.release_id}) rejected by {r.actor}: {r.comment}" for r in self.rejected]
+        if self.pending:
+            said.append(f"{', '.join(self.pending)} (release {self.release_id}) not signed off")
+        return said
+
+
+@dataclass(frozen=True)
+class SignoffAssessment:
+    """Where an OEM's sign-off of ``(installed, aim]`` stands."""
+
+    installed: str
+    aim: str | None
+    releases: tuple[ReleaseApproval, ...]  # production releases in (installed, aim], oldest first
+
+    @property
+    def blocking(self) -> ReleaseApproval | None:
+        """The oldest release not approved in full: nothing from it on can be installed."""
+        return next((r for r in self.releases if not r.complete), None)
+
+    @property
+    def target(self) -> str | None:
+        """The newest release up to which every change is approved (None: none is)."""
+        best = None
+        for release in self.releases:
+            if not release.complete:
+                break
+            best = release.release_id
+        return best
+
+    @property
+    def complete(self) -> bool:
+        return self.aim is not None and self.blocking is None
+
+    @property
+    def rejected(self) -> bool:
+        blocking = self.blocking
+        return bool(blocking and blocking.rejected)
+
+    def change_ids(self, through: str | None = None) -> list[str]:
+        through = through or self.aim
+        return [
+            c
+            for r in self.releases
+            if through is not None and r.release_id <= through
+            for c in (*r.approved, *r.pending, *(x.change_id for x in r.rejected))
+        ]
+
+    def reasons(self) -> list[str]:
+        blocking = self.blocking
+        return blocking.reasons() if blocking else []
 
     def summary(self) -> str:
-        if self.outcome == GateOutcome.REJECTED:
-            return "; ".join(f"{r.change_id} rejected by {r.actor}: {r.comment}" for r in self.rejected)
-        if self.outcome == GateOutcome.PENDING:
-            return f"{len(self.pending)} change(s) awaiting sign-off: {', '.join(self.pending)}"
-        return f"all {len(self.approved)} change(s) approved"
+        if self.aim is None:
+            return f"nothing newer than {self.installed} has reached production"
+        if self.complete:
+            return f"every change up to {self.aim} approved"
+        return "; ".join(self.reasons())
 
 
-def decide_gate(states: Sequence[ChangeApproval]) -> GateDecision:
-    """Approved only when the OEM approved every change; one rejection decides at once."""
-    rejected = tuple(s for s in states if s.decision == Decision.REJECTED)
-    pending = tuple(s.change_id for s in states if s.decision is None)
-    approved = tuple(s.change_id for s in states if s.decision == Decision.APPROVED)
-    if rejected:
-        return GateDecision(GateOutcome.REJECTED, rejected, pending, approved)
-    if pending:
-        return GateDecision(GateOutcome.PENDING, (), pending, approved)
-    return GateDecision(GateOutcome.APPROVED, (), (), approved)
+def assess(
+    *, installed: str, aim: str | None, production: Iterable[str], states: Sequence[ChangeApproval]
+) -> SignoffAssessment:
+    """``production``: release ids that reached production; ``states``: the OEM's
+    sign-off of their changes (a release without changes is approved as it stands)."""
+    if aim is None:
+        return SignoffAssessment(installed, None, ())
+    by_release: dict[str, list[ChangeApproval]] = {r: [] for r in production if installed < r <= aim}
+    for state in states:
+        if state.release_id in by_release:
+            by_release[state.release_id].append(state)
+    releases = tuple(
+        ReleaseApproval(
+            release_id,
+            approved=tuple(s.change_id for s in rows if s.decision == Decision.APPROVED),
+            pending=tuple(s.change_id for s in rows if s.decision is None),
+            rejected=tuple(s for s in rows if s.decision == Decision.REJECTED),
+        )
+        for release_id, rows in sorted(by_release.items())
+    )
+    return SignoffAssessment(installed, aim, releases)
+
+
+class GateVerdict(enum.StrEnum):
+    WAIT = "wait"
+    SETTLED = "settled"  # the target is decided (fully approved, or install day came)
+    DEADLINE = "deadline"  # the cycle's time for sign-off is over
+
+
+def gate_verdict(
+    assessment: SignoffAssessment, *, now: dt.datetime, settle_at: dt.datetime, deadline: dt.datetime
+) -> GateVerdict:
+    """Whether the approval gate may stop waiting.
+
+    Before install day's window opens (``settle_at``) only a full sign-off ends the
+    wait. Then the target is what is approved: for most OEMs ``deadline`` is
+    ``settle_at``; an OEM that installs as soon as it approves keeps waiting (until
+    the cycle ends) while nothing at all is installable yet.
+    """
+    if assessment.complete or assessment.aim is None:
+        return GateVerdict.SETTLED
+    if now >= deadline:
+        return GateVerdict.DEADLINE
+    if now >= settle_at and assessment.target is not None:
+        return GateVerdict.SETTLED
+    return GateVerdict.WAIT

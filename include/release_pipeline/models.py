@@ -37,6 +37,7 @@ class DeliveryStatus(enum.StrEnum):
     SKIPPED = "skipped"  # no decision by the deadline, or a freeze; rolls over
     ROLLED_BACK = "rolled_back"  # install or verification failed, previous version restored
     FAILED = "failed"
+    NOT_ATTEMPTED = "not_attempted"  # the release database was unreachable while the gate waited
 
 
 class FeedbackCategory(enum.StrEnum):

@@ -148,6 +148,9 @@ class Oem(BaseModel):
     maintenance_window: MaintenanceWindow
     connections: OemConnections
     commands: OemCommands = OemCommands()
+    # sign-off is due when install day's window opens; True: install as soon as the OEM
+    # approves, any window of the same cycle (never in a freeze)
+    install_when_approved: bool = False
 
     @model_validator(mode="before")
     @classmethod

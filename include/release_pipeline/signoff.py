@@ -117,6 +117,8 @@ def closed_reason(repo: ReleaseRepository, oem_id: str, release_id: str) -> str 
     if installed is not None and installed.release_id >= release_id:
         return f"release {release_id} is already installed (the instance runs {installed.release_id})"
     for delivery in repo.deliveries(oem_id):
+        if delivery.release_id >= release_id and delivery.status == DeliveryStatus.INSTALLING:
+            return f"the install of {delivery.release_id} on the instance has started"
         if delivery.release_id >= release_id and delivery.status in CLOSED_DELIVERIES:
             return f"release {release_id} is already delivered (delivery of {delivery.release_id}: {delivery.status})"
     return None

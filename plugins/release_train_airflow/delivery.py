@@ -1,31 +1,29 @@
-"""What an oem_delivery__<oem> run does, step by step. The DAG file wires these; the
-domain (release_pipeline.delivery) decides, this module talks to Airflow, the
-release database, the instance and the OEM.
-
-The delivery row of (OEM, target release) tells the story of each run: waiting,
-installing, then installed / noop / rejected / skipped / rolled_back / failed, with
-the reason in ``detail``.
+"""The tasks of an oem_delivery__<oem> run. The domain
+(``release_pipeline.delivery_process``) decides and acts through two ports; this
+module gives it the Airflow ones (SSH and HTTP hooks, the release database of the
+``release_db`` connection) and turns its outcomes into task states: an outcome that
+ends the run is a skip, a failure fails the task (and ``recover`` runs).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import functools
+import logging
+from collections.abc import Callable
 
-import pendulum
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from release_pipeline.delivery import DeliveryRefused, plan_delivery
-from release_pipeline.idempotency import perform_once
-from release_pipeline.models import DeliveryStatus, ReleaseStatus
+from release_pipeline.delivery_process import DeliveryEnded, DeliveryFailed, DeliveryProcess
 from release_pipeline.notes import Audience, ReleaseNotesInput, render, render_release_notes
 from release_pipeline.registry import Oem
-from release_pipeline.release_calendar import UnknownRelease
 from release_pipeline.vendor import load_vendor
 from release_train_airflow import instance, outbound
 from release_train_airflow.checks import find_missing, oem_connections
 from release_train_airflow.outbound import alert_vendor
 from release_train_airflow.resources import calendar, registry, repository
+
+log = logging.getLogger(__name__)
 
 
 def describe(oem: Oem, intro: str) -> str:
@@ -37,6 +35,7 @@ def describe(oem: Oem, intro: str) -> str:
         ("Tier", oem.tier),
         ("Timezone", oem.timezone),
         ("Maintenance window", f"{', '.join(window.days)} {window.start:%H:%M}-{window.end:%H:%M}"),
+        ("Sign-off due", "any window of the cycle" if oem.install_when_approved else "when install day's window opens"),
         (
             "Docs strategy",
             {"ava": "ava: we publish its portal", "oem": "oem: it publishes, we send the package"}[oem.docs_strategy],
@@ -48,306 +47,165 @@ def describe(oem: Oem, intro: str) -> str:
     return f"{intro}\n\n#### {oem.brand_name}\n\n| setting | value |\n|---|---|\n{table}\n"
 
 
-def _now() -> pendulum.DateTime:
-    return pendulum.now("UTC")
+class AirflowOutbox:
+    """Messages through the OEM's and the vendor's notify connections, docs through
+    the OEM's docs strategy; each send once per key (the release DB's ledger)."""
+
+    def tell_oem(self, oem: Oem, subject: str, lines: list[str], *, key: str, release_id: str) -> None:
+        self._send(oem, subject, lines, key=key, release_id=release_id)
+
+    def tell_oem_delivered(
+        self, oem: Oem, subject: str, lines: list[str], *, key: str, installed: str, target: str
+    ) -> None:
+        notes = notes_since(oem, installed, target)
+        self._send(oem, subject, lines, key=key, release_id=target, notes=notes)
+
+    def alert_vendor(self, subject: str, lines: list[str], *, key: str) -> None:
+        alert_vendor(subject, lines, key=key)
+
+    def ask_signoff(self, oem: Oem, release_id: str) -> None:
+        from release_train_airflow.acceptance import notify_oem_of_release
+
+        notify_oem_of_release(release_id, oem.id)
+
+    def publish_docs(self, oem: Oem, *, installed: str, target: str, key: str) -> str:
+        return outbound.apply_docs_strategy(
+            repository(),
+            oem,
+            notes_since(oem, installed, target),
+            kind="delivery_notes",
+            scope_key=key.removeprefix("delivery:docs:"),
+            page_key=f"releases/{target}",
+        )
+
+    def _send(self, oem: Oem, subject: str, lines: list[str], *, key: str, release_id: str, notes=None) -> None:
+        message = render(
+            "delivery_update",
+            Audience.oem(oem, load_vendor()),
+            subject=subject,
+            lines=lines,
+            notes_markdown=notes.markdown if notes else "",
+            notes_html=notes.html if notes else "",
+        )
+        outbound.send_message(
+            repository(),
+            oem.connections.notify,
+            message.as_message(kind="delivery_update", release_id=release_id),
+            key=key,
+        )
 
 
-def _record(plan: dict, status: DeliveryStatus, **fields: Any) -> None:
-    repository().upsert_delivery(plan["oem_id"], plan["target"], status=status, **fields)
-
-
-def _tell_oem(oem: Oem, plan: dict, subject: str, lines: list[str], *, key: str, with_notes: bool = False) -> None:
-    """A delivery update for the OEM, white-labelled, sent once per key."""
-    audience = Audience.oem(oem, load_vendor())
-    notes = _delta_notes(plan, audience) if with_notes else None
-    message = render(
-        "delivery_update",
-        audience,
-        subject=subject,
-        lines=lines,
-        notes_markdown=notes.markdown if notes else "",
-        notes_html=notes.html if notes else "",
-    )
-    outbound.send_message(
-        repository(),
-        oem.connections.notify,
-        message.as_message(kind="delivery_update", release_id=plan["target"]),
-        key=f"delivery:{key}:{oem.id}:{plan['target']}",
-    )
-
-
-def _delta_notes(plan: dict, audience: Audience):
+def notes_since(oem: Oem, installed: str, target: str):
+    """The OEM's notes for every production release after ``installed`` up to ``target``."""
     repo, train = repository(), calendar()
-    changes = repo.changes_between(plan["installed"], plan["target"])
-    releases = sorted({c.release_id for c in changes})
+    production = set(repo.production_release_ids(installed, target))
+    changes = [c for c in repo.changes_between(installed, target) if c.release_id in production]
+    releases = sorted(production) or [target]
     return render_release_notes(
-        [ReleaseNotesInput(r, train.release_by_id(r).at, [c for c in changes if c.release_id == r]) for r in releases]
-        or [ReleaseNotesInput(plan["target"], train.release_by_id(plan["target"]).at, [])],
-        audience,
+        [ReleaseNotesInput(r, train.release_by_id(r).at, [c for c in changes if c.release_id == r]) for r in releases],
+        Audience.oem(oem, load_vendor()),
     )
 
 
-# -- 1. target and delta ---------------------------------------------------------------------
-def default_target(data_interval_end: dt.datetime) -> str | None:
-    """The cycle's release, or the newest release before it that reached production."""
-    train = calendar()
-    cycle_release = train.delivery_cycle_of(train.release_at(data_interval_end)).release
-    row = repository().latest_release([ReleaseStatus.DEPLOYED], before=train.release(cycle_release.index + 1).id)
-    return row.id if row else None
+def process(oem_id: str) -> DeliveryProcess:
+    return DeliveryProcess(
+        repo=repository(),
+        train=calendar(),
+        oem=registry().get(oem_id),
+        instance=instance.SshInstance(),
+        outbox=AirflowOutbox(),
+        log=log.info,
+    )
 
 
-def plan(oem_id: str, data_interval_end: dt.datetime, params: dict, run_id: str) -> dict:
+def _as_task_outcome(step: Callable) -> Callable:
+    """The domain's outcomes as task states."""
+
+    @functools.wraps(step)
+    def run(*args, **kwargs):
+        try:
+            return step(*args, **kwargs)
+        except DeliveryEnded as ended:
+            raise AirflowSkipException(str(ended)) from None
+        except DeliveryFailed as failed:
+            raise AirflowFailException(str(failed)) from None
+
+    return run
+
+
+# -- the steps, as the DAG calls them ---------------------------------------------------------------
+@_as_task_outcome
+def plan(oem_id: str, params: dict, run_id: str, *, preview: bool) -> dict:
     """Everything is checked here, before anything touches the instance."""
     oem = registry().get(oem_id)
     if missing := find_missing(oem_connections(oem)):
         raise AirflowFailException(f"OEM {oem_id!r}: missing Airflow connections: {'; '.join(missing)}")
-    repo, train = repository(), calendar()
-    target = params.get("target_release") or default_target(data_interval_end)
-    if target is None:
-        raise AirflowSkipException(f"OEM {oem_id!r}: no release has reached production yet; nothing to deliver")
-    try:
-        target_release = train.release_by_id(target)
-    except UnknownRelease as exc:
-        raise AirflowFailException(f"OEM {oem_id!r}: param target_release: {exc}") from None
-    target_row = repo.release(target)
-    recorded = repo.installed_version(oem_id)
-    recorded_version = recorded.release_id if recorded else None
-    deployed = {r.id for r in repo.releases([ReleaseStatus.DEPLOYED])}
-    running = instance.version(oem)
-    try:
-        delivery = plan_delivery(
-            oem_id=oem_id,
-            target=target,
-            target_status=target_row.status if target_row else None,
-            instance_version=running,
-            recorded_version=recorded_version,
-            known_releases={r.id for r in repo.releases()},
-            delta_change_ids=[c.id for c in repo.changes_between(running, target) if c.release_id in deployed]
-            if target_row
-            else [],
-        )
-    except DeliveryRefused as exc:
-        if target_row is not None:
-            repo.upsert_delivery(
-                oem_id, target, status=DeliveryStatus.FAILED, run_id=run_id, detail=str(exc), finished_at=_now()
-            )
-        if "does not know" in str(exc):
-            alert_vendor(f"OEM {oem_id}: instance flagged", [str(exc)], key=f"flagged:{oem_id}:{running}")
-        raise AirflowFailException(str(exc)) from None
-    if delivery.notes:
-        print("note:", *delivery.notes)
-        repo.set_installed_version(oem_id, running)  # the instance is the truth, and a known release
-    cycle = train.delivery_cycle_of(target_release)
-    deadline = params.get("approval_deadline") or train.next_cycle(cycle).release.at.in_timezone("UTC").isoformat()
-    result = {
-        "oem_id": oem_id,
-        "target": target,
-        "installed": delivery.installed,
-        "changes": list(delivery.change_ids),
-        "cycle_key": cycle.key,
-        "install_at": cycle.install_at.in_timezone("UTC").isoformat(),
-        "approval_deadline": deadline,
-    }
-    if params.get("dry_run"):
-        raise AirflowSkipException(f"dry run, nothing recorded or installed: {result}")
-    common = {"cycle_key": cycle.key, "from_release_id": delivery.installed, "run_id": run_id}
-    if delivery.noop:
-        repo.upsert_delivery(
-            oem_id,
-            target,
-            status=DeliveryStatus.NOOP,
-            started_at=_now(),
-            finished_at=_now(),
-            detail=f"already on {target}",
-            **common,
-        )
-        raise AirflowSkipException(f"OEM {oem_id!r} already runs {target}: nothing to do (recorded)")
-    existing = repo.delivery(oem_id, target)
-    repo.upsert_delivery(
-        oem_id,
-        target,
-        status=DeliveryStatus.WAITING,
-        detail=" ".join(delivery.notes) or None,
-        started_at=existing.started_at if existing and existing.started_at else _now(),
-        **common,
+    result = process(oem_id).plan(
+        run_id=run_id,
+        target_override=params.get("target_release"),
+        approval_deadline=params.get("approval_deadline"),
+        preview=preview and not params.get("dry_run"),
     )
+    if params.get("dry_run"):
+        raise AirflowSkipException(f"dry run, nothing installed: {result}")
     return result
 
 
-# -- 3. what the OEM's sign-off means ---------------------------------------------------------
-def act_on_sign_off(plan: dict, gate: dict) -> None:
-    oem = registry().get(plan["oem_id"])
-    if gate["outcome"] == "approved":
-        return
-    if gate["outcome"] == "rejected":
-        reasons = [
-            f"{r['change_id']} (release {r['release_id']}) rejected by {r['actor']}: {r['comment']}"
-            for r in gate["rejected"]
-        ]
-        _record(plan, DeliveryStatus.REJECTED, finished_at=_now(), detail="; ".join(reasons))
-        _tell_oem(
-            oem,
-            plan,
-            f"{oem.brand_name} {plan['target']} will not be installed",
-            [*reasons, f"Your instance stays on {plan['installed']}."],
-            key="rejected",
-        )
-        alert_vendor(
-            f"OEM {oem.id} rejected a change of {plan['target']}", reasons, key=f"rejected:{oem.id}:{plan['target']}"
-        )
-        raise AirflowSkipException(f"rejected, nothing installed: {'; '.join(reasons)}")
-    detail = f"{gate['summary']}; the changes roll over to the next delivery cycle"
-    _record(plan, DeliveryStatus.SKIPPED, finished_at=_now(), detail=detail)
-    _tell_oem(
-        oem,
-        plan,
-        f"{oem.brand_name} {plan['target']} postponed to the next cycle",
-        [
-            f"We did not receive your sign-off of {', '.join(gate['pending'])} in time.",
-            f"Your instance stays on {plan['installed']}; these changes come with the next delivery.",
-        ],
-        key="deadline",
-    )
-    raise AirflowSkipException(detail)
+@_as_task_outcome
+def aim_on_install_day(oem_id: str, started: dict, params: dict, run_id: str) -> dict:
+    """Install day: the cycle's release may have reached production since the start."""
+    now_aiming = plan.__wrapped__(oem_id, params, run_id, preview=False)
+    process(oem_id).withdraw(started, now_aiming)
+    return now_aiming
 
 
-# -- 4. pre-flight ------------------------------------------------------------------------------
+@_as_task_outcome
+def settle(plan: dict, gate: dict) -> dict:
+    if gate.get("outcome") == "outage":
+        process(plan["oem_id"]).gate_outage(plan, gate["summary"])
+    return process(plan["oem_id"]).settle(plan)
+
+
 def next_maintenance_opening(plan: dict) -> str:
     oem = registry().get(plan["oem_id"])
-    return oem.next_maintenance_opening(_now()).in_timezone("UTC").isoformat()
+    return oem.next_maintenance_opening(process(plan["oem_id"]).clock()).in_timezone("UTC").isoformat()
 
 
 def preflight(plan: dict) -> None:
+    """The instance answers healthy before we touch it (else retried, then recovered)."""
     oem = registry().get(plan["oem_id"])
-    now = _now()
-    if freeze := calendar().freeze_at(now):
-        detail = f"{freeze.name} ({freeze.start} to {freeze.end}): nothing is deployed; rolls over to the next cycle"
-        _record(plan, DeliveryStatus.SKIPPED, finished_at=now, detail=detail)
-        _tell_oem(
-            oem,
-            plan,
-            f"{oem.brand_name} {plan['target']} postponed: {freeze.name}",
-            [
-                f"No upgrades run during the {freeze.name} ({freeze.start} to {freeze.end}).",
-                f"Your instance stays on {plan['installed']}.",
-            ],
-            key="freeze",
-        )
-        raise AirflowSkipException(detail)
-    if not oem.in_maintenance_window(now):
-        raise AirflowFailException(f"OEM {oem.id!r}: {now} is outside the maintenance window")
-    healthy, said = instance.health(oem)
+    healthy, said = instance.SshInstance().health(oem)
     if not healthy:
-        _record(plan, DeliveryStatus.WAITING, detail=f"instance unhealthy before the install: {said}")
+        repository().upsert_delivery(
+            oem.id, plan["target"], status="waiting", detail=f"instance unhealthy before the install: {said}"
+        )
         raise instance.TransientInstanceError(f"OEM {oem.id!r}: instance unhealthy before the install: {said}")
 
 
-# -- 5. install -----------------------------------------------------------------------------------
-def install_key(plan: dict) -> str:
-    return f"install:{plan['oem_id']}:{plan['target']}"
-
-
+@_as_task_outcome
 def install(plan: dict) -> str:
-    """Runs the OEM's install command once: a retry after an install that happened
-    (or an earlier run's) finds the target already running and does not repeat it."""
-    oem = registry().get(plan["oem_id"])
-    _record(plan, DeliveryStatus.INSTALLING, detail=None)
-
-    def run_install(_key: str) -> dict:
-        if instance.version(oem) == plan["target"]:
-            return {"excerpt": f"{plan['target']} was already installed; not installing again"}
-        result = instance.run(oem, oem.commands.render("install", plan["target"]))
-        if result.exit_status != 0:
-            _record(plan, DeliveryStatus.INSTALLING, detail=f"install failed:\n{result.excerpt()}")
-            raise AirflowFailException(f"OEM {oem.id!r}: install of {plan['target']} failed:\n{result.excerpt()}")
-        return {"excerpt": result.excerpt()}
-
-    performed, result = perform_once(repository(), install_key(plan), "install", run_install)
-    return result["excerpt"] if performed else f"installed by an earlier attempt: {result['excerpt']}"
+    return process(plan["oem_id"]).install(plan)
 
 
-# -- 6. verify, or roll back --------------------------------------------------------------------
-def verify(plan: dict, install_log: str) -> None:
-    oem = registry().get(plan["oem_id"])
-    running = instance.version(oem)
-    healthy, said = instance.health(oem)
-    if running != plan["target"] or not healthy:
-        problem = f"verification failed: instance runs {running!r}, health {said}"
-        _record(plan, DeliveryStatus.INSTALLING, detail=problem, log_excerpt=install_log)
-        raise AirflowFailException(f"OEM {oem.id!r}: {problem}")
-    repo = repository()
-    repo.set_installed_version(oem.id, plan["target"])
-    _record(
-        plan,
-        DeliveryStatus.INSTALLED,
-        finished_at=_now(),
-        log_excerpt=install_log,
-        detail=f"{len(plan['changes'])} change(s) delivered",
-    )
+@_as_task_outcome
+def verify(plan: dict, install_log: str, grace_seconds: float | None = None) -> None:
+    steps = process(plan["oem_id"])
+    if grace_seconds is not None:
+        steps.verify_grace = dt.timedelta(seconds=float(grace_seconds))
+        steps.verify_poll_seconds = min(steps.verify_poll_seconds, max(float(grace_seconds) / 5, 0.2))
+    steps.verify(plan, install_log)
 
 
+@_as_task_outcome
 def recover(plan: dict) -> None:
-    """After a failed pre-flight, install or verification: put the instance back on the
-    version it ran, record what happened, tell the OEM and the vendor, fail the run."""
-    oem, repo = registry().get(plan["oem_id"]), repository()
-    reason = (repo.delivery(oem.id, plan["target"]).detail or "a delivery step failed").strip()
-    if repo.side_effect(install_key(plan)) is None:
-        status, outcome = DeliveryStatus.FAILED, f"nothing was installed ({reason})"
-    else:
-        try:
-            result = instance.run(oem, oem.commands.render("rollback", plan["installed"]))
-            back = instance.version(oem) == plan["installed"] and instance.health(oem)[0]
-        except Exception as exc:
-            result, back = None, False
-            reason = f"{reason}; rollback could not run: {exc}"
-        if back:
-            status, outcome = DeliveryStatus.ROLLED_BACK, f"rolled back to {plan['installed']} after: {reason}"
-        else:
-            status = DeliveryStatus.FAILED
-            outcome = f"rollback to {plan['installed']} FAILED, the instance needs attention; after: {reason}"
-        if result is not None:
-            reason = f"{reason}\n{result.excerpt()}"
-    repo.upsert_delivery(oem.id, plan["target"], status=status, finished_at=_now(), detail=outcome)
-    if status == DeliveryStatus.ROLLED_BACK:
-        repo.set_installed_version(oem.id, plan["installed"])
-    _tell_oem(
-        oem,
-        plan,
-        f"{oem.brand_name} {plan['target']} was not installed",
-        [
-            f"The upgrade did not complete and your instance stays on {plan['installed']}.",
-            "Our release team has been alerted and will contact you.",
-        ],
-        key="failed",
-    )
-    alert_vendor(
-        f"OEM {oem.id}: delivery of {plan['target']} {status}",
-        [outcome],
-        key=f"delivery_failed:{oem.id}:{plan['target']}",
-    )
-    raise AirflowFailException(f"OEM {oem.id!r}: {outcome}")
+    process(plan["oem_id"]).recover(plan)
 
 
-# -- 7-8. docs, record and notify -------------------------------------------------------------------
+@_as_task_outcome
 def publish_docs(plan: dict) -> str:
-    oem = registry().get(plan["oem_id"])
-    notes = _delta_notes(plan, Audience.oem(oem, load_vendor()))
-    return outbound.apply_docs_strategy(
-        repository(), oem, notes, kind="delivery_notes", scope_key=plan["target"], page_key=f"releases/{plan['target']}"
-    )
+    return process(plan["oem_id"]).publish_docs(plan)
 
 
+@_as_task_outcome
 def notify_delivered(plan: dict) -> None:
-    oem = registry().get(plan["oem_id"])
-    local = pendulum.now(oem.timezone).format("D MMMM YYYY HH:mm")
-    _tell_oem(
-        oem,
-        plan,
-        f"Your {oem.brand_name} instance now runs {plan['target']}",
-        [
-            f"Upgraded from {plan['installed']} to {plan['target']} on {local} ({oem.timezone}).",
-            f"{len(plan['changes'])} change(s), all signed off by you, are now live.",
-        ],
-        key="installed",
-        with_notes=True,
-    )
+    process(plan["oem_id"]).notify_delivered(plan)

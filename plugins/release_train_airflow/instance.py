@@ -2,37 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from airflow.sdk.exceptions import AirflowException
 
+from release_pipeline.delivery_process import VERSION_TIMEOUT_SECONDS, CommandResult
 from release_pipeline.registry import Oem
 
 # EX_TEMPFAIL: the instance says "try again" (e.g. a package mirror timed out)
 TRANSIENT_EXIT_CODES = frozenset({75})
+CONNECT_TIMEOUT_SECONDS = 30
 
 
 class TransientInstanceError(AirflowException):
     """Worth retrying: the connection dropped or the instance asked to try again."""
 
 
-@dataclass(frozen=True)
-class CommandResult:
-    command: str
-    exit_status: int
-    stdout: str
-    stderr: str
-
-    def excerpt(self, limit: int = 2000) -> str:
-        text = f"$ {self.command}\n[exit {self.exit_status}]\n{self.stdout}{self.stderr}"
-        return text if len(text) <= limit else text[: limit // 2] + "\n...\n" + text[-limit // 2 :]
-
-
-def run(oem: Oem, command: str, *, timeout: float = 900) -> CommandResult:
-    """Run ``command`` on the OEM's instance; SSH trouble is a transient error."""
+def run(oem: Oem, command: str, *, timeout: float) -> CommandResult:
+    """Run ``command`` on the OEM's instance, bounded by ``timeout`` seconds (plus the
+    connect timeout); SSH trouble is a transient error."""
     from airflow.providers.ssh.hooks.ssh import SSHHook
 
-    hook = SSHHook(ssh_conn_id=oem.connections.ssh, cmd_timeout=timeout, conn_timeout=30)
+    hook = SSHHook(ssh_conn_id=oem.connections.ssh, cmd_timeout=timeout, conn_timeout=CONNECT_TIMEOUT_SECONDS)
     try:
         with hook.get_conn() as client:
             status, out, err = hook.exec_ssh_client_command(client, command, get_pty=False, environment=None)
@@ -45,7 +34,7 @@ def run(oem: Oem, command: str, *, timeout: float = 900) -> CommandResult:
 
 
 def version(oem: Oem) -> str:
-    result = run(oem, oem.commands.render("version"), timeout=60)
+    result = run(oem, oem.commands.render("version"), timeout=VERSION_TIMEOUT_SECONDS)
     if result.exit_status != 0 or not result.stdout.strip():
         raise AirflowException(f"OEM {oem.id!r}: cannot read the installed version:\n{result.excerpt()}")
     return result.stdout.strip().splitlines()[-1].strip()
@@ -67,3 +56,11 @@ def health(oem: Oem) -> tuple[bool, str]:
     except ValueError:
         healthy = False
     return healthy, f"{answer.status_code} {body}"
+
+
+class SshInstance:
+    """The delivery process's instance port, over SSH and HTTP."""
+
+    version = staticmethod(version)
+    health = staticmethod(health)
+    run = staticmethod(run)

@@ -11,7 +11,12 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from release_pipeline.models import ReleaseStatus
-from release_train_airflow.triggers import ApprovalGateTrigger, HttpStatusTrigger, ReleasesSettledTrigger
+from release_train_airflow.triggers import (
+    GATE_MAX_OUTAGE_SECONDS,
+    ApprovalGateTrigger,
+    HttpStatusTrigger,
+    ReleasesSettledTrigger,
+)
 
 
 class CheckThenDeferOperator(BaseOperator):
@@ -146,31 +151,49 @@ class WaitForReleasesSettledOperator(CheckThenDeferOperator):
 
 
 class ApprovalGateOperator(CheckThenDeferOperator):
-    """Waits until the OEM approved every change of its delivery (one indexed query per
-    poll, in the triggerer), or rejected one, or the deadline passed.
-
-    Returns the gate's outcome (approved / rejected / deadline) and its detail; what an
-    outcome means for the delivery is the DAG's business.
+    """Waits, in the triggerer, until the OEM's sign-off lets its delivery go on: every
+    change up to the aim approved, or install day's window open (then what is approved
+    is installed), or the cycle's deadline. Returns ``{"outcome", "summary"}``; what it
+    means for the delivery is ``settle``'s business (it reads the sign-off again).
     """
 
-    template_fields = ("oem_id", "after_release_id", "until_release_id", "deadline", "poll_interval")
+    template_fields = ("oem_id", "after_release_id", "until_release_id", "settle_at", "deadline", "poll_interval")
 
-    def __init__(self, *, oem_id: str, after_release_id: str, until_release_id: str, **kwargs):
+    def __init__(
+        self,
+        *,
+        oem_id: str,
+        after_release_id: str,
+        until_release_id: str,
+        settle_at: str,
+        max_outage_seconds: float = GATE_MAX_OUTAGE_SECONDS,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.oem_id = oem_id
         self.after_release_id = after_release_id
         self.until_release_id = until_release_id
+        self.settle_at = settle_at
+        self.max_outage_seconds = max_outage_seconds
 
     def check(self, context) -> dict | None:
-        from release_pipeline.delivery import GateOutcome, decide_gate
-        from release_train_airflow.resources import repository
+        from release_pipeline.delivery import GateVerdict, gate_verdict
+        from release_train_airflow.delivery import process
 
-        states = repository().approval_states(self.oem_id, self.after_release_id, self.until_release_id)
-        decision = decide_gate(states)
-        if decision.outcome == GateOutcome.PENDING:
-            self.log.info("approval gate: %s", decision.summary())
+        try:
+            steps = process(self.oem_id)
+            signoff = steps.assess(self.after_release_id, self.until_release_id)
+        except Exception as exc:  # the trigger polls through a release-database outage
+            self.log.warning("approval gate: release database unavailable (%s); waiting in the triggerer", exc)
             return None
-        return decision.to_dict()
+        verdict = gate_verdict(
+            signoff,
+            now=pendulum.now("UTC"),
+            settle_at=pendulum.parse(self.settle_at),
+            deadline=pendulum.parse(self.deadline),
+        )
+        self.log.info("approval gate: %s (%s)", verdict, signoff.summary())
+        return None if verdict == GateVerdict.WAIT else {"outcome": str(verdict), "summary": signoff.summary()}
 
     def make_trigger(self, context, deadline: str) -> ApprovalGateTrigger:
         return ApprovalGateTrigger(
@@ -178,19 +201,16 @@ class ApprovalGateOperator(CheckThenDeferOperator):
             after_release_id=self.after_release_id,
             until_release_id=self.until_release_id,
             poll_interval=float(self.poll_interval),
+            settle_at=self.settle_at,
             deadline=deadline,
+            max_outage_seconds=float(self.max_outage_seconds),
         )
 
-    def at_deadline(self, context, event: dict) -> dict:
-        return {
-            "outcome": "deadline",
-            "pending": event["pending"],
-            "deadline": event["deadline"],
-            "summary": f"no decision on {', '.join(event['pending'])} by {event['deadline']}",
-        }
+    def on_deadline(self, event: dict) -> str:  # the trigger decides deadlines itself
+        return f"approval gate of {self.oem_id}: {event}"
 
     def result_of(self, event: dict) -> dict:
-        return event["decision"]
+        return {"outcome": event["outcome"], "summary": event["summary"]}
 
 
 class QaSignoffOperator(ApprovalOperator):

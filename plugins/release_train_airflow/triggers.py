@@ -142,10 +142,19 @@ class ReleasesSettledTrigger(BaseTrigger):
             await asyncio.sleep(self.poll_interval)
 
 
+GATE_MAX_OUTAGE_SECONDS = 3600.0
+GATE_MAX_BACKOFF_SECONDS = 300.0
+
+
 class ApprovalGateTrigger(BaseTrigger):
-    """Polls an OEM's sign-off of the changes in ``(after, until]`` with one indexed
-    query per poll, whatever the number of changes; ends on approval of all, on the
-    first rejection, or at the deadline."""
+    """Polls an OEM's sign-off of the production releases in ``(after, until]`` (two
+    indexed queries per poll, whatever the number of changes) until the gate's verdict
+    (``release_pipeline.delivery.gate_verdict``) lets the delivery go on.
+
+    Release-database errors are logged and polled through with a growing pause; only
+    an outage longer than ``max_outage_seconds`` ends the wait (``outage``). Nothing
+    is kept between polls but the outage's start, so a triggerer restart loses nothing.
+    """
 
     def __init__(
         self,
@@ -153,7 +162,9 @@ class ApprovalGateTrigger(BaseTrigger):
         after_release_id: str,
         until_release_id: str,
         poll_interval: float,
-        deadline: str | None = None,
+        settle_at: str,
+        deadline: str,
+        max_outage_seconds: float = GATE_MAX_OUTAGE_SECONDS,
         release_db_conn_id: str = "release_db",
     ):
         super().__init__()
@@ -161,7 +172,9 @@ class ApprovalGateTrigger(BaseTrigger):
         self.after_release_id = after_release_id
         self.until_release_id = until_release_id
         self.poll_interval = poll_interval
+        self.settle_at = settle_at
         self.deadline = deadline
+        self.max_outage_seconds = max_outage_seconds
         self.release_db_conn_id = release_db_conn_id
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -172,23 +185,58 @@ class ApprovalGateTrigger(BaseTrigger):
                 "after_release_id": self.after_release_id,
                 "until_release_id": self.until_release_id,
                 "poll_interval": self.poll_interval,
+                "settle_at": self.settle_at,
                 "deadline": self.deadline,
+                "max_outage_seconds": self.max_outage_seconds,
                 "release_db_conn_id": self.release_db_conn_id,
             },
         )
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        from release_pipeline.delivery import GateOutcome, decide_gate
+    async def _verdict(self):
+        from release_pipeline.delivery import assess, gate_verdict
 
         reader = await release_db_reader(self.release_db_conn_id)
+        after, until = self.after_release_id, self.until_release_id
+        signoff = assess(
+            installed=after,
+            aim=until,
+            production=await reader.production_release_ids(after, until),
+            states=await reader.approval_states(self.oem_id, after, until),
+        )
+        verdict = gate_verdict(
+            signoff,
+            now=pendulum.now("UTC"),
+            settle_at=pendulum.parse(self.settle_at),
+            deadline=pendulum.parse(self.deadline),
+        )
+        return verdict, signoff
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from release_pipeline.delivery import GateVerdict
+
+        outage_since, failures = None, 0
         while True:
-            decision = decide_gate(
-                await reader.approval_states(self.oem_id, self.after_release_id, self.until_release_id)
-            )
-            if decision.outcome != GateOutcome.PENDING:
-                yield TriggerEvent({"status": "done", "decision": decision.to_dict()})
-                return
-            if _past(self.deadline):
-                yield TriggerEvent({"status": "deadline", "pending": list(decision.pending), "deadline": self.deadline})
-                return
+            try:
+                verdict, signoff = await self._verdict()
+                outage_since, failures = None, 0
+                if verdict != GateVerdict.WAIT:
+                    yield TriggerEvent({"status": "done", "outcome": str(verdict), "summary": signoff.summary()})
+                    return
+            except Exception as exc:  # the release database is away: keep the wait, say so
+                now = pendulum.now("UTC")
+                outage_since = outage_since or now
+                failures += 1
+                self.log.warning("approval gate of %s: release database error (%s): %s", self.oem_id, failures, exc)
+                if (now - outage_since).total_seconds() >= self.max_outage_seconds:
+                    yield TriggerEvent(
+                        {
+                            "status": "done",
+                            "outcome": "outage",
+                            "summary": f"the release database was unreachable from {outage_since.isoformat()} "
+                            f"to {now.isoformat()} while the approval gate waited ({type(exc).__name__}: {exc})",
+                        }
+                    )
+                    return
+                await asyncio.sleep(min(self.poll_interval * 2**failures, GATE_MAX_BACKOFF_SECONDS))
+                continue
             await asyncio.sleep(self.poll_interval)

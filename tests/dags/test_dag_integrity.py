@@ -142,7 +142,13 @@ def test_the_parse_time_guard_catches_io(monkeypatch, tmp_path, offence):
     assert "at DAG parse time" in next(iter(bag.import_errors.values()))
 
 
-DELIVERY_PARAMS = {"target_release": None, "dry_run": False, "approval_deadline": None, "gate_poll_seconds": 60}
+DELIVERY_PARAMS = {
+    "target_release": None,
+    "dry_run": False,
+    "approval_deadline": None,
+    "gate_poll_seconds": 60,
+    "verify_grace_seconds": 300,
+}
 
 
 def test_delivery_dags_hold_their_params_once_not_in_every_task(dagbag):

@@ -1,8 +1,10 @@
 import pendulum
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from release_pipeline.db.repository import ChangeApproval
-from release_pipeline.delivery import DeliveryRefused, GateOutcome, decide_gate, plan_delivery
+from release_pipeline.delivery import DeliveryRefused, GateVerdict, aim, assess, gate_verdict, plan_delivery
 from release_pipeline.models import Decision
 
 KNOWN = {"2026.20", "2026.22", "2026.24"}
@@ -56,18 +58,101 @@ def test_the_instance_is_the_truth_about_a_known_version():
     assert "recorded '2026.22' but the instance runs '2026.20'" in result.notes[0]
 
 
-def state(change_id, decision=None, comment=None):
-    at = pendulum.now("UTC") if decision else None
-    return ChangeApproval(change_id, "2026.24", decision, "ann" if decision else None, comment, at)
+T0 = pendulum.datetime(2030, 3, 7, 10, tz="UTC")  # the test's own clock
 
 
-def test_gate_needs_every_change_approved():
-    assert decide_gate([state("A", Decision.APPROVED), state("B", Decision.APPROVED)]).outcome == GateOutcome.APPROVED
-    pending = decide_gate([state("A", Decision.APPROVED), state("B")])
-    assert (pending.outcome, pending.pending) == (GateOutcome.PENDING, ("B",))
+def state(change_id, release_id="2026.24", decision=None, comment=None):
+    at = T0 if decision else None
+    return ChangeApproval(change_id, release_id, decision, "ann" if decision else None, comment, at)
 
 
-def test_one_rejection_ends_the_wait_at_once():
-    decision = decide_gate([state("A"), state("B", Decision.REJECTED, "breaks SSO"), state("C", Decision.APPROVED)])
-    assert decision.outcome == GateOutcome.REJECTED
-    assert decision.summary() == "B rejected by ann: breaks SSO"
+def signoff(*states, production=("2026.22", "2026.23", "2026.24"), aim="2026.24", installed="2026.21"):
+    return assess(installed=installed, aim=aim, production=production, states=states)
+
+
+def test_every_change_approved_reaches_the_aim():
+    result = signoff(state("A", decision=Decision.APPROVED), state("B", "2026.22", Decision.APPROVED))
+    assert result.complete and result.target == "2026.24" and result.blocking is None
+
+
+def test_a_rejection_stops_the_target_before_its_release():
+    result = signoff(
+        state("A", "2026.22", Decision.APPROVED),
+        state("B", "2026.23", Decision.REJECTED, "breaks SSO"),
+        state("C", "2026.24", Decision.APPROVED),
+    )
+    assert (result.target, result.rejected, result.complete) == ("2026.22", True, False)
+    assert result.reasons() == ["B (release 2026.23) rejected by ann: breaks SSO"]
+
+
+def test_a_pending_change_stops_the_target_too():
+    result = signoff(state("A", "2026.22"), state("C", "2026.24", Decision.APPROVED))
+    assert result.target is None and not result.rejected
+    assert result.reasons() == ["A (release 2026.22) not signed off"]
+
+
+def test_releases_that_never_reached_production_neither_count_nor_block():
+    # 2026.23 was rejected by QA: its change is not asked for and cannot hold the gate
+    result = signoff(
+        state("A", "2026.22", Decision.APPROVED),
+        state("Q", "2026.23"),
+        state("C", "2026.24", Decision.APPROVED),
+        production=("2026.22", "2026.24"),
+    )
+    assert result.complete and result.target == "2026.24"
+
+
+def test_a_production_release_without_changes_is_approved_as_it_stands():
+    result = signoff(state("A", "2026.22", Decision.APPROVED), production=("2026.22", "2026.23"), aim="2026.23")
+    assert result.complete and result.target == "2026.23"
+
+
+def test_the_aim_is_the_newest_production_release_of_the_cycle():
+    assert aim(["2026.20", "2026.22", "2026.23"], installed="2026.20", cycle_release="2026.22") == "2026.22"
+    assert aim(["2026.20"], installed="2026.20", cycle_release="2026.22") is None
+
+
+SETTLE, DEADLINE = T0.add(hours=12), T0.add(days=21)
+
+
+@pytest.mark.parametrize(
+    ("states", "now", "deadline", "verdict"),
+    [
+        ((state("A", decision=Decision.APPROVED),), T0, SETTLE, GateVerdict.SETTLED),
+        ((state("A"),), T0, SETTLE, GateVerdict.WAIT),
+        ((state("A"),), SETTLE, SETTLE, GateVerdict.DEADLINE),
+        # install day's window is open: what is approved goes, for every OEM
+        ((state("A", "2026.22", Decision.APPROVED), state("B")), SETTLE, DEADLINE, GateVerdict.SETTLED),
+        # an OEM that installs when it approves keeps waiting while nothing is installable
+        ((state("A", "2026.22"),), SETTLE, DEADLINE, GateVerdict.WAIT),
+        ((state("A", "2026.22"),), DEADLINE, DEADLINE, GateVerdict.DEADLINE),
+    ],
+)
+def test_gate_verdicts(states, now, deadline, verdict):
+    assert gate_verdict(signoff(*states), now=now, settle_at=SETTLE, deadline=deadline) == verdict
+
+
+RELEASES = ["2026.22", "2026.23", "2026.24"]
+
+
+@given(
+    decisions=st.lists(
+        st.tuples(st.sampled_from(RELEASES), st.sampled_from([None, Decision.APPROVED, Decision.REJECTED])),
+        max_size=12,
+    ),
+    production=st.sets(st.sampled_from(RELEASES), min_size=1),
+)
+def test_the_target_never_includes_a_change_not_approved(decisions, production):
+    states = [
+        state(f"C{i}", release, decision, "why" if decision == Decision.REJECTED else None)
+        for i, (release, decision) in enumerate(decisions)
+    ]
+    result = signoff(*states, production=tuple(sorted(production)), aim=max(production))
+    target = result.target
+    for change in states:
+        if target is not None and change.release_id in production and change.release_id <= target:
+            assert change.decision == Decision.APPROVED
+    # and it is the newest such release: the next production release holds a blocker
+    later = [r for r in sorted(production) if target is None or r > target]
+    if later:
+        assert any(c.release_id == later[0] and c.decision != Decision.APPROVED for c in states)

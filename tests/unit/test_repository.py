@@ -1,5 +1,7 @@
 """The release database repository, on SQLite and on PostgreSQL (see conftest)."""
 
+import datetime as dt
+
 import pendulum
 import pytest
 
@@ -74,6 +76,17 @@ def test_status_changes_are_logged(repo, calendar):
     assert repo.latest_release([ReleaseStatus.DEPLOYED]) is None
 
 
+def test_an_instance_lock_has_one_holder_until_released_or_expired(repo):
+    hour = dt.timedelta(hours=1)
+    assert repo.acquire_instance_lock("acme", "run-1#1", ttl=hour) is None
+    assert repo.acquire_instance_lock("acme", "run-1#1", ttl=hour) is None  # the holder renews it
+    assert repo.acquire_instance_lock("acme", "run-2#1", ttl=hour) == "run-1#1"
+    assert repo.acquire_instance_lock("globex", "run-2#1", ttl=hour) is None  # one lock per instance
+    repo.release_instance_lock("acme", "run-1#1")
+    assert repo.acquire_instance_lock("acme", "run-2#1", ttl=-hour) is None  # a holder that died...
+    assert repo.acquire_instance_lock("acme", "run-3#1", ttl=hour) is None  # ...loses it at expiry
+
+
 def test_changes_between_releases(repo, calendar):
     cut(repo, calendar, "2026.22", "AVA-1")
     cut(repo, calendar, "2026.23", "AVA-2")
@@ -114,6 +127,11 @@ def test_approvals_are_append_only_and_the_latest_event_wins(repo, calendar):
         recorded_by="cs.bob",
     )
     repo.record_decision(oem_id="globex", change_id="AVA-2", decision=Decision.APPROVED, actor="gil", channel="portal")
+    # the gate counts only releases that reached the vendor production
+    assert repo.approval_states("acme", "2026.22", "2026.24") == []
+    for release_id in ("2026.23", "2026.24"):
+        repo.set_release_status(release_id, ReleaseStatus.DEPLOYED, actor="test")
+    assert repo.production_release_ids("2026.22", "2026.24") == ["2026.23", "2026.24"]
     states = {s.change_id: s for s in repo.approval_states("acme", "2026.22", "2026.24")}
     assert set(states) == {"AVA-1", "AVA-2", "AVA-3"}
     assert states["AVA-1"].decision is None

@@ -115,7 +115,7 @@ def test_another_oems_release_is_not_found(two_releases, calendar):
 def test_a_delivered_release_is_closed(two_releases):
     repo = two_releases
     repo.upsert_delivery("acme", "2026.24", status=DeliveryStatus.INSTALLING)
-    with pytest.raises(Conflict, match=r"delivery of 2026.24: installing\): its sign-off is closed"):
+    with pytest.raises(Conflict, match=r"the install of 2026.24 on the instance has started: its sign-off is closed"):
         approve(repo, release="2026.23")  # releases are cumulative: 2026.24 brings 2026.23 too
     repo.set_installed_version("acme", "2026.24")
     with pytest.raises(Conflict, match="already installed"):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pendulum
-from sqlalchemy import Engine, Row, and_, case, func, select, update
+from sqlalchemy import Engine, Row, and_, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -337,7 +337,16 @@ class ReleaseRepository:
 
     # -- deliveries and installed versions -------------------------------------------
     def upsert_delivery(self, oem_id: str, release_id: str, *, status: DeliveryStatus, **fields: Any) -> None:
-        allowed = {"cycle_key", "from_release_id", "run_id", "started_at", "finished_at", "detail", "log_excerpt"}
+        allowed = {
+            "cycle_key",
+            "from_release_id",
+            "run_id",
+            "started_at",
+            "finished_at",
+            "detail",
+            "log_excerpt",
+            "attempt",
+        }
         if unknown := set(fields) - allowed:
             raise TypeError(f"unknown delivery fields: {sorted(unknown)}")
         now = _now()
@@ -358,6 +367,23 @@ class ReleaseRepository:
             query = query.where(d.oem_id == oem_id)
         with self.engine.connect() as conn:
             return list(conn.execute(query))
+
+    def withdraw_waiting_delivery(self, oem_id: str, release_id: str, *, run_id: str) -> None:
+        """Forget a run's forecast (a ``waiting`` row it wrote) once it aims elsewhere."""
+        d = t.deliveries.c
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(t.deliveries).where(
+                    d.oem_id == oem_id,
+                    d.release_id == release_id,
+                    d.run_id == run_id,
+                    d.status == str(DeliveryStatus.WAITING),
+                )
+            )
+
+    def production_release_ids(self, after_release_id: str, until_release_id: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.scalars(production_release_ids_query(after_release_id, until_release_id)))
 
     def installed_version(self, oem_id: str) -> Row | None:
         with self.engine.connect() as conn:
@@ -388,6 +414,33 @@ class ReleaseRepository:
                 .values(oem_id=oem_id, **values)
                 .on_conflict_do_update(index_elements=["oem_id"], set_=values)
             )
+
+    # -- instance locks ----------------------------------------------------------------
+    def acquire_instance_lock(self, oem_id: str, holder: str, *, ttl: dt.timedelta) -> str | None:
+        """Take the OEM instance's lock for ``holder``; returns None when taken, else
+        the holder of the live lock that refused it. A lock past its expiry (its holder
+        died) is taken over; the same holder taking it again renews it."""
+        now = _now()
+        lock = t.instance_locks.c
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(t.instance_locks).where(
+                    lock.oem_id == oem_id, (lock.expires_at <= now) | (lock.holder == holder)
+                )
+            )
+            inserted = conn.execute(
+                self._insert(t.instance_locks)
+                .values(oem_id=oem_id, holder=holder, acquired_at=now, expires_at=now + ttl)
+                .on_conflict_do_nothing()
+            )
+            if inserted.rowcount == 1:
+                return None
+            return conn.scalar(select(lock.holder).where(lock.oem_id == oem_id)) or "another holder"
+
+    def release_instance_lock(self, oem_id: str, holder: str) -> None:
+        lock = t.instance_locks.c
+        with self.engine.begin() as conn:
+            conn.execute(delete(t.instance_locks).where(lock.oem_id == oem_id, lock.holder == holder))
 
     # -- publications ----------------------------------------------------------------
     def record_publication(
@@ -763,9 +816,10 @@ class ReleaseRepository:
 
 
 def approval_states_query(oem_id: str, after_release_id: str | None, until_release_id: str):
-    """The approval gate's single query: every change in ``(after, until]`` with the
-    OEM's latest decision on it (or none), walking the (oem_id, change_id, id) index.
-    Shared by the repository and the triggers' async reader."""
+    """The approval gate's single query: every change of a release in ``(after, until]``
+    that reached the vendor production (only those are asked for, so only those can
+    block), with the OEM's latest decision on it (or none), walking the (oem_id,
+    change_id, id) index. Shared by the repository and the triggers' async reader."""
     c, e = t.release_changes.c, t.approval_events
     latest = (
         select(func.max(e.c.id))
@@ -773,14 +827,24 @@ def approval_states_query(oem_id: str, after_release_id: str | None, until_relea
         .correlate(t.release_changes)
         .scalar_subquery()
     )
-    condition = c.release_id <= until_release_id
+    condition = and_(c.release_id <= until_release_id, t.releases.c.status == str(ReleaseStatus.DEPLOYED))
     if after_release_id is not None:
         condition = and_(condition, c.release_id > after_release_id)
     return (
         select(c.change_id, c.release_id, e.c.decision, e.c.actor, e.c.comment, e.c.created_at)
-        .select_from(t.release_changes.outerjoin(e, e.c.id == latest))
+        .select_from(t.release_changes.join(t.releases, t.releases.c.id == c.release_id).outerjoin(e, e.c.id == latest))
         .where(condition)
         .order_by(c.release_id, c.change_id)
+    )
+
+
+def production_release_ids_query(after_release_id: str, until_release_id: str):
+    """Releases in ``(after, until]`` that reached the vendor production."""
+    r = t.releases.c
+    return (
+        select(r.id)
+        .where(r.id > after_release_id, r.id <= until_release_id, r.status == str(ReleaseStatus.DEPLOYED))
+        .order_by(r.id)
     )
 
 
@@ -801,6 +865,10 @@ class AsyncReleaseReader:
         async with self.engine.connect() as conn:
             result = await conn.execute(approval_states_query(oem_id, after_release_id, until_release_id))
             return [change_approval(r) for r in result]
+
+    async def production_release_ids(self, after_release_id: str, until_release_id: str) -> list[str]:
+        async with self.engine.connect() as conn:
+            return list(await conn.scalars(production_release_ids_query(after_release_id, until_release_id)))
 
     async def release_statuses(self, release_ids: Sequence[str]) -> dict[str, str]:
         async with self.engine.connect() as conn:

@@ -152,9 +152,22 @@ deliveries = Table(
     Column("finished_at", UtcDateTime),
     Column("detail", Text),
     Column("log_excerpt", Text),
+    # each new try of the same (OEM, release) after a terminal outcome is a new attempt:
+    # the install and its messages are keyed by it, so a rerun after a rollback acts again
+    Column("attempt", Integer, nullable=False, server_default="1"),
     _created(),
     _updated(),
     UniqueConstraint("oem_id", "release_id"),
+)
+
+# At most one install (or rollback) touches an OEM instance at a time, whatever runs it.
+instance_locks = Table(
+    "instance_locks",
+    metadata,
+    Column("oem_id", OEM_ID, primary_key=True),
+    Column("holder", String(250), nullable=False),
+    Column("acquired_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
 )
 
 installed_versions = Table(

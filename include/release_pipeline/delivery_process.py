@@ -1,0 +1,513 @@
+"""One OEM delivery, step by step, over ports: the Airflow tasks of
+``oem_delivery__<oem>`` and the simulated year (tests/simulation) run this same code
+with different adapters for the instance and the outbox.
+
+A delivery row per (OEM, release) tells the story: waiting (with what the run aims
+at), installing, then installed / noop / rejected / skipped / rolled_back / failed /
+not_attempted, with the reason in ``detail``. Every outcome that ends a try is
+recorded and told to the vendor and (unless nothing concerns it) the OEM, once per
+attempt: the messages and the install are keyed by the delivery's attempt number,
+so a rerun after a rollback installs again and says so again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pendulum
+
+from release_pipeline.db.repository import ReleaseRepository
+from release_pipeline.delivery import (
+    DeliveryRefused,
+    SignoffAssessment,
+    UnknownInstanceVersion,
+    aim,
+    assess,
+    plan_delivery,
+)
+from release_pipeline.idempotency import perform_once
+from release_pipeline.models import DeliveryStatus, ReleaseStatus
+from release_pipeline.registry import Oem
+from release_pipeline.release_calendar import ReleaseCalendar, UnknownRelease
+
+INSTALL_TIMEOUT_SECONDS = 1800  # one install command, end to end (the Celery stop grace is longer)
+VERSION_TIMEOUT_SECONDS = 60
+VERIFY_GRACE = dt.timedelta(minutes=5)
+VERIFY_POLL_SECONDS = 10.0
+# a delivery in one of these states is over; a new run of the same release is a new attempt
+FINISHED = frozenset(
+    {
+        DeliveryStatus.INSTALLED,
+        DeliveryStatus.NOOP,
+        DeliveryStatus.REJECTED,
+        DeliveryStatus.SKIPPED,
+        DeliveryStatus.ROLLED_BACK,
+        DeliveryStatus.FAILED,
+        DeliveryStatus.NOT_ATTEMPTED,
+    }
+)
+
+
+class DeliveryEnded(Exception):
+    """This run has nothing more to do; the outcome is recorded and told."""
+
+
+class DeliveryFailed(Exception):
+    """A step failed for good; recorded, and ``recover`` puts the instance back."""
+
+
+class InstanceBusy(Exception):
+    """Another install or rollback holds the instance's lock; try again shortly."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    command: str
+    exit_status: int
+    stdout: str
+    stderr: str
+
+    def excerpt(self, limit: int = 2000) -> str:
+        text = f"$ {self.command}\n[exit {self.exit_status}]\n{self.stdout}{self.stderr}"
+        return text if len(text) <= limit else text[: limit // 2] + "\n...\n" + text[-limit // 2 :]
+
+
+class Instance(Protocol):
+    """An OEM's platform instance. Connection trouble raises (the caller retries)."""
+
+    def version(self, oem: Oem) -> str: ...
+
+    def health(self, oem: Oem) -> tuple[bool, str]: ...
+
+    def run(self, oem: Oem, command: str, *, timeout: float) -> CommandResult: ...
+
+
+class Outbox(Protocol):
+    """What reaches people and portals; every send is idempotent by its key."""
+
+    def tell_oem(self, oem: Oem, subject: str, lines: list[str], *, key: str, release_id: str) -> None: ...
+
+    def tell_oem_delivered(
+        self, oem: Oem, subject: str, lines: list[str], *, key: str, installed: str, target: str
+    ) -> None: ...
+
+    def alert_vendor(self, subject: str, lines: list[str], *, key: str) -> None: ...
+
+    def ask_signoff(self, oem: Oem, release_id: str) -> None: ...
+
+    def publish_docs(self, oem: Oem, *, installed: str, target: str, key: str) -> str: ...
+
+
+def _utc() -> pendulum.DateTime:
+    return pendulum.now("UTC")
+
+
+@dataclass
+class DeliveryProcess:
+    repo: ReleaseRepository
+    train: ReleaseCalendar
+    oem: Oem
+    instance: Instance
+    outbox: Outbox
+    clock: Callable[[], pendulum.DateTime] = _utc
+    sleep: Callable[[float], None] = time.sleep
+    verify_grace: dt.timedelta = VERIFY_GRACE
+    verify_poll_seconds: float = VERIFY_POLL_SECONDS
+    install_timeout: float = INSTALL_TIMEOUT_SECONDS
+    log: Callable[[str], None] = field(default=lambda _message: None)
+
+    # -- 1. aim (at the run's start, and again on install day) ---------------------------------
+    def plan(
+        self,
+        *,
+        run_id: str,
+        target_override: str | None = None,
+        approval_deadline: str | None = None,
+        preview: bool = False,
+    ) -> dict:
+        """What the run aims at as things stand, checked before anything touches the
+        instance, and recorded. The OEM is asked for any production change it was not
+        asked about yet (enabled later, added after sign-off opened).
+
+        ``preview`` (the run's start, when the cycle's release may still be in QA):
+        nothing newer in production yet is no reason to stop, install day decides."""
+        repo, train, oem, now = self.repo, self.train, self.oem, self.clock()
+        cycle = train.delivery_cycle_at(now)
+        running = self.instance.version(oem)
+        recorded = repo.installed_version(oem.id)
+        production = self.production()
+        if target_override:
+            try:
+                cycle = train.delivery_cycle_of(train.release_by_id(target_override))
+            except UnknownRelease as exc:
+                raise DeliveryFailed(f"OEM {oem.id!r}: param target_release: {exc}") from None
+            target = target_override
+        else:
+            target = aim(production, installed=running, cycle_release=cycle.release.id) or running
+        install_day = cycle.install_at if cycle.install_at > now else now
+        if preview and target == running and not target_override:
+            return {
+                "oem_id": oem.id,
+                "run_id": run_id,
+                "installed": running,
+                "target": None,
+                "install_at": install_day.in_timezone("UTC").isoformat(),
+            }
+        target_row = repo.release(target)
+        try:
+            checked = plan_delivery(
+                oem_id=oem.id,
+                target=target,
+                target_status=target_row.status if target_row else None,
+                instance_version=running,
+                recorded_version=recorded.release_id if recorded else None,
+                known_releases={r.id for r in repo.releases()},
+                delta_change_ids=[c.id for c in repo.changes_between(running, target) if c.release_id in production],
+            )
+        except DeliveryRefused as exc:
+            if target_row is not None:
+                repo.upsert_delivery(
+                    oem.id, target, status=DeliveryStatus.FAILED, run_id=run_id, detail=str(exc), finished_at=now
+                )
+            if isinstance(exc, UnknownInstanceVersion):
+                self.outbox.alert_vendor(
+                    f"OEM {oem.id}: instance flagged", [str(exc)], key=f"flagged:{oem.id}:{running}"
+                )
+            raise DeliveryFailed(str(exc)) from None
+        if checked.notes:
+            self.log(f"note: {' '.join(checked.notes)}")
+            repo.set_installed_version(oem.id, running)  # the instance is the truth, and a known release
+        if checked.noop:
+            if getattr(repo.delivery(oem.id, target), "status", None) == DeliveryStatus.INSTALLED:
+                raise DeliveryEnded(f"OEM {oem.id!r} already runs {target}, installed by an earlier delivery")
+            repo.upsert_delivery(
+                oem.id,
+                target,
+                status=DeliveryStatus.NOOP,
+                run_id=run_id,
+                cycle_key=cycle.key,
+                from_release_id=running,
+                started_at=now,
+                finished_at=now,
+                detail=f"already on {target}: nothing newer has reached production and been planned",
+            )
+            raise DeliveryEnded(f"OEM {oem.id!r} already runs {target}: nothing to do (recorded)")
+        for release_id in sorted(r for r in production if running < r <= target):
+            if repo.request_approvals(release_id, [oem.id]):
+                self.outbox.ask_signoff(oem, release_id)
+        settle_at = oem.next_maintenance_opening(install_day).in_timezone("UTC")
+        deadline = train.next_cycle(cycle).release.at.in_timezone("UTC") if oem.install_when_approved else settle_at
+        if approval_deadline:
+            deadline = pendulum.parse(approval_deadline).in_timezone("UTC")
+            settle_at = min(settle_at, deadline)
+        plan = {
+            "oem_id": oem.id,
+            "run_id": run_id,
+            "cycle_key": cycle.key,
+            "installed": running,
+            "aim": target,
+            "target": target,
+            "changes": list(checked.change_ids),
+            "install_at": install_day.in_timezone("UTC").isoformat(),
+            "settle_at": settle_at.isoformat(),
+            "deadline": deadline.isoformat(),
+            "attempt": self._attempt(target, run_id),
+            "notes": list(checked.notes),
+        }
+        local = settle_at.in_timezone(oem.timezone).format("D MMMM YYYY HH:mm")
+        self._record(
+            plan,
+            DeliveryStatus.WAITING,
+            started_at=now,
+            detail=f"aims at {target} as things stand; sign-off due by {local} ({oem.timezone})",
+        )
+        return plan
+
+    def withdraw(self, earlier: dict, now_aiming: dict) -> None:
+        """On install day the run aims higher than at its start: the earlier aim's
+        waiting row was only a forecast, not an outcome."""
+        if earlier["target"] is not None and earlier["target"] != now_aiming["target"]:
+            self.repo.withdraw_waiting_delivery(earlier["oem_id"], earlier["target"], run_id=earlier["run_id"])
+
+    # -- 2. settle the target when the gate ends -----------------------------------------------
+    def settle(self, plan: dict) -> dict:
+        """Install day: the target is the newest release approved in full. A release
+        not approved in full is recorded and told, and an earlier one fully approved is
+        installed instead."""
+        signoff = self.assess(plan["installed"], plan["aim"])
+        if signoff.complete:
+            return plan
+        target, reasons = signoff.target, signoff.reasons()
+        status = DeliveryStatus.REJECTED if signoff.rejected else DeliveryStatus.SKIPPED
+        why = "rejected" if signoff.rejected else "not approved by install day"
+        instead = f"; installing {target} instead" if target else "; rolls over to the next cycle"
+        stays = (
+            f"Your instance gets {target} instead, the newest release you approved in full."
+            if target
+            else f"Your instance stays on {plan['installed']}; the changes come with a later delivery."
+        )
+        self._end(
+            plan,
+            status,
+            f"{why}: {'; '.join(reasons)}{instead}",
+            subject=f"{self.oem.brand_name} {plan['aim']} will not be installed",
+            lines=[*reasons, stays],
+            raise_=target is None,
+        )
+        partial = {
+            **plan,
+            "target": target,
+            "changes": signoff.change_ids(target),
+            "attempt": self._attempt(target, plan["run_id"]),
+            "notes": [*plan["notes"], f"{plan['aim']} {why} ({'; '.join(reasons)}), so {target} is installed"],
+        }
+        self._record(partial, DeliveryStatus.WAITING, started_at=self.clock(), detail=f"instead of {plan['aim']}")
+        return partial
+
+    def gate_outage(self, plan: dict, reason: str) -> None:
+        """The release database stayed unreachable while the gate waited: nothing was
+        attempted; the vendor is told, the OEM is not (nothing failed on its side)."""
+        detail = f"not attempted: {reason}"
+        try:
+            self._record(plan, DeliveryStatus.NOT_ATTEMPTED, finished_at=self.clock(), detail=detail)
+        finally:
+            self.outbox.alert_vendor(
+                f"OEM {self.oem.id}: delivery of {plan['target']} not attempted",
+                [detail],
+                key=self._key("not_attempted", plan),
+            )
+        raise DeliveryEnded(detail)
+
+    # -- 3. install, after a last look -----------------------------------------------------------
+    def install(self, plan: dict) -> str:
+        """Right before the SSH command: no freeze, inside the window, the instance's
+        lock held, and the sign-off read once more; from ``installing`` on the OEM's
+        sign-off of the release is closed."""
+        oem, now = self.oem, self.clock()
+        if freeze := self.train.freeze_at(now):
+            self._end(
+                plan,
+                DeliveryStatus.SKIPPED,
+                f"postponed: {freeze.name} ({freeze.start} to {freeze.end}), nothing is deployed; "
+                "rolls over to the next cycle",
+                subject=f"{oem.brand_name} {plan['target']} postponed: {freeze.name}",
+                lines=[
+                    f"No upgrades run during the {freeze.name} ({freeze.start} to {freeze.end}).",
+                    f"Your instance stays on {plan['installed']}; the upgrade comes with the next delivery.",
+                ],
+            )
+        if not oem.in_maintenance_window(now):
+            self._end(
+                plan,
+                DeliveryStatus.SKIPPED,
+                f"postponed: the maintenance window closed before the install could start ({now.isoformat()}); "
+                "rolls over to the next cycle",
+                subject=f"{oem.brand_name} {plan['target']} postponed",
+                lines=[
+                    "The upgrade could not start inside your maintenance window.",
+                    f"Your instance stays on {plan['installed']}; the upgrade comes with the next delivery.",
+                ],
+            )
+        holder = f"{plan['run_id']}#{plan['attempt']}"
+        if other := self.repo.acquire_instance_lock(
+            oem.id, holder, ttl=dt.timedelta(seconds=self.install_timeout + 300)
+        ):
+            raise InstanceBusy(f"OEM {oem.id!r}: the instance is locked by {other}; retrying")
+        try:
+            self._record(plan, DeliveryStatus.INSTALLING, detail=f"installing {plan['target']}")
+            last_look = self.assess(plan["installed"], plan["target"])
+            if not last_look.complete:
+                status = DeliveryStatus.REJECTED if last_look.rejected else DeliveryStatus.SKIPPED
+                reasons = last_look.reasons()
+                self._end(
+                    plan,
+                    status,
+                    f"stopped before the install: {'; '.join(reasons)}",
+                    subject=f"{oem.brand_name} {plan['target']} will not be installed",
+                    lines=[*reasons, f"Your instance stays on {plan['installed']}."],
+                )
+
+            def run_install(_key: str) -> dict:
+                if self.instance.version(oem) == plan["target"]:
+                    return {"excerpt": f"{plan['target']} was already installed; not installing again"}
+                result = self.instance.run(
+                    oem, oem.commands.render("install", plan["target"]), timeout=self.install_timeout
+                )
+                if result.exit_status != 0:
+                    self._record(plan, DeliveryStatus.INSTALLING, detail=f"install failed:\n{result.excerpt()}")
+                    raise DeliveryFailed(f"OEM {oem.id!r}: install of {plan['target']} failed:\n{result.excerpt()}")
+                return {"excerpt": result.excerpt()}
+
+            performed, result = perform_once(self.repo, self.install_key(plan), "install", run_install)
+        finally:
+            self.repo.release_instance_lock(oem.id, holder)
+        return result["excerpt"] if performed else f"installed by an earlier attempt: {result['excerpt']}"
+
+    def install_key(self, plan: dict) -> str:
+        return f"install:{plan['oem_id']}:{plan['target']}:{plan['attempt']}"
+
+    # -- 4. verify, or roll back -------------------------------------------------------------------
+    def verify(self, plan: dict, install_log: str) -> None:
+        """Version and health, polled for a grace period: a platform warming up after
+        an upgrade is not a failed upgrade."""
+        oem = self.oem
+        give_up = self.clock() + self.verify_grace
+        while True:
+            try:
+                running = self.instance.version(oem)
+                healthy, said = self.instance.health(oem)
+            except Exception as exc:  # the instance restarting: keep polling
+                running, healthy, said = None, False, f"unreachable: {exc}"
+            if running == plan["target"] and healthy:
+                break
+            if self.clock() >= give_up:
+                problem = f"verification failed: instance runs {running!r}, health {said}"
+                self._record(plan, DeliveryStatus.INSTALLING, detail=problem, log_excerpt=install_log)
+                raise DeliveryFailed(f"OEM {oem.id!r}: {problem}")
+            self.sleep(self.verify_poll_seconds)
+        self.repo.set_installed_version(oem.id, plan["target"], at=self.clock())
+        self._record(
+            plan,
+            DeliveryStatus.INSTALLED,
+            finished_at=self.clock(),
+            log_excerpt=install_log,
+            detail=f"{len(plan['changes'])} change(s) delivered" + "".join(f"; {n}" for n in plan["notes"]),
+        )
+
+    def recover(self, plan: dict) -> None:
+        """After a failed install or verification: put the instance back on the version
+        it ran, record it, alert the vendor first, then tell the OEM; a send that fails
+        does not stop the other (a retry sends only what is missing)."""
+        oem, repo = self.oem, self.repo
+        row = repo.delivery(oem.id, plan["target"])
+        reason = ((row.detail if row else None) or "a delivery step failed").strip()
+        if row is not None and row.status in (DeliveryStatus.ROLLED_BACK, DeliveryStatus.FAILED):
+            status, outcome = DeliveryStatus(row.status), reason  # a retry of recover: already decided
+        elif repo.side_effect(self.install_key(plan)) is None:
+            status, outcome = DeliveryStatus.FAILED, f"nothing was installed ({reason})"
+        else:
+            status, outcome = self._roll_back(plan, reason)
+        repo.upsert_delivery(oem.id, plan["target"], status=status, finished_at=self.clock(), detail=outcome)
+        if status == DeliveryStatus.ROLLED_BACK:
+            repo.set_installed_version(oem.id, plan["installed"], at=self.clock())
+        errors = []
+        for send in (
+            lambda: self.outbox.alert_vendor(
+                f"OEM {oem.id}: delivery of {plan['target']} {status}", [outcome], key=self._key("failed_vendor", plan)
+            ),
+            lambda: self.outbox.tell_oem(
+                oem,
+                f"{oem.brand_name} {plan['target']} was not installed",
+                [
+                    f"The upgrade did not complete and your instance stays on {plan['installed']}.",
+                    "Our release team has been alerted and will contact you.",
+                ],
+                key=self._key("failed", plan),
+                release_id=plan["target"],
+            ),
+        ):
+            try:
+                send()
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+        if errors:
+            raise ConnectionError(f"OEM {oem.id!r}: {outcome}; not every message went out: {'; '.join(errors)}")
+        raise DeliveryFailed(f"OEM {oem.id!r}: {outcome}")
+
+    def _roll_back(self, plan: dict, reason: str) -> tuple[DeliveryStatus, str]:
+        oem = self.oem
+        holder = f"{plan['run_id']}#{plan['attempt']}:rollback"
+        if other := self.repo.acquire_instance_lock(oem.id, holder, ttl=dt.timedelta(seconds=self.install_timeout)):
+            raise InstanceBusy(f"OEM {oem.id!r}: the instance is locked by {other}; retrying the rollback")
+        try:
+            result = self.instance.run(
+                oem, oem.commands.render("rollback", plan["installed"]), timeout=self.install_timeout
+            )
+            back = self.instance.version(oem) == plan["installed"] and self.instance.health(oem)[0]
+        except Exception as exc:
+            result, back = None, False
+            reason = f"{reason}; rollback could not run: {exc}"
+        finally:
+            self.repo.release_instance_lock(oem.id, holder)
+        if result is not None:
+            reason = f"{reason}\n{result.excerpt()}"
+        if back:
+            return DeliveryStatus.ROLLED_BACK, f"rolled back to {plan['installed']} after: {reason}"
+        return (
+            DeliveryStatus.FAILED,
+            f"rollback to {plan['installed']} FAILED, the instance needs attention; after: {reason}",
+        )
+
+    # -- 5. docs and the good news ---------------------------------------------------------------------
+    def publish_docs(self, plan: dict) -> str:
+        """The OEM's docs follow its instance: notes for every release since the one it ran."""
+        return self.outbox.publish_docs(
+            self.oem, installed=plan["installed"], target=plan["target"], key=self._key("docs", plan)
+        )
+
+    def notify_delivered(self, plan: dict) -> None:
+        oem = self.oem
+        local = self.clock().in_timezone(oem.timezone).format("D MMMM YYYY HH:mm")
+        self.outbox.tell_oem_delivered(
+            oem,
+            f"Your {oem.brand_name} instance now runs {plan['target']}",
+            [
+                f"Upgraded from {plan['installed']} to {plan['target']} on {local} ({oem.timezone}).",
+                f"{len(plan['changes'])} change(s), all signed off by you, are now live.",
+                *plan["notes"][-1:],
+            ],
+            key=self._key("installed", plan),
+            installed=plan["installed"],
+            target=plan["target"],
+        )
+
+    # -- helpers ---------------------------------------------------------------------------------------
+    def production(self) -> set[str]:
+        return {r.id for r in self.repo.releases([ReleaseStatus.DEPLOYED])}
+
+    def assess(self, installed: str, until: str | None) -> SignoffAssessment:
+        if until is None:
+            return assess(installed=installed, aim=None, production=(), states=())
+        return assess(
+            installed=installed,
+            aim=until,
+            production=self.repo.production_release_ids(installed, until),
+            states=self.repo.approval_states(self.oem.id, installed, until),
+        )
+
+    def _attempt(self, release_id: str, run_id: str) -> int:
+        row = self.repo.delivery(self.oem.id, release_id)
+        if row is None:
+            return 1
+        if row.run_id == run_id or row.status not in FINISHED:
+            return row.attempt  # the same try, resumed (a retried or cleared task)
+        return row.attempt + 1
+
+    def _key(self, what: str, plan: dict) -> str:
+        return f"delivery:{what}:{plan['oem_id']}:{plan['target']}:{plan['attempt']}"
+
+    def _record(self, plan: dict, status: DeliveryStatus, **fields: Any) -> None:
+        fields.setdefault("run_id", plan["run_id"])
+        self.repo.upsert_delivery(
+            plan["oem_id"],
+            plan["target"],
+            status=status,
+            cycle_key=plan["cycle_key"],
+            from_release_id=plan["installed"],
+            attempt=plan["attempt"],
+            **fields,
+        )
+
+    def _end(
+        self, plan: dict, status: DeliveryStatus, detail: str, *, subject: str, lines: list[str], raise_: bool = True
+    ) -> None:
+        """Record an outcome that ends this try, tell the vendor, then the OEM, once each."""
+        self._record(plan, status, finished_at=self.clock(), detail=detail)
+        self.outbox.alert_vendor(f"OEM {self.oem.id}: {subject}", [detail], key=self._key(f"{status}_vendor", plan))
+        self.outbox.tell_oem(self.oem, subject, lines, key=self._key(str(status), plan), release_id=plan["target"])
+        if raise_:
+            raise DeliveryEnded(detail)
