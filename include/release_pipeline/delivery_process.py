@@ -99,7 +99,8 @@ class Outbox(Protocol):
 
     def ask_signoff(self, oem: Oem, release_id: str) -> None: ...
 
-    def publish_docs(self, oem: Oem, *, installed: str, target: str, key: str) -> str: ...
+    def publish_docs(self, oem: Oem, *, installed: str, target: str) -> str:
+        """Once per (OEM, target): docs are published only after a verified install."""
 
 
 def _utc() -> pendulum.DateTime:
@@ -128,13 +129,15 @@ class DeliveryProcess:
         target_override: str | None = None,
         approval_deadline: str | None = None,
         preview: bool = False,
+        dry_run: bool = False,
     ) -> dict:
         """What the run aims at as things stand, checked before anything touches the
         instance, and recorded. The OEM is asked for any production change it was not
         asked about yet (enabled later, added after sign-off opened).
 
         ``preview`` (the run's start, when the cycle's release may still be in QA):
-        nothing newer in production yet is no reason to stop, install day decides."""
+        nothing newer in production yet is no reason to stop, install day decides.
+        ``dry_run``: checked and returned, nothing recorded, asked or installed."""
         repo, train, oem, now = self.repo, self.train, self.oem, self.clock()
         cycle = train.delivery_cycle_at(now)
         running = self.instance.version(oem)
@@ -178,6 +181,8 @@ class DeliveryProcess:
                     f"OEM {oem.id}: instance flagged", [str(exc)], key=f"flagged:{oem.id}:{running}"
                 )
             raise DeliveryFailed(str(exc)) from None
+        if dry_run:
+            raise DeliveryEnded(f"dry run, nothing recorded or installed: would install {target} over {running}")
         if checked.notes:
             self.log(f"note: {' '.join(checked.notes)}")
             repo.set_installed_version(oem.id, running)  # the instance is the truth, and a known release
@@ -445,9 +450,7 @@ class DeliveryProcess:
     # -- 5. docs and the good news ---------------------------------------------------------------------
     def publish_docs(self, plan: dict) -> str:
         """The OEM's docs follow its instance: notes for every release since the one it ran."""
-        return self.outbox.publish_docs(
-            self.oem, installed=plan["installed"], target=plan["target"], key=self._key("docs", plan)
-        )
+        return self.outbox.publish_docs(self.oem, installed=plan["installed"], target=plan["target"])
 
     def notify_delivered(self, plan: dict) -> None:
         oem = self.oem

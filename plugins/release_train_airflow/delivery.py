@@ -68,13 +68,13 @@ class AirflowOutbox:
 
         notify_oem_of_release(release_id, oem.id)
 
-    def publish_docs(self, oem: Oem, *, installed: str, target: str, key: str) -> str:
+    def publish_docs(self, oem: Oem, *, installed: str, target: str) -> str:
         return outbound.apply_docs_strategy(
             repository(),
             oem,
             notes_since(oem, installed, target),
             kind="delivery_notes",
-            scope_key=key.removeprefix("delivery:docs:"),
+            scope_key=target,
             page_key=f"releases/{target}",
         )
 
@@ -140,15 +140,13 @@ def plan(oem_id: str, params: dict, run_id: str, *, preview: bool) -> dict:
     oem = registry().get(oem_id)
     if missing := find_missing(oem_connections(oem)):
         raise AirflowFailException(f"OEM {oem_id!r}: missing Airflow connections: {'; '.join(missing)}")
-    result = process(oem_id).plan(
+    return process(oem_id).plan(
         run_id=run_id,
         target_override=params.get("target_release"),
         approval_deadline=params.get("approval_deadline"),
-        preview=preview and not params.get("dry_run"),
+        preview=preview,
+        dry_run=bool(params.get("dry_run")),
     )
-    if params.get("dry_run"):
-        raise AirflowSkipException(f"dry run, nothing installed: {result}")
-    return result
 
 
 @_as_task_outcome

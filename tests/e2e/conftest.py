@@ -10,6 +10,7 @@ runs DAGs.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -90,8 +91,32 @@ class Pipeline:
         return states
 
 
+# The end-to-end tests' own release calendar: the shipped train's dates without its real
+# freeze windows, so no test depends on today's date falling outside them (a test that
+# needs a freeze writes its own into ``test_config``).
+TEST_CALENDAR = """\
+timezone: Europe/Amsterdam
+anchor: 2026-01-08
+release_time: "10:00"
+cadence_weeks: 2
+releases_per_cycle: 2
+delivery_offset_days: 7
+freeze_windows: []
+"""
+
+
 @pytest.fixture
-def pipeline(release_db_url, simulator, sim, dagbag, monkeypatch) -> Pipeline:
+def test_config(tmp_path, monkeypatch) -> Path:
+    """A copy of ``config/`` with the test calendar, used by every process the test starts in-process."""
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    (config / "calendar.yaml").write_text(TEST_CALENDAR)
+    monkeypatch.setenv("RELEASE_TRAIN_CONFIG_DIR", str(config))
+    return config
+
+
+@pytest.fixture
+def pipeline(release_db_url, simulator, sim, dagbag, monkeypatch, test_config) -> Pipeline:
     connections = simulator_connections(simulator.endpoints, load_registry().oems.values())
     connections["release_db"] = release_db_connection(release_db_url)
     for name, value in as_environment(connections).items():

@@ -3,20 +3,27 @@ endpoints and the release database on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 
 import pendulum
 import pytest
+import time_machine
 
 from release_pipeline.models import Change, ChangeType, Decision, ReleaseStatus
 from release_pipeline.release_calendar import load_calendar
-from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e
 
-INSTALLED, MIDDLE, TARGET = "2026.18", "2026.20", "2026.22"  # TARGET's install date has passed
+INSTALLED, MIDDLE, TARGET = "2026.18", "2026.20", "2026.22"
+# The tests' clock: after TARGET's install day (5 November 2026), before the next release.
+NOW = pendulum.datetime(2026, 11, 10, 12, tz="UTC")
+
+
+@pytest.fixture(autouse=True)
+def pinned_clock():
+    with time_machine.travel(NOW, tick=True):
+        yield
 
 
 @pytest.fixture
@@ -102,8 +109,8 @@ def test_all_approved_is_installed_recorded_documented_and_not_repeated(delivery
     assert len(delivery.sim.notifications("nimbus")) == 1
 
 
-def test_docs_strategy_oem_sends_the_package(delivery, monkeypatch, tmp_path):
-    always_open(monkeypatch, tmp_path, "orbitel")
+def test_docs_strategy_oem_sends_the_package(delivery, test_config):
+    always_open(test_config, "orbitel")
     approve(delivery.repo, "orbitel")
     run = deliver(delivery, "orbitel")
     assert run.state == "success", delivery.task_states(run)
@@ -114,7 +121,7 @@ def test_docs_strategy_oem_sends_the_package(delivery, monkeypatch, tmp_path):
     assert (publication.audience, publication.status) == ("orbitel", "delegated")
 
 
-def test_one_rejected_change_installs_nothing_and_says_why(delivery):
+def test_one_rejected_change_holds_its_release_and_the_approved_one_before_it_goes(delivery):
     approve(delivery.repo, "nimbus", ["CHG-200", "CHG-221"])
     delivery.repo.record_decision(
         oem_id="nimbus",
@@ -124,17 +131,35 @@ def test_one_rejected_change_installs_nothing_and_says_why(delivery):
         channel="portal",
         comment="breaks our SSO login",
     )
-    run = deliver(delivery)
+    run = deliver(delivery, target_release=None)
     states = delivery.task_states(run)
-    assert states["act_on_sign_off"] == "skipped" and states["install"] == "skipped", states
-    assert installs(delivery) == [] and delivery.sim.state()["oems"]["nimbus"]["version"] == INSTALLED
+    assert run.state == "success", states
+    # 2026.22 holds a rejected change; 2026.20 is approved in full, so it is installed
+    assert [h["release"] for h in installs(delivery)] == [MIDDLE]
     row = delivery.repo.delivery("nimbus", TARGET)
     assert row.status == "rejected"
-    assert row.detail == "CHG-220 (release 2026.22) rejected by nina: breaks our SSO login"
-    [oem_note] = [n["message"] for n in delivery.sim.notifications("nimbus")]
-    assert "breaks our SSO login" in oem_note["markdown"] and f"stays on {INSTALLED}" in oem_note["markdown"]
+    assert row.detail == (
+        f"rejected: CHG-220 (release {TARGET}) rejected by nina: breaks our SSO login; installing {MIDDLE} instead"
+    )
+    assert delivery.repo.delivery("nimbus", MIDDLE).status == "installed"
+    assert delivery.repo.installed_version("nimbus").release_id == MIDDLE
+    held, delivered = [n["message"] for n in delivery.sim.notifications("nimbus")]
+    assert "breaks our SSO login" in held["markdown"] and f"gets {MIDDLE} instead" in held["markdown"]
+    assert delivered["subject"] == f"Your Nimbus Connect instance now runs {MIDDLE}"
     [alert] = [n["message"] for n in delivery.sim.notifications("ava_release_managers")]
     assert "CHG-220" in alert["markdown"]
+
+
+def test_nothing_approved_installs_nothing_and_says_why(delivery):
+    delivery.repo.record_decision(
+        oem_id="nimbus", change_id="CHG-200", decision=Decision.REJECTED, actor="nina", channel="portal", comment="no"
+    )
+    run = deliver(delivery)
+    assert delivery.task_states(run)["settle"] == "skipped" and installs(delivery) == []
+    row = delivery.repo.delivery("nimbus", TARGET)
+    assert row.status == "rejected" and "CHG-200 (release 2026.20) rejected by nina: no" in row.detail
+    [note] = [n["message"] for n in delivery.sim.notifications("nimbus")]
+    assert f"stays on {INSTALLED}" in note["markdown"]
     assert delivery.repo.installed_version("nimbus").release_id == INSTALLED
 
 
@@ -150,7 +175,8 @@ def test_pending_approvals_are_waited_for_until_they_arrive(delivery):
             time.sleep(0.2)
         started.set()
         time.sleep(3)  # several polls find nothing yet
-        approve(delivery.repo, "nimbus")
+        # the oldest release last: until then nothing at all is installable, and the gate waits
+        approve(delivery.repo, "nimbus", list(reversed(CHANGES)))
 
     helper = threading.Thread(target=sign_off_while_waiting, daemon=True)
     helper.start()
@@ -167,19 +193,20 @@ def test_pending_approvals_are_waited_for_until_they_arrive(delivery):
 
 
 def test_no_decision_by_the_deadline_skips_the_cycle_and_rolls_over(delivery):
-    approve(delivery.repo, "nimbus", ["CHG-200"])
     run = deliver(delivery, approval_deadline=pendulum.now("UTC").add(seconds=2).isoformat())
-    assert delivery.task_states(run)["act_on_sign_off"] == "skipped"
+    assert delivery.task_states(run)["settle"] == "skipped"
     row = delivery.repo.delivery("nimbus", TARGET)
-    assert row.status == "skipped" and "CHG-220, CHG-221" in row.detail and "roll over" in row.detail
+    assert row.status == "skipped" and row.detail.startswith("not approved by install day: CHG-200")
+    assert "rolls over to the next cycle" in row.detail
     assert installs(delivery) == []
     [note] = [n["message"] for n in delivery.sim.notifications("nimbus")]
-    assert "postponed to the next cycle" in note["subject"]
+    assert note["subject"] == f"Nimbus Connect {TARGET} will not be installed"
 
     # the next run (the next cycle) brings the same changes; signed off now, they install
-    approve(delivery.repo, "nimbus", ["CHG-220", "CHG-221"])
+    approve(delivery.repo, "nimbus")
     run = deliver(delivery)
     assert run.state == "success" and delivery.repo.delivery("nimbus", TARGET).status == "installed"
+    assert delivery.repo.delivery("nimbus", TARGET).attempt == 2
 
 
 def test_a_transient_install_failure_is_retried(delivery):
@@ -189,7 +216,7 @@ def test_a_transient_install_failure_is_retried(delivery):
     assert run.state == "success", delivery.task_states(run)
     outcomes = [h.get("outcome") for h in installs(delivery)]
     assert outcomes == ["transient_failure", "transient_failure", "installed"]
-    assert delivery.repo.side_effect(f"install:nimbus:{TARGET}").attempts == 3
+    assert delivery.repo.side_effect(f"install:nimbus:{TARGET}:1").attempts == 3
     assert delivery.repo.delivery("nimbus", TARGET).status == "installed"
 
 
@@ -212,22 +239,21 @@ def test_a_failed_health_check_rolls_back(delivery):
     assert alert["subject"] == f"OEM nimbus: delivery of {TARGET} rolled_back"
 
 
-def test_a_freeze_window_installs_nothing(delivery, monkeypatch, tmp_path):
-    config = config_copy(monkeypatch, tmp_path)
-    today = pendulum.now("Europe/Amsterdam").date()
-    calendar_file = config / "calendar.yaml"
+def test_a_freeze_window_installs_nothing(delivery, test_config):
+    today = NOW.in_timezone("Europe/Amsterdam").date()
+    calendar_file = test_config / "calendar.yaml"
     calendar_file.write_text(
         calendar_file.read_text().replace(
-            "freeze_windows:\n",
-            f"freeze_windows:\n  - {{name: Test freeze, start: {today.subtract(days=1)}, end: {today.add(days=1)}}}\n",
+            "freeze_windows: []",
+            f"freeze_windows:\n  - {{name: Test freeze, start: {today.subtract(days=1)}, end: {today.add(days=1)}}}",
         )
     )
     approve(delivery.repo, "nimbus")
     run = deliver(delivery)
-    assert delivery.task_states(run)["preflight"] == "skipped"
+    assert delivery.task_states(run)["install"] == "skipped"
     assert installs(delivery) == []
     row = delivery.repo.delivery("nimbus", TARGET)
-    assert row.status == "skipped" and row.detail.startswith("Test freeze")
+    assert row.status == "skipped" and row.detail.startswith("postponed: Test freeze")
 
 
 @pytest.mark.parametrize(
@@ -279,17 +305,9 @@ def test_a_dry_run_plans_only(delivery):
     assert delivery.repo.delivery("nimbus", TARGET) is None and installs(delivery) == []
 
 
-def config_copy(monkeypatch, tmp_path):
-    config = tmp_path / "config"
-    shutil.copytree(REPO / "config", config)
-    monkeypatch.setenv("RELEASE_TRAIN_CONFIG_DIR", str(config))
-    return config
-
-
-def always_open(monkeypatch, tmp_path, oem: str) -> None:
+def always_open(test_config, oem: str) -> None:
     """The OEM's maintenance window, opened around the clock for this test."""
-    config = config_copy(monkeypatch, tmp_path)
-    oems = config / "oems.yaml"
+    oems = test_config / "oems.yaml"
     text = oems.read_text()
     start = text.index(f"id: {oem}")
     line_start = text.index("maintenance_window:", start)
