@@ -24,10 +24,12 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 up: install ## run the pipeline locally: simulator + Airflow UI on http://localhost:8080 (Ctrl-C stops)
 	$(PY) -m devstack
 
-test: install ## run the whole test suite (needs PostgreSQL on 127.0.0.1:5432)
+test: install ## run the whole test suite (starts/installs PostgreSQL, Redis, chromium when missing)
+	scripts/ensure-test-services postgres redis chromium
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
-test-fast: install ## unit and DAG tests only, no end-to-end runs
+test-fast: install ## unit and DAG tests only, no end-to-end runs (needs only PostgreSQL)
+	scripts/ensure-test-services postgres
 	$(PY) -m pytest -n $(TEST_WORKERS) -m "not e2e"
 
 lint: install ## ruff: style, imports and Airflow 3 rules

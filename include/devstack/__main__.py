@@ -2,7 +2,9 @@
 
 Prepares ``.airflow/`` (Airflow home, SQLite metadata and release databases),
 starts the platform simulator and Airflow (api-server with the UI, scheduler,
-dag-processor, triggerer), and stops all of it on Ctrl-C. Safe to run again.
+dag-processor, triggerer), and stops all of it on Ctrl-C. Safe to run again: what a
+hard-killed earlier run left behind (recorded in ``.airflow/up.json``) is stopped first, and
+ports held by anything else are refused.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 
 from devstack.airflow_env import LOCAL_USERS, REPO
+from devstack.leftovers import ProcessRecord, port_holder, stop_leftovers
 from devstack.stack import Stack, StackConfig
 from devstack.supervisor import tail
 from release_pipeline.config_loading import InvalidConfig
@@ -37,31 +40,47 @@ def say(message: str) -> None:
     print(f"[up] {message}", flush=True)
 
 
-def _already_running(pid_file: Path) -> int | None:
-    try:
-        pid = int(pid_file.read_text())
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError):
-        return None
+PORT_SETTINGS = (("api_port", "AIRFLOW_PORT"), ("sim_http_port", "SIM_HTTP_PORT"), ("sim_ssh_port", "SIM_SSH_PORT"))
+
+
+def taken_ports(args: argparse.Namespace) -> list[str]:
+    """One line per port this stack needs that something else listens on."""
+    problems = []
+    for attribute, variable in PORT_SETTINGS:
+        port = getattr(args, attribute)
+        if port and (holder := port_holder(port)):
+            problems.append(
+                f"port {port} ({variable}) is taken by {holder}; stop that, or choose another port: "
+                f"{variable}={port + 1} make up"
+            )
+    return problems
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     home = args.home.resolve()
     home.mkdir(parents=True, exist_ok=True)
-    pid_file = home / "up.pid"
-    if pid := _already_running(pid_file):
+    record = ProcessRecord(home / "up.json")
+    if pid := record.owner_running():
         say(f"already running as pid {pid}; stop it with Ctrl-C in its terminal (or `kill {pid}`)")
         return 1
-    pid_file.write_text(str(os.getpid()))
+    # an earlier `make up` that was killed hard (SIGKILL, a closed terminal) left its parts running
+    if stopped := stop_leftovers(record):
+        names = ", ".join(f"{entry.name} (pid {entry.pid})" for entry in stopped)
+        say(f"stopped what an earlier make up left running when it was killed: {names}")
+    if problems := taken_ports(args):
+        for problem in problems:
+            say(problem)
+        say("refusing to start: another server on these ports would answer instead of this stack")
+        return 1
+    record.claim()
 
     try:
         registry = load_registry()
         load_calendar()
     except InvalidConfig as exc:
         say(f"the config cannot be used:\n{exc}")
-        pid_file.unlink(missing_ok=True)
+        record.clear()
         return 2
     for error in registry.errors:
         say(f"config error (this OEM is left out): {error}")
@@ -73,7 +92,8 @@ def main(argv=None) -> int:
             sim_http_port=args.sim_http_port,
             sim_ssh_port=args.sim_ssh_port,
             release_db_url=os.environ.get("RELEASE_TRAIN_DB_URL"),
-        )
+        ),
+        record=record,
     )
     stopping = False
 
@@ -104,7 +124,7 @@ def main(argv=None) -> int:
     finally:
         say("stopping everything that was started ...")
         stack.stop()
-        pid_file.unlink(missing_ok=True)
+        record.clear()
         say("stopped")
 
 

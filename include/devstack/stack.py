@@ -22,6 +22,7 @@ import httpx
 import pendulum
 
 from devstack.airflow_env import LOCAL_USERS, airflow_environment
+from devstack.leftovers import ProcessRecord
 from devstack.supervisor import Supervisor, tail
 from release_pipeline.config_loading import CONFIG_DIR_ENV
 from release_pipeline.db import connect
@@ -88,8 +89,10 @@ class AirflowApi:
 
 
 class Stack:
-    def __init__(self, config: StackConfig):
+    def __init__(self, config: StackConfig, record: ProcessRecord | None = None):
+        """``record``: where every long-running process is written down as it starts (``make up``)."""
         self.config = config
+        self.record = record
         self.home = config.home.resolve()
         self.release_db_url = config.release_db_url or f"sqlite:///{self.home / 'release.db'}"
         self.simulator: SimulatorProcess | None = None
@@ -112,7 +115,7 @@ class Stack:
             initial_version=self.baseline,
             demo=self.config.demo_changes,
         )
-        endpoints = self.simulator.start()
+        endpoints = self.simulator.start(on_spawn=self._recorder("simulator", group=False))
         connections = simulator_connections(endpoints, registry.oems.values())
         connections["release_db"] = release_db_connection(self.release_db_url)
         self.env = {
@@ -133,7 +136,11 @@ class Stack:
         }
         self._airflow("db", "migrate")
         self.set_install_pool(self.config.install_pool_slots)
-        self.supervisor = Supervisor(env=self.env, log_dir=self.home / "logs" / "components")
+        self.supervisor = Supervisor(
+            env=self.env,
+            log_dir=self.home / "logs" / "components",
+            on_start=lambda child: self._recorder(child.name, group=True)(child.process.pid),
+        )
         self.supervisor.start("api-server", [AIRFLOW, "api-server", "--port", str(self.config.api_port)])
         for part in ("scheduler", "dag-processor", "triggerer"):
             self.supervisor.start(part, [AIRFLOW, part])
@@ -143,6 +150,13 @@ class Stack:
                 [AIRFLOW, "celery", "worker", "--concurrency", "2", "--celery-hostname", f"worker{n}@%h"],
             )
         self._wait_for_api(timeout, stopping)
+
+    def _recorder(self, name: str, group: bool) -> Callable[[int], None]:
+        def record(pid: int) -> None:
+            if self.record:
+                self.record.add(name, pid, group=group)
+
+        return record
 
     def _config_file(self, name: str) -> Path | None:
         return self.config.config_dir / name if self.config.config_dir else None

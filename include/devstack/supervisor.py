@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,8 @@ class Supervisor:
     env: dict[str, str]
     log_dir: Path
     children: list[Child] = field(default_factory=list)
+    # told of each child as soon as it runs (make up records it for a later cleanup)
+    on_start: Callable[[Child], None] | None = None
 
     def start(self, name: str, command: list[str], cwd: Path | None = None) -> Child:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -45,6 +48,8 @@ class Supervisor:
                 start_new_session=True,  # its own process group
             )
         self.children.append(child)
+        if self.on_start:
+            self.on_start(child)
         return child
 
     def exited(self) -> Child | None:

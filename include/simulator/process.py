@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,8 @@ class SimulatorProcess:
         self.process: subprocess.Popen | None = None
         self.endpoints: SimulatorEndpoints | None = None
 
-    def start(self, timeout: float = 30) -> SimulatorEndpoints:
+    def start(self, timeout: float = 30, on_spawn: Callable[[int], None] | None = None) -> SimulatorEndpoints:
+        """Start it and wait until it serves; ``on_spawn(pid)`` runs as soon as the process exists."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ready = self.state_dir / "ready.json"
         ready.unlink(missing_ok=True)
@@ -69,6 +71,8 @@ class SimulatorProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "simulator", *self.args], stdout=log, stderr=subprocess.STDOUT, env=env
             )
+        if on_spawn:
+            on_spawn(self.process.pid)
         deadline = time.monotonic() + timeout
         while not ready.exists():
             if self.process.poll() is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -125,3 +126,75 @@ def test_make_up_serves_the_ui_runs_dags_and_stops_everything_on_ctrl_c(tmp_path
         stack.wait_until_up()
     finally:
         assert stack.interrupt() == 0
+
+
+def test_a_hard_killed_make_up_leaves_nothing_behind_for_the_next_one(tmp_path):
+    stack = Devstack(tmp_path / "home")
+    stack.start()
+    try:
+        stack.wait_until_up()
+        descendants = psutil.Process(stack.process.pid).children(recursive=True)
+        recorded = json.loads((stack.home / "up.json").read_text())
+        assert recorded["owner"]["pid"] == stack.process.pid
+        assert {p["name"] for p in recorded["processes"]} == {
+            "simulator",
+            "api-server",
+            "scheduler",
+            "dag-processor",
+            "triggerer",
+        }
+    except BaseException:
+        stack.interrupt()
+        raise
+    # SIGKILL to `make up` alone, as when its terminal goes away: its parts keep running
+    stack.process.kill()
+    stack.process.wait(10)
+    orphans = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert {p.pid for p in orphans} >= {p["pid"] for p in recorded["processes"]}
+    assert httpx.get(f"http://localhost:{stack.port}/api/v2/monitor/health").status_code == 200
+
+    # the next start stops exactly those, then serves on the same port itself
+    stack.start()
+    try:
+        stack.wait_until_up()
+        output = stack.output()
+        assert "stopped what an earlier make up left running when it was killed" in output
+        assert (
+            f"api-server (pid {next(p['pid'] for p in recorded['processes'] if p['name'] == 'api-server')})" in output
+        )
+        left = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert left == [], f"still running from the killed make up: {[p.cmdline() for p in left]}"
+        assert json.loads((stack.home / "up.json").read_text())["owner"]["pid"] == stack.process.pid
+        assert stack.api().get("/monitor/health").status_code == 200
+    finally:
+        assert stack.interrupt() == 0, stack.output()
+    assert not (stack.home / "up.json").exists()
+
+
+def test_make_up_refuses_ports_that_another_server_holds(tmp_path):
+    with socket.socket() as web, socket.socket() as ssh:
+        for listener in (web, ssh):
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+        web_port, ssh_port = web.getsockname()[1], ssh.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "RELEASE_TRAIN_DB", "SIM_"))}
+        env.update(AIRFLOW_PORT=str(web_port), SIM_SSH_PORT=str(ssh_port), SIM_HTTP_PORT="0")
+        result = subprocess.run(
+            [sys.executable, "-m", "devstack", "--home", str(tmp_path / "home")],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any(
+        line.startswith(f"[up] port {web_port} (AIRFLOW_PORT) is taken by pid {os.getpid()} (")
+        and line.endswith(f"choose another port: AIRFLOW_PORT={web_port + 1} make up")
+        for line in lines
+    ), result.stdout
+    assert any(f"port {ssh_port} (SIM_SSH_PORT) is taken by pid {os.getpid()}" in line for line in lines)
+    assert "refusing to start" in result.stdout
+    assert not (tmp_path / "home" / "up.json").exists()
+    assert not (tmp_path / "home" / "logs").exists()  # nothing was started
