@@ -7,7 +7,9 @@ line, OEM, field) appears in the Airflow UI under *DAG Import Errors*; the valid
 OEMs keep their DAGs, which are generated from the same registry.
 
 Trigger `release_train_config_check` to also verify that every Airflow connection
-the registry names exists and that the release database schema is current.
+the registry names exists, that every enabled OEM's SSH connection pins the instance's
+host key (`host_key` extra; without one the installs refuse to connect), and that the
+release database schema is current.
 Locally, `make check-config` runs the same validation from a shell.
 """
 
@@ -39,12 +41,22 @@ def release_train_config_check():
         return []
 
     @task
+    def check_ssh_host_keys() -> list[str]:
+        from release_train_airflow.checks import unpinned_ssh_connections
+
+        unpinned = unpinned_ssh_connections(load_registry())
+        if unpinned:
+            raise ValueError("SSH connections without a pinned host key: " + "; ".join(unpinned))
+        return []
+
+    @task
     def check_release_db() -> str:
         from release_train_airflow.checks import release_db_revision
 
         return release_db_revision()
 
     check_connections()
+    check_ssh_host_keys()
     check_release_db()
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from release_pipeline.config_loading import InvalidConfig
 from release_pipeline.db.repository import ReleaseDbError, ReleaseRepository
 from release_pipeline.models import Decision, FeedbackCategory
-from release_pipeline.registry import Oem, load_registry
+from release_pipeline.registry import Oem, load_registry, ssh_host_key_problem
 from release_pipeline.release_calendar import load_calendar
 from release_pipeline.roadmap import load_roadmap_config
 from release_pipeline.signoff import SignoffError
@@ -38,7 +38,8 @@ def _db_url(args: argparse.Namespace) -> str:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Validate config/calendar.yaml, vendor.yaml, oems.yaml and roadmap.yaml; non-zero exit on any error."""
+    """Validate config/calendar.yaml, vendor.yaml, oems.yaml and roadmap.yaml (and, given the
+    connections, that every enabled OEM's SSH connection pins a host key); non-zero exit on any error."""
     problems = []
     try:
         calendar = load_calendar(args.config_dir / "calendar.yaml" if args.config_dir else None)
@@ -71,7 +72,63 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         )
     if roadmap:
         print(f"roadmap: {len(roadmap.planned)} vendor-planned item(s)")
+    if registry and (args.connections or args.connections_env):
+        pinning = ssh_pinning_problems(registry, _connections(args))
+        for problem in pinning:
+            print(f"error: {problem}", file=sys.stderr)
+        print(f"SSH host keys: {len(registry.enabled) - len(pinning)} of {len(registry.enabled)} enabled OEMs pinned")
+        problems.extend(pinning)
     return 1 if problems else 0
+
+
+def _connections(args: argparse.Namespace) -> dict[str, dict]:
+    """Airflow connections as the deployment defines them: a LocalFilesystemBackend JSON
+    file (docker-compose's deploy/secrets/connections.json) and/or ``AIRFLOW_CONN_*``
+    variables in JSON form (``make up``'s .airflow/env.sh); the file wins."""
+    found: dict[str, dict] = {}
+    if args.connections_env:
+        for name, value in os.environ.items():
+            if name.startswith("AIRFLOW_CONN_") and value.lstrip().startswith("{"):
+                try:
+                    found[name.removeprefix("AIRFLOW_CONN_").lower()] = json.loads(value)
+                except json.JSONDecodeError as exc:
+                    raise UsageError(f"{name}: not valid JSON: {exc}") from None
+    if args.connections:
+        try:
+            data = json.loads(args.connections.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UsageError(f"--connections {args.connections}: {exc}") from None
+        if not isinstance(data, dict):
+            raise UsageError(f"--connections {args.connections}: expected a JSON object of connection id -> connection")
+        found.update(data)
+    return found
+
+
+def ssh_pinning_problems(registry, connections: dict[str, dict]) -> list[str]:
+    """Every enabled OEM whose SSH connection is absent or pins no valid host key."""
+    problems = []
+    for oem in registry.enabled:
+        conn = connections.get(oem.connections.ssh)
+        if not isinstance(conn, dict):
+            problems.append(f"OEM {oem.id!r}: connection {oem.connections.ssh!r} is not defined")
+        elif problem := ssh_host_key_problem(oem, conn.get("extra")):
+            problems.append(problem)
+    return problems
+
+
+def _configure_check_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--connections",
+        type=Path,
+        metavar="FILE",
+        help="also check the Airflow connections in this JSON file (e.g. deploy/secrets/connections.json): "
+        "every enabled OEM's SSH connection must pin a host key",
+    )
+    parser.add_argument(
+        "--connections-env",
+        action="store_true",
+        help="the same for the AIRFLOW_CONN_* variables in JSON form (`source .airflow/env.sh`)",
+    )
 
 
 def cmd_oems(args: argparse.Namespace) -> int:
@@ -304,7 +361,7 @@ def print_table(rows: Sequence[dict]) -> None:
 
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argparse.ArgumentParser], None]]] = {
-    "check-config": (cmd_check_config, lambda p: None),
+    "check-config": (cmd_check_config, _configure_check_config),
     "oems": (cmd_oems, lambda p: p.add_argument("--json", action="store_true", help="print JSON")),
     "db-upgrade": (cmd_db_upgrade, lambda p: None),
     "token": (cmd_token, _configure_token),

@@ -8,9 +8,13 @@ non-zero).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import json
 import shlex
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -228,3 +232,51 @@ def load_registry(path: Path | None = None) -> Registry:
             continue
         oems[oem.id] = oem
     return Registry(oems=dict(sorted(oems.items())), errors=errors, file=located.file)
+
+
+# Host key types SSHHook (paramiko) pins; ``host_key`` is "<type> <base64 key>", as in
+# known_hosts or the output of `ssh-keyscan -t ed25519 HOST` without the host.
+HOST_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa")
+_TRUE = ("true", "1", "yes")
+
+
+def _host_key_format_problem(host_key: str) -> str | None:
+    parts = host_key.split()
+    if len(parts) < 2 or parts[0] not in HOST_KEY_TYPES:
+        return f"is not '<type> <base64 key>' with a type of {', '.join(HOST_KEY_TYPES)}"
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+        length = int.from_bytes(blob[:4], "big")
+        embedded = blob[4 : 4 + length].decode("ascii")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        embedded = None
+    if embedded != parts[0]:
+        return f"is not a valid {parts[0]} public key (the base64 part does not decode to one)"
+    return None
+
+
+def ssh_host_key_problem(oem: Oem, extra: Mapping[str, object] | str | None) -> str | None:
+    """Why the OEM's SSH connection (its ``extra``, a dict or JSON text) does not pin the
+    instance's host key, or None when it does. Without a pinned key SSHHook would trust
+    whatever answers at the OEM's address: every OEM connection must pin one."""
+    where = f"OEM {oem.id!r}: connection {oem.connections.ssh!r}"
+    if isinstance(extra, str):
+        try:
+            extra = json.loads(extra) if extra.strip() else {}
+        except json.JSONDecodeError:
+            return f"{where}: its extra is not valid JSON"
+    extra = extra or {}
+    if not isinstance(extra, Mapping):
+        return f"{where}: its extra is not a JSON object"
+    for flag in ("no_host_key_check", "allow_host_key_change"):
+        if str(extra.get(flag, "")).lower() in _TRUE:
+            return f"{where}: extra {flag!r} is true; the host key must be checked (set it to false or remove it)"
+    host_key = extra.get("host_key")
+    if not isinstance(host_key, str) or not host_key.strip():
+        return (
+            f"{where}: pins no host key; set its `host_key` extra to the instance's public host key "
+            "(e.g. the key part of `ssh-keyscan -t ed25519 <host>`)"
+        )
+    if problem := _host_key_format_problem(host_key.strip()):
+        return f"{where}: extra 'host_key' {problem}"
+    return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from release_pipeline.registry import Oem, Registry
+from release_pipeline.registry import Oem, Registry, ssh_host_key_problem
 
 CORE_CONNECTIONS = ("release_db", "change_feed", "qa_system", "ava_production", "ava_docs_portal", "ava_notify")
 
@@ -32,6 +32,22 @@ def find_missing(needed: dict[str, str]) -> list[str]:
         except Exception:  # the SDK raises AirflowNotFoundException; anything else is as bad
             missing.append(f"{conn_id} (needed by {user})")
     return missing
+
+
+def unpinned_ssh_connections(registry: Registry) -> list[str]:
+    """Every enabled OEM whose SSH connection does not pin the instance's host key, named
+    with OEM and connection. Missing connections are left to :func:`missing_connections`."""
+    from airflow.sdk import BaseHook
+
+    problems = []
+    for oem in registry.enabled:
+        try:
+            conn = BaseHook.get_connection(oem.connections.ssh)
+        except Exception:  # reported as missing by check_connections
+            continue
+        if problem := ssh_host_key_problem(oem, conn.extra_dejson):
+            problems.append(problem)
+    return problems
 
 
 def release_db_revision() -> str:

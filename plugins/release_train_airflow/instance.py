@@ -5,7 +5,7 @@ from __future__ import annotations
 from airflow.sdk.exceptions import AirflowException
 
 from release_pipeline.delivery_process import VERSION_TIMEOUT_SECONDS, CommandResult
-from release_pipeline.registry import Oem
+from release_pipeline.registry import Oem, ssh_host_key_problem
 
 # EX_TEMPFAIL: the instance says "try again" (e.g. a package mirror timed out)
 TRANSIENT_EXIT_CODES = frozenset({75})
@@ -16,12 +16,25 @@ class TransientInstanceError(AirflowException):
     """Worth retrying: the connection dropped or the instance asked to try again."""
 
 
+def pinned_ssh_hook(oem: Oem, **kwargs):
+    """The OEM's SSHHook, refusing a connection that does not pin the instance's host key:
+    SSHHook would otherwise trust the system's known_hosts, or any key with
+    ``no_host_key_check``. Not transient: retrying cannot fix the connection."""
+    from airflow.providers.ssh.hooks.ssh import SSHHook
+
+    hook = SSHHook(ssh_conn_id=oem.connections.ssh, no_host_key_check=False, **kwargs)
+    if hook.host_key is None or hook.allow_host_key_change:
+        from airflow.sdk import BaseHook
+
+        problem = ssh_host_key_problem(oem, BaseHook.get_connection(oem.connections.ssh).extra_dejson)
+        raise AirflowException(problem or f"OEM {oem.id!r}: connection {oem.connections.ssh!r} pins no host key")
+    return hook
+
+
 def run(oem: Oem, command: str, *, timeout: float) -> CommandResult:
     """Run ``command`` on the OEM's instance, bounded by ``timeout`` seconds (plus the
     connect timeout); SSH trouble is a transient error."""
-    from airflow.providers.ssh.hooks.ssh import SSHHook
-
-    hook = SSHHook(ssh_conn_id=oem.connections.ssh, cmd_timeout=timeout, conn_timeout=CONNECT_TIMEOUT_SECONDS)
+    hook = pinned_ssh_hook(oem, cmd_timeout=timeout, conn_timeout=CONNECT_TIMEOUT_SECONDS)
     try:
         with hook.get_conn() as client:
             status, out, err = hook.exec_ssh_client_command(client, command, get_pty=False, environment=None)

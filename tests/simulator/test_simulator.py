@@ -118,3 +118,33 @@ def test_host_key_is_stable_across_restarts(tmp_path):
         key = first.endpoints.ssh_host_key
     with SimulatorProcess(tmp_path) as second:
         assert second.endpoints.ssh_host_key == key
+
+
+def test_the_pipelines_ssh_runs_only_over_a_pinned_host_key(sim, connections, monkeypatch):
+    """``instance.run`` (every version check, install and rollback) with the simulator's
+    stable host key; refused without a pinned key, and with the wrong one."""
+    from airflow.sdk.exceptions import AirflowException
+
+    from release_train_airflow import instance
+
+    nimbus = load_registry().get("nimbus")
+    assert instance.version(nimbus) == "2026.22"
+
+    conn = dict(connections["oem_nimbus_ssh"])
+    for extra in (
+        {"key_file": conn["extra"]["key_file"]},  # no host key: SSHHook would use known_hosts
+        {"key_file": conn["extra"]["key_file"], "no_host_key_check": True},  # would accept any key
+        {**conn["extra"], "allow_host_key_change": True},
+    ):
+        monkeypatch.setenv("AIRFLOW_CONN_OEM_NIMBUS_SSH", json.dumps({**conn, "extra": extra}))
+        with pytest.raises(AirflowException, match="OEM 'nimbus': connection 'oem_nimbus_ssh'") as refused:
+            instance.run(nimbus, "ava-ctl install 2026.24")
+        assert not isinstance(refused.value, instance.TransientInstanceError)  # no retry fixes it
+
+    wrong = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0wmN/Cr3JXqmLW7u+g9pTh+wyqGMfDlPI2wjrGfvbp"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OEM_NIMBUS_SSH", json.dumps({**conn, "extra": {**conn["extra"], "host_key": wrong}})
+    )
+    with pytest.raises(instance.TransientInstanceError, match="(?i)host key|not found in known_hosts"):
+        instance.run(nimbus, "ava-ctl install 2026.24")
+    assert sim.state()["oems"]["nimbus"]["version"] == "2026.22"  # nothing ran anywhere

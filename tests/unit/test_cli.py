@@ -20,6 +20,52 @@ def test_check_config_fails_and_names_the_problem(tmp_path, capsys):
     assert "OEMs: 3 valid (2 enabled), 1 invalid" in captured.out
 
 
+ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0wmN/Cr3JXqmLW7u+g9pTh+wyqGMfDlPI2wjrGfvbp"
+
+
+def test_check_config_fails_naming_each_oem_ssh_connection_without_a_pinned_host_key(tmp_path, capsys):
+    import json
+
+    connections = {
+        "oem_kestrel_ssh": {"conn_type": "ssh", "host": "k.example", "extra": {"host_key": ED25519}},
+        "oem_nimbus_ssh": {"conn_type": "ssh", "host": "n.example", "extra": {"key_file": "/keys/nimbus"}},
+    }
+    path = tmp_path / "connections.json"
+    path.write_text(json.dumps(connections))
+    assert main(["check-config", "--connections", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert "error: OEM 'nimbus': connection 'oem_nimbus_ssh': pins no host key" in captured.err
+    assert "error: OEM 'orbitel': connection 'oem_orbitel_ssh' is not defined" in captured.err
+    assert "kestrel" not in captured.err and "tundra" not in captured.err  # pinned; disabled
+    assert "SSH host keys: 1 of 3 enabled OEMs pinned" in captured.out
+
+    connections["oem_nimbus_ssh"]["extra"]["host_key"] = ED25519
+    connections["oem_orbitel_ssh"] = connections["oem_kestrel_ssh"]
+    path.write_text(json.dumps(connections))
+    assert main(["check-config", "--connections", str(path)]) == 0
+    assert "SSH host keys: 3 of 3 enabled OEMs pinned" in capsys.readouterr().out
+
+
+def test_check_config_checks_the_airflow_conn_variables_of_make_up(monkeypatch, capsys):
+    import json
+
+    for oem in ("kestrel", "nimbus", "orbitel"):
+        extra = {"host_key": ED25519} if oem != "orbitel" else {"no_host_key_check": "true"}
+        monkeypatch.setenv(f"AIRFLOW_CONN_OEM_{oem.upper()}_SSH", json.dumps({"conn_type": "ssh", "extra": extra}))
+    assert main(["check-config", "--connections-env"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "error: OEM 'orbitel': connection 'oem_orbitel_ssh': extra 'no_host_key_check' is true; "
+        "the host key must be checked (set it to false or remove it)"
+    )
+
+
+def test_check_config_refuses_an_unreadable_connections_file(tmp_path, capsys):
+    (tmp_path / "c.json").write_text("{nope")
+    assert main(["check-config", "--connections", str(tmp_path / "c.json")]) == 2
+    assert "error: --connections" in capsys.readouterr().err
+
+
 def test_oems_as_json(capsys):
     import json
 

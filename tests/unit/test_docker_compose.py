@@ -1,9 +1,13 @@
 """docker-compose.yaml cannot run here (no Docker engine); these checks keep it true to
-the project: its services, healthchecks, mounts, pins, and the shape the native Celery
-test (tests/e2e/test_celery_shape.py) runs."""
+the project: its services, healthchecks, mounts, pins, exposure, secrets, and the shape the
+native tests (tests/e2e/test_celery_shape.py, tests/e2e/test_portal_service.py) run."""
 
+import importlib.util
+import inspect
 import json
 import re
+import shlex
+from pathlib import Path
 
 import pytest
 import yaml
@@ -26,8 +30,41 @@ def test_the_services_of_the_production_shape():
         "airflow-dag-processor",
         "airflow-triggerer",
         "airflow-worker",
+        "oem-portal",
     }
-    assert "8080:8080" in SERVICES["airflow-apiserver"]["ports"]
+
+
+def published(name: str) -> list[str]:
+    return SERVICES[name].get("ports", [])
+
+
+def test_only_the_portal_faces_oems_the_api_server_is_on_loopback():
+    assert published("airflow-apiserver") == ["127.0.0.1:8080:8080"]
+    assert published("oem-portal") == ["${PORTAL_PORT:-8081}:8081"]
+    assert {name for name in SERVICES if published(name)} == {"airflow-apiserver", "oem-portal"}
+
+
+def test_the_portal_is_the_same_app_under_uvicorn_with_its_own_healthcheck():
+    portal = SERVICES["oem-portal"]
+    command = portal["entrypoint"] + portal["command"]
+    assert command[:4] == ["python", "-m", "uvicorn", "release_train_airflow.portal.app:app"]
+    assert "--port=8081" in command and "--host=0.0.0.0" in command
+    assert portal["healthcheck"]["test"] == ["CMD", "curl", "--fail", "http://localhost:8081/healthz"]
+    assert portal["image"] == AIRFLOW["airflow-apiserver"]["image"]
+    env = portal["environment"]
+    assert env["RELEASE_TRAIN_DB_URL"].endswith("@postgres:5432/release_train")
+    assert "/opt/airflow/plugins" in env["PYTHONPATH"].split(":")
+    # no Airflow secret, no connection, no key: a portal compromise forges no Airflow token
+    assert not {k for k in env if k.startswith("AIRFLOW")}
+    assert not [m for m in portal["volumes"] if "secrets" in m]
+    assert portal["read_only"] is True
+    assert portal["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+
+
+def test_the_portal_module_path_is_importable_as_compose_names_it():
+    from release_train_airflow.portal import app
+
+    assert app.app.title == "OEM portal service"
 
 
 @pytest.mark.parametrize("name", sorted(set(SERVICES) - {"airflow-init"}))
@@ -61,11 +98,137 @@ def test_airflow_services_run_the_celery_shape_on_postgresql(name):
 
 
 def test_mounted_paths_exist():
+    """Secret files are git-ignored: each has an example beside it to copy."""
     for spec in SERVICES.values():
         for mount in spec.get("volumes", []):
-            source = mount.split(":")[0]
-            if source.startswith("."):
-                assert (REPO / source).exists(), source
+            source = REPO / mount.split(":")[0]
+            if not mount.startswith("."):
+                continue
+            if source.suffix == ".json" and "secrets" in source.parts:
+                source = source.with_suffix(".example.json")
+            assert source.exists(), source
+
+
+def mounts_of(name: str) -> dict[str, str]:
+    """container path -> source of every bind mount of the service."""
+    return {m.split(":")[1]: m.split(":")[0] for m in SERVICES[name].get("volumes", [])}
+
+
+SECRET_MOUNTS = {
+    "./deploy/secrets/connections.json": {
+        "airflow-init",
+        "airflow-worker",
+        "airflow-triggerer",
+        "airflow-dag-processor",
+    },
+    "./deploy/secrets/ssh": {"airflow-worker"},
+    "./deploy/secrets/airflow_passwords.json": {"airflow-init", "airflow-apiserver"},
+}
+
+
+@pytest.mark.parametrize("source", sorted(SECRET_MOUNTS))
+def test_secrets_are_mounted_read_only_and_only_where_they_are_used(source):
+    users = set()
+    for name, spec in SERVICES.items():
+        for mount in spec.get("volumes", []):
+            if mount.split(":")[0] == source:
+                users.add(name)
+                assert mount.endswith(":ro"), (name, mount)
+    assert users == SECRET_MOUNTS[source]
+    assert not [m for spec in SERVICES.values() for m in spec.get("volumes", []) if m.startswith("./deploy/secrets:")]
+
+
+@pytest.mark.parametrize("name", sorted(AIRFLOW))
+def test_the_connections_backend_is_set_exactly_where_the_connections_file_is(name):
+    env = AIRFLOW[name]["environment"]
+    has_file = "/opt/airflow/secrets/connections.json" in mounts_of(name)
+    assert ("AIRFLOW__SECRETS__BACKEND" in env) == has_file
+    if has_file:
+        kwargs = json.loads(env["AIRFLOW__SECRETS__BACKEND_KWARGS"])
+        assert kwargs["connections_file_path"] == "/opt/airflow/secrets/connections.json"
+
+
+def test_ssh_key_files_of_the_example_connections_live_in_the_workers_key_mount():
+    key_dir = {v: k for k, v in mounts_of("airflow-worker").items()}["./deploy/secrets/ssh"]
+    connections = json.loads((REPO / "deploy/secrets/connections.example.json").read_text())
+    key_files = [c["extra"]["key_file"] for c in connections.values() if c["conn_type"] == "ssh"]
+    assert key_files and all(path.startswith(key_dir + "/") for path in key_files)
+
+
+def test_no_secret_has_a_fallback_value():
+    text = (REPO / "docker-compose.yaml").read_text()
+    defaults = set(re.findall(r"\$\{(\w+):?-", text))
+    assert defaults == {"AIRFLOW_UID", "PORTAL_PORT"}  # neither is a secret
+    required = set(re.findall(r"\$\{(\w+):\?", text))
+    assert required == {"POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"}
+    example = (REPO / ".env.example").read_text()
+    for name in required:
+        assert f"\n{name}=CHANGE_ME\n" in example
+
+
+def test_init_checks_every_secret_before_anything_else():
+    init = SERVICES["airflow-init"]
+    script = init["command"][-1]
+    lines = [line.strip() for line in script.splitlines() if line.strip() and not line.strip().startswith("#")]
+    assert lines[0] == "set -euo pipefail"
+    guard = shlex.split(lines[1])
+    assert guard[:2] == ["python", "/opt/airflow/deploy/scripts/check_secrets.py"]
+    mounts = mounts_of("airflow-init")
+    args = dict(zip(guard[2::2], guard[3::2], strict=True))
+    assert mounts[args["--users"]] == "./deploy/users.yaml"
+    assert mounts[args["--passwords"]] == "./deploy/secrets/airflow_passwords.json"
+    assert mounts[args["--connections"]] == "./deploy/secrets/connections.json"
+    assert mounts["/opt/airflow/deploy/scripts"] == "./deploy/scripts"
+    spec = importlib.util.spec_from_file_location("check_secrets", REPO / "deploy/scripts/check_secrets.py")
+    check_secrets = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_secrets)
+    for name in check_secrets.ENV_SECRETS:  # the guard sees every .env secret under its .env name
+        assert init["environment"][name] == f"${{{name}:?set it in .env}}"
+
+
+def test_airflow_users_are_the_named_people_of_users_yaml_with_their_own_passwords():
+    for spec in AIRFLOW.values():
+        assert "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS" not in spec["environment"]  # no shared admin
+        assert "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS" not in spec["environment"]
+    api = SERVICES["airflow-apiserver"]
+    script = api["command"][-1]
+    assert api["command"][:2] == ["bash", "-c"]
+    assert "python /opt/airflow/deploy/scripts/airflow_users.py /opt/airflow/deploy/users.yaml" in script
+    assert "export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS" in script
+    assert script.strip().splitlines()[-1] == "exec airflow api-server"
+    # SimpleAuthManager opens the file for writing: it works on a private tmpfs copy
+    copy = api["environment"]["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
+    assert f"cp /opt/airflow/secrets/airflow_passwords.json {copy}" in script
+    assert str(Path(copy).parent) in api["tmpfs"]
+    assert mounts_of("airflow-apiserver")["/opt/airflow/deploy/users.yaml"] == "./deploy/users.yaml"
+
+
+def install_timeout_seconds() -> int:
+    """The longest an install may take: INSTALL_TIMEOUT_SECONDS where the code defines it
+    (1800 s until it does), and never less than the SSH command timeout of an install."""
+    from release_train_airflow import instance
+
+    sources = [*(REPO / "plugins").rglob("*.py"), *(REPO / "include/release_pipeline").rglob("*.py")]
+    defined = [
+        int(match.replace("_", ""))
+        for path in sources
+        for match in re.findall(r"^INSTALL_TIMEOUT_SECONDS\s*(?::\s*\w+\s*)?=\s*([\d_]+)", path.read_text(), re.M)
+    ]
+    timeout = inspect.signature(instance.run).parameters["timeout"].default
+    return max([*defined, 1800 if not defined else 0, int(timeout) if isinstance(timeout, (int, float)) else 0])
+
+
+def duration_seconds(text: str) -> int:
+    units = {"h": 3600, "m": 60, "s": 1}
+    parts = re.findall(r"(\d+)([hms])", text)
+    assert "".join(f"{n}{u}" for n, u in parts) == text, f"unparsed duration {text!r}"
+    return sum(int(n) * units[u] for n, u in parts)
+
+
+def test_workers_stop_gracefully_after_the_longest_install():
+    grace = duration_seconds(SERVICES["airflow-worker"]["stop_grace_period"])
+    assert grace > install_timeout_seconds()
+    assert SERVICES["airflow-worker"]["environment"]["DUMB_INIT_SETSID"] == "0"  # Celery warm shutdown
 
 
 def test_the_release_database_is_its_own_database_created_at_first_start():
@@ -89,3 +252,10 @@ def test_the_image_matches_the_pins():
 def test_the_example_connections_file_is_valid_json():
     connections = json.loads((REPO / "deploy/secrets/connections.example.json").read_text())
     assert {"change_feed", "qa_system", "ava_production", "ava_docs_portal", "ava_notify"} <= set(connections)
+
+
+def test_every_example_ssh_connection_pins_a_host_key():
+    connections = json.loads((REPO / "deploy/secrets/connections.example.json").read_text())
+    for conn_id, conn in connections.items():
+        if conn["conn_type"] == "ssh":
+            assert conn["extra"]["host_key"] and conn["extra"].get("no_host_key_check") is False, conn_id

@@ -1,3 +1,4 @@
+import json
 import textwrap
 
 import pendulum
@@ -130,3 +131,33 @@ def test_maintenance_window_across_midnight_and_dst():
 def test_always_open_window():
     window = MaintenanceWindow(start="00:00", end="00:00")
     assert window.contains(pendulum.datetime(2026, 6, 1, 13, 37), "Asia/Tokyo")
+
+
+ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0wmN/Cr3JXqmLW7u+g9pTh+wyqGMfDlPI2wjrGfvbp"
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ({"host_key": ED25519}, None),
+        (json.dumps({"host_key": ED25519, "no_host_key_check": "false"}), None),
+        (None, "pins no host key; set its `host_key` extra"),
+        ({"key_file": "/k"}, "pins no host key"),
+        ({"host_key": "  "}, "pins no host key"),
+        ({"host_key": ED25519, "no_host_key_check": True}, "extra 'no_host_key_check' is true"),
+        ({"host_key": ED25519, "allow_host_key_change": "True"}, "extra 'allow_host_key_change' is true"),
+        ({"host_key": ED25519.split()[1]}, "extra 'host_key' is not '<type> <base64 key>'"),
+        ({"host_key": "ssh-rsa " + ED25519.split()[1]}, "is not a valid ssh-rsa public key"),
+        ({"host_key": "ssh-ed25519 AAAA..."}, "is not a valid ssh-ed25519 public key"),
+        ("{not json", "its extra is not valid JSON"),
+    ],
+)
+def test_an_oem_ssh_connection_must_pin_a_valid_host_key(extra, problem):
+    from release_pipeline.registry import ssh_host_key_problem
+
+    oem = load_registry().get("nimbus")
+    found = ssh_host_key_problem(oem, extra)
+    if problem is None:
+        assert found is None
+    else:
+        assert found.startswith("OEM 'nimbus': connection 'oem_nimbus_ssh'") and problem in found
