@@ -110,7 +110,8 @@ def readable(error: dict) -> dict:
     loc = list(error.get("loc", ()))
     msg, kind = str(error.get("msg")), str(error.get("type"))
     if len(loc) > 1 and loc[0] == "body" and loc[1] in UNION_TAGS:
-        if loc[1] in {"rejected", "Rejection"} and loc[2:] == ["comment"] and kind in {"missing", "string_pattern_mismatch"}:
+        no_comment = loc[2:] == ["comment"] and kind in {"missing", "string_pattern_mismatch"}
+        if loc[1] in {"rejected", "Rejection"} and no_comment:
             msg = "a rejection needs a comment saying why"
         del loc[1]
     if kind in {"union_tag_invalid", "union_tag_not_found"}:

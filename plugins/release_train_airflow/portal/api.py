@@ -244,7 +244,11 @@ def get_release(release_id: ReleaseId, caller: Caller = Depends(api_caller)):
     status_code=201,
     responses={404: problem("release or change not yours"), 409: problem("double or too late")},
 )
-def post_decision(release_id: ReleaseId, body: Annotated[DecisionIn, Body(discriminator="decision")], caller: Caller = Depends(api_caller)):
+def post_decision(
+    release_id: ReleaseId,
+    body: Annotated[DecisionIn, Body(discriminator="decision")],
+    caller: Caller = Depends(api_caller),
+):
     """Approve or reject changes of a release (all of them when ``changes`` is omitted)."""
     try:
         event_ids = decide(
