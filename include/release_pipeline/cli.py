@@ -14,6 +14,10 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import pendulum
+from sqlalchemy.exc import SQLAlchemyError
+
+from release_pipeline import inputs
 from release_pipeline.config_loading import InvalidConfig
 from release_pipeline.db.repository import ReleaseDbError, ReleaseRepository
 from release_pipeline.models import Decision, FeedbackCategory
@@ -28,6 +32,27 @@ DB_URL_ENV = "RELEASE_TRAIN_DB_URL"
 
 class UsageError(Exception):
     """Bad arguments or state the operator can fix; printed without a traceback."""
+
+
+def _check_inputs(args: argparse.Namespace, rules: dict[str, inputs.Rule]) -> None:
+    """Refuse over-long values, control characters and blank required ones before
+    anything is read or written; ``rules`` maps an argument's dest to its bounds."""
+    for dest, rule in rules.items():
+        value = getattr(args, dest, None)
+        flag = "--" + dest.replace("_", "-")
+        for item in value if isinstance(value, list) else [] if value is None else [value]:
+            try:
+                rule.check(flag, item)
+            except inputs.InvalidInput as exc:
+                raise UsageError(str(exc)) from None
+
+
+def _days(value: int) -> pendulum.Duration:
+    from release_pipeline.tokens import MAX_VALIDITY
+
+    if not 1 <= value <= MAX_VALIDITY.in_days():
+        raise UsageError(f"--days: a token is valid for 1 to {MAX_VALIDITY.in_days()} days, not {value}")
+    return pendulum.duration(days=value)
 
 
 def _db_url(args: argparse.Namespace) -> str:
@@ -190,21 +215,40 @@ def _when(moment) -> str:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    """Issue, list and revoke OEM portal tokens (only their hashes are stored)."""
-    from release_pipeline.tokens import issue_token
+    """Issue, rotate, list and revoke OEM portal tokens (only their hashes are stored)."""
+    from release_pipeline.tokens import issue_token, rotate_token
 
-    repo = _repository(args)
     if args.token_command == "issue":
-        oem = _known_oem(args, args.oem)
         if not args.label.strip():
             raise UsageError("--label must say who holds the token")
-        issued = issue_token(repo, oem_id=oem.id, label=args.label, created_by=args.by)
+        _check_inputs(args, {"label": inputs.NAME, "by": inputs.NAME})
+        valid_for = _days(args.days)
+        oem = _known_oem(args, args.oem)
+        issued = issue_token(
+            _repository(args), oem_id=oem.id, label=args.label, created_by=args.by, valid_for=valid_for
+        )
         print(issued.token)
         print(
-            f"token {issued.id} for OEM {oem.id} ({args.label!r}); hand it over securely: it is not shown again",
+            f"token {issued.id} for OEM {oem.id} ({args.label!r}), valid until {_when(issued.expires_at)} UTC; "
+            "hand it over securely: it is not shown again",
             file=sys.stderr,
         )
         return 0
+    if args.token_command == "rotate":
+        _check_inputs(args, {"by": inputs.NAME})
+        valid_for = _days(args.days)
+        try:
+            issued = rotate_token(_repository(args), args.token_id, created_by=args.by, valid_for=valid_for)
+        except LookupError as exc:
+            raise UsageError(exc.args[0]) from None
+        print(issued.token)
+        print(
+            f"token {issued.id} replaces token {args.token_id} of OEM {issued.oem_id} (now revoked), valid until "
+            f"{_when(issued.expires_at)} UTC; hand it over securely: it is not shown again",
+            file=sys.stderr,
+        )
+        return 0
+    repo = _repository(args)
     if args.token_command == "revoke":
         row = repo.portal_token(args.token_id)
         if row is None:
@@ -213,6 +257,7 @@ def cmd_token(args: argparse.Namespace) -> int:
             raise UsageError(f"portal token {args.token_id} ({row.oem_id}, {row.label!r}) is already revoked")
         print(f"revoked token {args.token_id} of OEM {row.oem_id} ({row.label!r})")
         return 0
+    now = pendulum.now("UTC")
     rows = [
         {
             "id": r.id,
@@ -221,7 +266,9 @@ def cmd_token(args: argparse.Namespace) -> int:
             "created_by": r.created_by,
             "created": _when(r.created_at),
             "last_used": _when(r.last_used_at),
+            "expires": _when(r.expires_at),
             "revoked": _when(r.revoked_at),
+            "state": "revoked" if r.revoked_at else "expired" if r.expires_at <= now else "active",
         }
         for r in repo.portal_tokens(args.oem)
     ]
@@ -235,6 +282,11 @@ def _configure_token(parser: argparse.ArgumentParser) -> None:
     issue.add_argument("--oem", required=True)
     issue.add_argument("--label", required=True, help="who holds it, e.g. ann@nimbus.example")
     issue.add_argument("--by", default=os.environ.get("USER", "operator"), help="who issues it")
+    issue.add_argument("--days", type=int, default=90, help="valid for this many days (default 90, at most 366)")
+    rotate = sub.add_parser("rotate", help="issue a replacement for a token (printed once) and revoke the old one")
+    rotate.add_argument("token_id", type=int, metavar="ID")
+    rotate.add_argument("--by", default=os.environ.get("USER", "operator"), help="who issues it")
+    rotate.add_argument("--days", type=int, default=90, help="valid for this many days (default 90, at most 366)")
     revoke = sub.add_parser("revoke", help="revoke a token by its id (see `token list`)")
     revoke.add_argument("token_id", type=int, metavar="ID")
     listing = sub.add_parser("list", help="list tokens (never the secrets)")
@@ -246,6 +298,20 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     """Record feedback on an OEM's behalf, or list what was recorded."""
     repo = _repository(args)
     if args.feedback_command == "record":
+        if not args.title.strip():
+            raise UsageError("--title: feedback needs a title (it is blank)")
+        _check_inputs(
+            args,
+            {
+                "title": inputs.TITLE,
+                "body": inputs.BODY,
+                "component": inputs.COMPONENT,
+                "by": inputs.NAME,
+                "submitted_by": inputs.Rule(inputs.MAX_NAME),
+            },
+        )
+        if args.submitted_by is not None and not args.submitted_by.strip():
+            raise UsageError("--submitted-by: a value is required (it is blank)")
         oem = _known_oem(args, args.oem)
         feedback_id = repo.record_feedback(
             oem_id=oem.id,
@@ -292,6 +358,18 @@ def _configure_feedback(parser: argparse.ArgumentParser) -> None:
 def _decide(args: argparse.Namespace, decision: Decision) -> int:
     from release_pipeline.signoff import decide
 
+    _check_inputs(
+        args,
+        {
+            "release": inputs.RELEASE,
+            "change": inputs.CHANGE,
+            "by": inputs.NAME,
+            "on_behalf_of": inputs.Rule(inputs.MAX_NAME),
+            "comment": inputs.COMMENT,
+        },
+    )
+    if args.on_behalf_of is not None and not args.on_behalf_of.strip():
+        raise UsageError("--on-behalf-of: a value is required (it is blank)")
     oem = _known_oem(args, args.oem)
     events = decide(
         _repository(args),
@@ -391,6 +469,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, InvalidConfig, SignoffError, ReleaseDbError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except SQLAlchemyError as exc:  # the database is down or refused: one line, no traceback
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        print(f"error: release database: {first}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -3,22 +3,30 @@
 A token is only as strong as its randomness, so a fast hash (SHA-256) is enough: it
 cannot be brute-forced back from the database the way a password could. The prefix
 lets secret scanners and humans recognise a leaked token.
+
+Every token expires (``DEFAULT_VALIDITY`` after issue unless staff choose otherwise), so
+a token that leaked unnoticed stops working on its own; ``rotate_token`` hands its
+holder a fresh one and revokes the old one in one step.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
 
 import pendulum
 
+from release_pipeline import inputs
 from release_pipeline.db.repository import ReleaseRepository
 
 PREFIX = "rtp_"
 # last_used_at is informational; writing it on every request would make each page
 # view a write on a database the pipeline also writes
 TOUCH_EVERY = pendulum.duration(minutes=5)
+DEFAULT_VALIDITY = pendulum.duration(days=90)
+MAX_VALIDITY = pendulum.duration(days=366)
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,7 @@ class IssuedToken:
     id: int
     oem_id: str
     token: str  # shown once, never stored
+    expires_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -41,22 +50,73 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(repo: ReleaseRepository, *, oem_id: str, label: str, created_by: str) -> IssuedToken:
+def issue_token(
+    repo: ReleaseRepository,
+    *,
+    oem_id: str,
+    label: str,
+    created_by: str,
+    valid_for: dt.timedelta = DEFAULT_VALIDITY,
+    now: dt.datetime | None = None,
+    replaces: int | None = None,
+) -> IssuedToken:
+    """A new token for ``oem_id``, valid for ``valid_for`` from ``now``; with
+    ``replaces``, that token is revoked in the same transaction."""
     if not label.strip():
         raise ValueError("a token needs a label saying who holds it")
+    inputs.NAME.check("label", label)
+    inputs.NAME.check("issued by", created_by)
+    if not dt.timedelta(0) < valid_for <= MAX_VALIDITY:
+        raise ValueError(f"a token is valid for 1 to {MAX_VALIDITY.in_days()} days")
+    expires_at = pendulum.instance(now or pendulum.now("UTC")) + valid_for
     token = PREFIX + secrets.token_urlsafe(32)
-    token_id = repo.add_portal_token(oem_id=oem_id, token_hash=hash_token(token), label=label, created_by=created_by)
-    return IssuedToken(id=token_id, oem_id=oem_id, token=token)
+    token_id = repo.add_portal_token(
+        oem_id=oem_id,
+        token_hash=hash_token(token),
+        label=label,
+        created_by=created_by,
+        expires_at=expires_at,
+        replaces=replaces,
+    )
+    return IssuedToken(id=token_id, oem_id=oem_id, token=token, expires_at=expires_at)
 
 
-def authenticate(repo: ReleaseRepository, token: str | None) -> PortalIdentity | None:
-    """The identity behind an active token; None for a missing, unknown or revoked one."""
+def rotate_token(
+    repo: ReleaseRepository,
+    token_id: int,
+    *,
+    created_by: str,
+    valid_for: dt.timedelta = DEFAULT_VALIDITY,
+    now: dt.datetime | None = None,
+) -> IssuedToken:
+    """A replacement for token ``token_id`` (same OEM and holder), which is revoked.
+    An expired token can be rotated; a revoked one cannot (it was ended on purpose)."""
+    row = repo.portal_token(token_id)
+    if row is None:
+        raise LookupError(f"no portal token {token_id}")
+    if row.revoked_at is not None:
+        raise LookupError(f"portal token {token_id} ({row.oem_id}, {row.label!r}) is revoked: issue a new one")
+    return issue_token(
+        repo,
+        oem_id=row.oem_id,
+        label=row.label,
+        created_by=created_by,
+        valid_for=valid_for,
+        now=now,
+        replaces=token_id,
+    )
+
+
+def authenticate(repo: ReleaseRepository, token: str | None, now: dt.datetime | None = None) -> PortalIdentity | None:
+    """The identity behind an active token; None for a missing, unknown, expired or revoked one."""
     if not token or not token.startswith(PREFIX) or len(token) > 200:
         return None
     row = repo.active_token(hash_token(token))
     if row is None:
         return None
-    now = pendulum.now("UTC")
+    now = pendulum.instance(now or pendulum.now("UTC"))
+    if row.expires_at <= now:
+        return None
     if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
         repo.touch_portal_token(row.id, now)
     return PortalIdentity(token_id=row.id, oem_id=row.oem_id, label=row.label)

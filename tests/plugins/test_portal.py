@@ -18,7 +18,7 @@ with warnings.catch_warnings():  # starlette's notice about its httpx-based Test
     from fastapi.testclient import TestClient
 
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout")}
-PUBLIC_DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+DOCS = {"/openapi.json", "/docs", "/redoc"}  # need a token too: test_the_api_docs_need_a_token
 
 
 class World:
@@ -124,7 +124,7 @@ def test_the_cross_oem_table_covers_every_route(world):
         (method, route.path)
         for route in world.app.routes
         for method in getattr(route, "methods", ()) or ()
-        if route.path not in PUBLIC_DOCS and method != "HEAD"
+        if route.path not in DOCS and method != "HEAD"
     }
     assert routes - PUBLIC == set(CROSS_OEM)
 
@@ -289,7 +289,7 @@ def test_no_roadmap_yet_is_a_404(repo):
 
 
 def test_openapi_documents_the_json_api_with_bearer_auth(world):
-    schema = TestClient(world.app).get("/openapi.json").json()
+    schema = world.client("nimbus").get("/openapi.json").json()
     assert sorted(schema["paths"]) == [
         "/api/v1/deliveries",
         "/api/v1/feedback",
@@ -340,3 +340,179 @@ def test_the_feedback_form_records_and_refuses(world):
     response = client.post("/feedback", data={**data, "category": "nonsense"})
     assert response.status_code == 422 and "choose a category" in response.text
     assert [f.title for f in world.repo.feedback(oem_id="nimbus")] == ["EDI rollout in 2027"]
+
+
+# -- hardening: expiry, sign-in limit, cookie, bounds, docs --------------------------------------
+def test_an_expired_token_is_refused_like_an_unknown_one(world):
+    issued = issue_token(
+        world.repo, oem_id="nimbus", label="old", created_by="t", now=pendulum.now("UTC").subtract(days=91)
+    )
+    assert issued.expires_at < pendulum.now("UTC")
+    client = TestClient(world.app, follow_redirects=False)
+    response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {issued.token}"})
+    assert (response.status_code, response.json()) == (401, {"detail": "invalid or revoked portal token"})
+    response = client.post("/login", data={"token": issued.token})
+    assert response.status_code == 401 and "set-cookie" not in response.headers
+    client.cookies.set("oem_portal_token", issued.token)
+    assert client.get("/releases").headers["location"].endswith("/login")
+    fresh = issue_token(world.repo, oem_id="nimbus", label="new", created_by="t", valid_for=pendulum.duration(days=1))
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {fresh.token}"}).status_code == 200
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.mark.parametrize("via", ["login", "bearer", "cookie"])
+def test_failed_sign_ins_are_limited_per_client_address(world, via):
+    from release_train_airflow.portal.ratelimit import SignInLimiter
+
+    clock = Clock()
+    world.app.state.portal.sign_in_limiter = SignInLimiter(failures=10, window=60, clock=clock)
+    attacker = TestClient(world.app, follow_redirects=False, client=("203.0.113.9", 50000))
+    neighbour = TestClient(world.app, follow_redirects=False, client=("198.51.100.7", 50000))
+
+    def attempt(client, token):
+        if via == "login":
+            return client.post("/login", data={"token": token})
+        if via == "bearer":
+            return client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        client.cookies.set("oem_portal_token", token)
+        return client.get("/releases")
+
+    refused = 401 if via != "cookie" else 303
+    for i in range(10):
+        clock.now += 1
+        assert attempt(attacker, f"rtp_guess{i}").status_code == refused
+    clock.now += 1
+    locked = attempt(attacker, world.tokens["nimbus"])  # even the right token, while locked out
+    assert locked.status_code == 429 and locked.headers["retry-after"] == "50"
+    assert "too many failed sign-ins" in locked.text
+    if via == "bearer":
+        assert locked.json() == {"detail": "too many failed sign-ins from your address: retry in 50 s"}
+    else:
+        assert locked.headers["content-type"].startswith("text/html")
+    # another address is not affected, and a missing token is no guess
+    assert attempt(neighbour, world.tokens["nimbus"]).status_code in {200, 303}
+    assert TestClient(world.app, client=("203.0.113.9", 1)).get("/api/v1/me").status_code in {401, 429}
+    clock.now += 50  # the first failure left the window
+    assert attempt(attacker, world.tokens["nimbus"]).status_code in {200, 303}
+    assert attempt(attacker, "rtp_again").status_code == refused
+    assert attempt(attacker, world.tokens["nimbus"]).status_code == 429
+
+
+@pytest.mark.parametrize(
+    ("portal_url", "secure"),
+    [
+        ("http://localhost:8080/oem-portal/", False),
+        ("http://127.0.0.1:8080/oem-portal/", False),
+        ("https://localhost/oem-portal/", True),
+        ("https://portal.example.com/", True),
+        ("http://portal.example.com/", True),  # behind a TLS proxy the request looks like http
+    ],
+)
+def test_the_cookie_is_secure_unless_served_on_plain_localhost(repo, portal_url, secure):
+    from release_pipeline.vendor import load_vendor
+
+    vendor = load_vendor().model_copy(update={"portal_url": portal_url})
+    token = issue_token(repo, oem_id="nimbus", label="n", created_by="t").token
+    client = TestClient(create_app(repo, load_vendor=lambda: vendor), follow_redirects=False)
+    response = client.post("/login", data={"token": token})
+    cookie = response.headers["set-cookie"]
+    assert ("; secure" in cookie.lower()) is secure
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/feedback", {"category": "use_cases", "title": "a\x00b"}, "body.title"),
+        ("/api/v1/feedback", {"category": "use_cases", "title": "a\nb"}, "body.title"),
+        ("/api/v1/feedback", {"category": "use_cases", "title": "ok", "body": "x\x07"}, "body.body"),
+        ("/api/v1/feedback", {"category": "use_cases", "title": "ok", "body": "x" * 10001}, "body.body"),
+        ("/api/v1/feedback", {"category": "use_cases", "title": "ok", "component": "c\x00"}, "body.component"),
+        ("/api/v1/feedback", {"category": "use_cases", "title": "ok", "component": "c" * 101}, "body.component"),
+        ("/api/v1/releases/2026.24/decisions", {"decision": "approved", "comment": "\x00"}, "body.comment"),
+        ("/api/v1/releases/2026.24/decisions", {"decision": "rejected", "comment": "x" * 4001}, "body.comment"),
+        ("/api/v1/releases/2026.24/decisions", {"decision": "approved", "changes": ["CHG\x00"]}, "body.changes.0"),
+        ("/api/v1/releases/2026.24/decisions", {"decision": "approved", "changes": ["C" * 65]}, "body.changes.0"),
+        ("/api/v1/releases/2026.24/decisions", {"decision": "approved", "changes": ["CHG-1", "CHG-1"]}, ""),
+        ("/api/v1/releases/2026.2%00/decisions", {"decision": "approved"}, "path.release_id"),
+        ("/api/v1/releases/" + "9" * 300 + "/decisions", {"decision": "approved"}, "path.release_id"),
+    ],
+)
+def test_the_api_refuses_control_characters_and_over_long_input(world, path, body, field):
+    before = world.state()
+    response = world.client("nimbus").post(path, json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith(field)
+    assert world.state() == before
+
+
+def test_multi_line_text_keeps_its_line_breaks(world):
+    client = world.client("nimbus")
+    body = {"category": "use_cases", "title": "Two lines", "body": "first\r\n\tsecond"}
+    assert client.post("/api/v1/feedback", json=body).json()["body"] == "first\r\n\tsecond"
+    body = {"decision": "rejected", "changes": ["CHG-1"], "comment": "fails:\n\tload test"}
+    assert client.post("/api/v1/releases/2026.24/decisions", json=body).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "message"),
+    [
+        ("/releases/2026.24/decisions", {"decision": "rejected", "comment": "no\x00"}, "comment: control character"),
+        ("/releases/2026.24/decisions", {"decision": "rejected", "comment": "x" * 4001}, "comment: at most 4000"),
+        ("/releases/2026.24/decisions", {"decision": "approved", "change": "CHG-1\x00"}, "change: control character"),
+        ("/feedback", {"category": "use_cases", "title": "t\x00"}, "title: control character"),
+        ("/feedback", {"category": "use_cases", "title": "t", "body": "b\x00"}, "body: control character"),
+        ("/feedback", {"category": "use_cases", "title": "t", "body": "b" * 10001}, "body: at most 10000"),
+        ("/feedback", {"category": "use_cases", "title": "t", "component": "c" * 101}, "component: at most 100"),
+    ],
+)
+def test_the_forms_refuse_control_characters_and_over_long_input(world, path, data, message):
+    client = world.client("nimbus", browser=True)
+    before = world.state()
+    response = client.post(path, data={**data, "csrf": csrf_of(client.get("/feedback").text)})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("text/html") and message in response.text
+    assert world.state() == before
+    assert client.get("/releases/2026.2%00").status_code == 404
+
+
+def test_the_schema_documents_every_bound(world):
+    schema = world.client("nimbus").get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    feedback = components["FeedbackIn"]["properties"]
+    assert feedback["title"]["maxLength"] == 300 and "pattern" in feedback["title"]
+    assert feedback["body"]["maxLength"] == 10000
+    rejection = components["Rejection"]
+    assert "comment" in rejection["required"] and rejection["properties"]["comment"]["maxLength"] == 4000
+    assert "comment" not in components["Approval"].get("required", [])
+    changes = components["Approval"]["properties"]["changes"]
+    assert changes["uniqueItems"] is True and changes["anyOf"][0]["items"]["maxLength"] == 64
+    post = schema["paths"]["/api/v1/releases/{release_id}/decisions"]["post"]
+    assert post["parameters"][0]["schema"]["pattern"] == r"^[0-9]{4}\.[0-9]{2}$"
+    for status in ("400", "401", "404", "409", "422", "429"):
+        assert post["responses"][status]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Problem"
+        }
+
+
+def test_the_api_docs_need_a_token(world):
+    anonymous = TestClient(world.app, follow_redirects=False)
+    response = anonymous.get("/openapi.json")
+    assert response.status_code == 401 and "paths" not in response.text
+    assert anonymous.get("/openapi.json", headers={"Authorization": "Bearer rtp_forged"}).status_code == 401
+    for page in ("/docs", "/redoc"):
+        response = anonymous.get(page)
+        assert response.status_code == 303 and response.headers["location"].endswith("/login")
+    assert anonymous.get("/docs/oauth2-redirect").status_code == 404
+    api = world.client("nimbus")
+    assert "/api/v1/releases" in api.get("/openapi.json").json()["paths"]
+    browser = world.client("nimbus", browser=True)  # Swagger UI fetches the schema with the cookie
+    assert "/openapi.json" in browser.get("/docs").text and "/openapi.json" in browser.get("/redoc").text
+    assert browser.get("/openapi.json").status_code == 200

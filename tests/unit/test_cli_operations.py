@@ -148,3 +148,104 @@ def test_commands_need_a_database(monkeypatch, capsys):
     monkeypatch.delenv("RELEASE_TRAIN_DB_URL", raising=False)
     assert main(["status"]) == 2
     assert "pass --db-url or set RELEASE_TRAIN_DB_URL" in capsys.readouterr().err
+
+
+def test_tokens_expire_and_rotate(cli, repo):
+    code, out, err = cli(
+        "token", "issue", "--oem", "nimbus", "--label", "ann@nimbus", "--by", "ops.eve", "--days", "30"
+    )
+    assert code == 0 and "valid until" in err
+    old = out.strip()
+    (row,) = repo.portal_tokens()
+    assert 29 <= (row.expires_at - row.created_at).days <= 30
+    code, out, err = cli("token", "rotate", str(row.id), "--by", "ops.eve")
+    assert code == 0 and f"replaces token {row.id}" in err
+    new = out.strip()
+    assert authenticate(repo, old) is None and authenticate(repo, new).label == "ann@nimbus"
+    code, out, _ = cli("token", "list", "--json")
+    listed = json.loads(out)
+    assert [(r["id"], r["state"]) for r in listed] == [(row.id, "revoked"), (row.id + 1, "active")]
+    assert all(r["expires"] != "-" for r in listed)
+    new_row = repo.portal_tokens()[1]
+    assert 89 <= (new_row.expires_at - new_row.created_at).days <= 90  # the default
+    code, out, err = cli("token", "rotate", str(row.id))
+    assert (code, out) == (2, "") and "is revoked: issue a new one" in err
+    assert cli("token", "rotate", "99")[2] == "error: no portal token 99\n"
+    code, _, err = cli("token", "issue", "--oem", "nimbus", "--label", "x", "--days", "0")
+    assert code == 2 and "--days" in err
+    code, out, _ = cli("token", "list")
+    assert out.splitlines()[0].split() == [
+        "id", "oem", "label", "created_by", "created", "last_used", "expires", "revoked", "state"
+    ]  # fmt: skip
+
+
+def test_an_expired_token_is_listed_as_such_and_can_be_rotated(cli, repo):
+    import pendulum
+
+    from release_pipeline.tokens import issue_token
+
+    issued = issue_token(
+        repo, oem_id="kestrel", label="kim", created_by="t", now=pendulum.now("UTC").subtract(days=100)
+    )
+    assert authenticate(repo, issued.token) is None
+    assert json.loads(cli("token", "list", "--json")[1])[0]["state"] == "expired"
+    code, out, _ = cli("token", "rotate", str(issued.id), "--by", "ops")
+    assert code == 0 and authenticate(repo, out.strip()).oem_id == "kestrel"
+
+
+DECIDE = ["approve", "--oem", "nimbus", "--release", "2026.24"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([*DECIDE, "--by", ""], "--by: a value is required"),
+        ([*DECIDE, "--by", "   "], "--by: a value is required (it is blank)"),
+        ([*DECIDE, "--by", "b" * 101], "--by: at most 100 characters (101 given)"),
+        ([*DECIDE, "--by", "bob\x1b[31m"], "--by: control character '\\x1b' is not allowed"),
+        ([*DECIDE, "--by", "bob", "--on-behalf-of", " "], "--on-behalf-of: a value is required"),
+        ([*DECIDE, "--by", "bob", "--comment", "c" * 4001], "--comment: at most 4000 characters"),
+        ([*DECIDE, "--by", "bob", "--change", "CHG-1\x00"], "--change: control character '\\x00'"),
+        ([*DECIDE, "--by", "bob", "--change", "C" * 65], "--change: at most 64 characters"),
+        ([*DECIDE, "--by", "bob", "--change", "CHG-9"], "change 'CHG-9' is not among the changes"),
+        (["approve", "--oem", "nimbus", "--release", "2026.24" * 50, "--by", "b"], "--release: at most 7"),
+        (["approve", "--oem", "nimbus", "--release", "latest", "--by", "b"], "--release: 'latest' is not a release id"),
+        (["approve", "--oem", "nimbus", "--release", "2099.01", "--by", "b"], "2099.01 has no changes waiting"),
+        (["approve", "--oem", "n" * 500, "--release", "2026.24", "--by", "b"], "no such OEM"),
+        (["reject", "--oem", "nimbus", "--release", "2026.24", "--by", ""], "--by: a value is required"),
+        (["token", "issue", "--oem", "nimbus", "--label", "x", "--by", " "], "--by: a value is required"),
+        (["token", "issue", "--oem", "nimbus", "--label", "l" * 101], "--label: at most 100 characters"),
+        (["token", "issue", "--oem", "nimbus", "--label", "a\x00b"], "--label: control character"),
+        (["token", "rotate", "1", "--by", ""], "--by: a value is required"),
+        (["token", "revoke", "12345"], "no portal token 12345"),
+        (
+            ["feedback", "record", "--oem", "kestrel", "--category", "use_cases", "--title", "t" * 301,
+             "--body", "", "--by", "cs"],
+            "--title: at most 300 characters",
+        ),
+        (
+            ["feedback", "record", "--oem", "kestrel", "--category", "use_cases", "--title", "t",
+             "--body", "b\x00", "--by", "cs"],
+            "--body: control character",
+        ),
+        (
+            ["feedback", "record", "--oem", "kestrel", "--category", "use_cases", "--title", "t",
+             "--body", "", "--by", ""],
+            "--by: a value is required",
+        ),
+    ],
+)  # fmt: skip
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(cli, release_24, argv, message):
+    repo = release_24
+    code, out, err = cli(*argv)
+    assert (code, out) == (2, "")
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert "Traceback" not in err
+    assert [repo.approval_history(o, c) for o in ("nimbus", "orbitel") for c in ("CHG-1", "CHG-2")] == [[]] * 4
+    assert repo.portal_tokens() == [] and repo.feedback() == []
+
+
+def test_multi_line_comments_are_accepted(cli, release_24):
+    code, _, _ = cli(*DECIDE, "--by", "cs.bob", "--comment", "checked:\n\tall fine")
+    assert code == 0
+    assert release_24.approval_history("nimbus", "CHG-1")[0].comment == "checked:\n\tall fine"

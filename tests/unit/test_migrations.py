@@ -1,5 +1,8 @@
 """The Alembic migrations build exactly the schema that ``schema.py`` describes."""
 
+import pendulum
+import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -7,7 +10,7 @@ from sqlalchemy import inspect
 
 from release_pipeline.db import connect
 from release_pipeline.db.migrate import MIGRATIONS, alembic_config, current_revision, upgrade
-from release_pipeline.db.schema import metadata
+from release_pipeline.db.schema import UtcDateTime, metadata
 
 
 def test_migrated_database_matches_the_schema(release_db_url):
@@ -34,3 +37,29 @@ def test_one_linear_history():
         script = ScriptDirectory.from_config(alembic_config(conn))
     assert len(script.get_heads()) == 1
     assert MIGRATIONS.is_dir()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'old.db'}"
+    return request.getfixturevalue("postgres_databases").create("rt_migrate")
+
+
+def test_tokens_issued_before_expiry_existed_expire_90_days_after_issue(empty_db_url):
+    engine = connect(empty_db_url)
+    upgrade(engine, "0001")
+    issued = pendulum.datetime(2026, 3, 1, 9, tz="UTC")
+    tokens = sa.table(
+        "portal_tokens", *(sa.column(c) for c in ("oem_id", "token_hash", "label", "created_by")),
+        sa.column("created_at", UtcDateTime()),
+    )  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(
+            tokens.insert().values(oem_id="acme", token_hash="h", label="ann", created_by="ops", created_at=issued)
+        )
+    upgrade(engine, "0003")
+    with engine.connect() as conn:
+        (expires_at,) = conn.execute(sa.select(metadata.tables["portal_tokens"].c.expires_at)).one()
+    assert expires_at == issued.add(days=90)
+    engine.dispose()

@@ -214,7 +214,9 @@ def test_feedback_roadmap_and_tokens(repo):
     )
     assert repo.latest_roadmap_snapshot().id == snapshot
     assert repo.latest_roadmap_snapshot().items == [{"id": "x", "score": 3.5}]
-    token_id = repo.add_portal_token(oem_id="acme", token_hash="h" * 64, label="ann", created_by="ops")
+    token_id = repo.add_portal_token(
+        oem_id="acme", token_hash="h" * 64, label="ann", created_by="ops", expires_at=MERGED.add(days=90)
+    )
     assert repo.active_token("h" * 64).oem_id == "acme"
     assert repo.revoke_portal_token(token_id) is True
     assert repo.revoke_portal_token(token_id) is False

@@ -174,3 +174,17 @@ def test_status_matrix(two_releases, calendar):
     }
     assert status_matrix(repo, ["acme"], last=2).releases == ["2026.24", "2026.25"]
     assert status_matrix(repo, ["acme"], releases=["2026.23"]).rows() == [{"oem": "acme", "2026.23": "approved"}]
+
+
+def test_a_token_works_until_it_expires(repo):
+    import pendulum
+
+    t0 = pendulum.datetime(2026, 1, 5, 12, tz="UTC")
+    issued = issue_token(
+        repo, oem_id="acme", label="ann", created_by="ops", now=t0, valid_for=pendulum.duration(days=1)
+    )
+    assert issued.expires_at == t0.add(days=1) == repo.portal_tokens()[0].expires_at
+    assert authenticate(repo, issued.token, now=t0.add(hours=23, minutes=59)).oem_id == "acme"
+    assert authenticate(repo, issued.token, now=t0.add(days=1)) is None
+    with pytest.raises(ValueError, match="valid for 1 to 366 days"):
+        issue_token(repo, oem_id="acme", label="ann", created_by="ops", valid_for=pendulum.duration(days=400))

@@ -621,12 +621,37 @@ class ReleaseRepository:
             return conn.execute(select(t.roadmap_snapshots).order_by(r.id.desc()).limit(1)).first()
 
     # -- portal tokens -------------------------------------------------------------------
-    def add_portal_token(self, *, oem_id: str, token_hash: str, label: str, created_by: str) -> int:
+    def add_portal_token(
+        self,
+        *,
+        oem_id: str,
+        token_hash: str,
+        label: str,
+        created_by: str,
+        expires_at: dt.datetime,
+        replaces: int | None = None,
+    ) -> int:
+        """A new token; with ``replaces``, the token of that id is revoked in the same
+        transaction (a rotation: never both valid, never neither)."""
         try:
             with self.engine.begin() as conn:
+                now = _now()
+                if replaces is not None:
+                    revoked = conn.execute(
+                        update(t.portal_tokens)
+                        .where(t.portal_tokens.c.id == replaces, t.portal_tokens.c.revoked_at.is_(None))
+                        .values(revoked_at=now)
+                    )
+                    if revoked.rowcount != 1:
+                        raise ReleaseDbError(f"portal token {replaces} is already revoked")
                 result = conn.execute(
                     t.portal_tokens.insert().values(
-                        oem_id=oem_id, token_hash=token_hash, label=label, created_by=created_by, created_at=_now()
+                        oem_id=oem_id,
+                        token_hash=token_hash,
+                        label=label,
+                        created_by=created_by,
+                        created_at=now,
+                        expires_at=expires_at,
                     )
                 )
                 return result.inserted_primary_key[0]

@@ -269,5 +269,6 @@ portal_tokens = Table(
     Column("created_by", String(100), nullable=False),
     Column("revoked_at", UtcDateTime),
     Column("last_used_at", UtcDateTime),
+    Column("expires_at", UtcDateTime, nullable=False),
     _created(),
 )

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from release_pipeline.db.repository import ReleaseRepository
 from release_train_airflow.portal import api, pages
-from release_train_airflow.portal.auth import LoginRequired
+from release_train_airflow.portal.auth import INVALID_TOKEN, Caller, LoginRequired, docs_caller
 from release_train_airflow.portal.context import Portal
+from release_train_airflow.portal.ratelimit import TooManySignIns
 
 __all__ = ["create_app"]
 
@@ -31,10 +33,24 @@ def create_app(repository: ReleaseRepository | Callable[[], ReleaseRepository], 
         description="Sign off releases, follow deliveries, give feedback and read the roadmap. "
         "Every call needs `Authorization: Bearer <portal token>`.",
         version="1",
+        # served below behind a token instead: the schema is the map of the API
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.portal = Portal(get_repository, **loaders)
     app.include_router(api.router)
     app.include_router(pages.router)
+    _docs(app)
+
+    @app.exception_handler(TooManySignIns)
+    def _throttled(request: Request, exc: TooManySignIns):
+        headers = {"Retry-After": str(exc.retry_after)}
+        if wants_json(request):
+            return JSONResponse({"detail": str(exc)}, status_code=429, headers=headers)
+        response = pages.page(request, "error.html", None, 429, message=str(exc))
+        response.headers.update(headers)
+        return response
 
     @app.exception_handler(LoginRequired)
     def _login(request: Request, _exc: LoginRequired):
@@ -42,17 +58,66 @@ def create_app(repository: ReleaseRepository | Callable[[], ReleaseRepository], 
 
     @app.exception_handler(RequestValidationError)
     def _invalid(_request: Request, exc: RequestValidationError):
-        """One readable sentence naming the field, plus FastAPI's details."""
-        errors = exc.errors()
-        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        """One readable sentence naming the field, plus each field at fault (``api.Problem``)."""
+        errors = [readable(e) for e in exc.errors()] or [{"loc": [], "msg": "invalid request", "type": "invalid"}]
+        first = errors[0]
         where = ".".join(str(p) for p in first["loc"])
-        return JSONResponse(
-            {"detail": f"{where}: {first['msg']}" if where else first["msg"], "errors": jsonable(errors)},
-            status_code=422,
-        )
+        return JSONResponse({"detail": f"{where}: {first['msg']}" if where else first["msg"], "errors": errors}, 422)
 
     return app
 
 
-def jsonable(errors: list[dict]) -> list[dict]:
-    return [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in errors]
+def wants_json(request: Request) -> bool:
+    path = request.scope.get("path", "")
+    return "/api/" in path or path.endswith("/openapi.json")
+
+
+def _docs(app: FastAPI) -> None:
+    """``/openapi.json``, ``/docs`` and ``/redoc`` for a caller with a token (a tool's bearer
+    token, or a signed-in browser's cookie, which Swagger UI's own fetch sends along)."""
+
+    def schema_url(request: Request) -> str:
+        return request.scope.get("root_path", "").rstrip("/") + "/openapi.json"
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(caller: Caller | None = Depends(docs_caller)):
+        if caller is None:
+            raise HTTPException(
+                401, f"the API schema needs a portal token: {INVALID_TOKEN}", {"WWW-Authenticate": "Bearer"}
+            )
+        return app.openapi()
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger(request: Request, caller: Caller | None = Depends(docs_caller)):
+        if caller is None:
+            raise LoginRequired()
+        return get_swagger_ui_html(openapi_url=schema_url(request), title=f"{app.title} API")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(request: Request, caller: Caller | None = Depends(docs_caller)):
+        if caller is None:
+            raise LoginRequired()
+        return get_redoc_html(openapi_url=schema_url(request), title=f"{app.title} API")
+
+
+# pydantic names the union member in the location of its errors (body.Rejection.comment);
+# the caller wrote body.comment
+UNION_TAGS = {"approved", "rejected", "Approval", "Rejection"}
+
+
+def readable(error: dict) -> dict:
+    """One validation error as ``api.FieldProblem``, in the caller's terms."""
+    loc = list(error.get("loc", ()))
+    msg, kind = str(error.get("msg")), str(error.get("type"))
+    if len(loc) > 1 and loc[0] == "body" and loc[1] in UNION_TAGS:
+        no_comment = loc[2:] == ["comment"] and kind in {"missing", "string_pattern_mismatch"}
+        if loc[1] in {"rejected", "Rejection"} and no_comment:
+            msg = "a rejection needs a comment saying why"
+        del loc[1]
+    if kind in {"union_tag_invalid", "union_tag_not_found"}:
+        ctx = error.get("ctx") or {}
+        loc.append(str(ctx.get("discriminator", "decision")).strip("'"))
+        msg = f"Input should be {ctx.get('expected_tags', 'one of the documented values')}".replace(", ", " or ")
+        if kind == "union_tag_not_found":
+            msg = "Field required"
+    return {"loc": loc, "msg": msg, "type": kind}

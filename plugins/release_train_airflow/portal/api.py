@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Body, Depends, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from release_pipeline import inputs
 from release_pipeline.models import FeedbackCategory
 from release_pipeline.signoff import Conflict, Invalid, NotFound, SignoffError, decide, release_for, releases_for
 from release_train_airflow.portal import views
 from release_train_airflow.portal.auth import Caller, api_caller
 
-ERRORS = {401: {"description": "missing, unknown or revoked token"}}
+
+class FieldProblem(BaseModel):
+    loc: list[str | int] = Field(description="where: `body`, `path` or `query`, then the field")
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """Every refusal: one readable sentence, and for malformed input the fields at fault."""
+
+    detail: str
+    errors: list[FieldProblem] | None = Field(None, description="for 422 on malformed input: each field at fault")
+
+
+def problem(description: str) -> dict:
+    return {"description": description, "model": Problem}
+
+
+ERRORS = {
+    400: problem("a body that cannot be read (not UTF-8)"),
+    401: problem("missing, unknown, expired or revoked token"),
+    422: problem("malformed input: the detail names the field"),
+    429: problem("too many failed sign-ins from your address: retry after `Retry-After` seconds"),
+}
 router = APIRouter(prefix="/api/v1", tags=["OEM portal"], responses=ERRORS)
+ReleaseId = Annotated[
+    str, Path(max_length=7, pattern=inputs.RELEASE_ID, description="a release id like 2026.24", examples=["2026.24"])
+]
+ChangeId = Annotated[str, Field(min_length=1, max_length=inputs.MAX_CHANGE_ID, pattern=inputs.CHANGE_ID)]
 
 
 def http_error(exc: SignoffError) -> HTTPException:
@@ -65,14 +93,40 @@ class ReleaseDetail(ReleaseSummary):
     notes: Notes
 
 
-class DecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+CHANGES_DOC = "change ids, each once; omit to decide on every change not yet so decided"
 
-    decision: Literal["approved", "rejected"]
-    changes: list[str] | None = Field(
-        None, min_length=1, max_length=500, description="change ids; omit to decide on every change not yet so decided"
+
+class Approval(BaseModel):
+    model_config = ConfigDict(extra="forbid", title="Approval")
+
+    decision: Literal["approved"]
+    changes: list[ChangeId] | None = Field(
+        None,
+        min_length=1,
+        max_length=inputs.MAX_CHANGES,
+        description=CHANGES_DOC,
+        json_schema_extra={"uniqueItems": True},
     )
-    comment: str | None = Field(None, max_length=4000, description="required for a rejection")
+    comment: str | None = Field(None, max_length=inputs.MAX_COMMENT, pattern=inputs.TEXT)
+
+
+class Rejection(BaseModel):
+    model_config = ConfigDict(extra="forbid", title="Rejection")
+
+    decision: Literal["rejected"]
+    changes: list[ChangeId] | None = Field(
+        None,
+        min_length=1,
+        max_length=inputs.MAX_CHANGES,
+        description=CHANGES_DOC,
+        json_schema_extra={"uniqueItems": True},
+    )
+    comment: str = Field(
+        max_length=inputs.MAX_COMMENT, pattern=inputs.NONBLANK_TEXT, description="why: a rejection needs a comment"
+    )
+
+
+DecisionIn = Approval | Rejection
 
 
 class DecisionOut(BaseModel):
@@ -86,9 +140,9 @@ class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     category: FeedbackCategory
-    title: str = Field(min_length=1, max_length=300, pattern=r"\S")
-    body: str = Field("", max_length=10000)
-    component: str | None = Field(None, max_length=100)
+    title: str = Field(min_length=1, max_length=inputs.MAX_TITLE, pattern=inputs.NONBLANK_LINE)
+    body: str = Field("", max_length=inputs.MAX_BODY, pattern=inputs.TEXT)
+    component: str | None = Field(None, max_length=inputs.MAX_COMPONENT, pattern=inputs.LINE)
 
 
 class FeedbackOut(BaseModel):
@@ -175,8 +229,8 @@ def list_releases(caller: Caller = Depends(api_caller)):
     return [views.release_summary(caller, r) for r in releases_for(caller.repo, caller.oem.id)]
 
 
-@router.get("/releases/{release_id}", response_model=ReleaseDetail, responses={404: {"description": "not yours"}})
-def get_release(release_id: str, caller: Caller = Depends(api_caller)):
+@router.get("/releases/{release_id}", response_model=ReleaseDetail, responses={404: problem("not yours")})
+def get_release(release_id: ReleaseId, caller: Caller = Depends(api_caller)):
     """One release: its changes with your decisions, and its release notes."""
     try:
         return views.release_detail(caller, release_for(caller.repo, caller.oem.id, release_id))
@@ -188,9 +242,13 @@ def get_release(release_id: str, caller: Caller = Depends(api_caller)):
     "/releases/{release_id}/decisions",
     response_model=DecisionOut,
     status_code=201,
-    responses={404: {"description": "release or change not yours"}, 409: {"description": "double or too late"}},
+    responses={404: problem("release or change not yours"), 409: problem("double or too late")},
 )
-def post_decision(release_id: str, body: DecisionIn, caller: Caller = Depends(api_caller)):
+def post_decision(
+    release_id: ReleaseId,
+    body: Annotated[DecisionIn, Body(discriminator="decision")],
+    caller: Caller = Depends(api_caller),
+):
     """Approve or reject changes of a release (all of them when ``changes`` is omitted)."""
     try:
         event_ids = decide(
@@ -240,7 +298,7 @@ def post_feedback(body: FeedbackIn, caller: Caller = Depends(api_caller)):
     return views.feedback_entry(caller, caller.repo.feedback_item(feedback_id))
 
 
-@router.get("/roadmap", response_model=Roadmap, responses={404: {"description": "no roadmap computed yet"}})
+@router.get("/roadmap", response_model=Roadmap, responses={404: problem("no roadmap computed yet")})
 def get_roadmap(caller: Caller = Depends(api_caller)):
     """The current roadmap for the next two releases."""
     roadmap = views.roadmap(caller)

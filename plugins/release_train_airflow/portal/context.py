@@ -10,6 +10,7 @@ from release_pipeline.db.repository import ReleaseRepository
 from release_pipeline.registry import Registry, load_registry
 from release_pipeline.release_calendar import ReleaseCalendar, load_calendar
 from release_pipeline.vendor import VendorConfig, load_vendor
+from release_train_airflow.portal.ratelimit import SignInLimiter
 
 # config edits (a new OEM) reach a running api-server within this many seconds
 CONFIG_TTL = 60.0
@@ -24,6 +25,7 @@ class Portal:
     load_registry: Callable[[], Registry] = load_registry
     load_vendor: Callable[[], VendorConfig] = load_vendor
     load_calendar: Callable[[], ReleaseCalendar] = load_calendar
+    sign_in_limiter: SignInLimiter = field(default_factory=SignInLimiter)
     _cache: dict[str, tuple[float, object]] = field(default_factory=dict)
 
     def _cached(self, name: str, load: Callable[[], object]):

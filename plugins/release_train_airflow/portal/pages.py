@@ -1,7 +1,8 @@
 """The portal's server-rendered pages: log in with a token, sign off, give feedback.
 
 Form posts answer with a redirect (303) on success, so a reload does not submit twice,
-and with the page and a 4xx status when refused.
+and with the page and a 4xx status when refused. Form fields obey the same bounds as
+the JSON API (``release_pipeline.inputs``).
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
+from release_pipeline import inputs
 from release_pipeline.db.repository import ReleaseDbError
+from release_pipeline.inputs import InvalidInput
 from release_pipeline.models import FeedbackCategory
 from release_pipeline.roadmap import CATEGORY_LABELS
 from release_pipeline.signoff import Conflict, Invalid, NotFound, SignoffError, decide, release_for, releases_for
 from release_train_airflow.portal import views
-from release_train_airflow.portal.auth import COOKIE, INVALID_TOKEN, Caller, page_caller, portal, resolve
+from release_train_airflow.portal.auth import COOKIE, INVALID_TOKEN, Caller, page_caller, portal, secure_cookie, sign_in
 from release_train_airflow.portal.context import Portal
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -64,7 +67,7 @@ def login_form(request: Request):
 
 @router.post("/login")
 def login(request: Request, token: str = Form(""), portal: Portal = Depends(portal)):
-    caller = resolve(portal, token.strip())
+    caller = sign_in(request, portal, token.strip())
     if caller is None:
         return page(request, "login.html", None, 401, error=INVALID_TOKEN)
     response = see_other(request, "releases_page")
@@ -73,7 +76,7 @@ def login(request: Request, token: str = Form(""), portal: Portal = Depends(port
         caller.token,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=secure_cookie(portal),
         path=cookie_path(request),
         max_age=12 * 3600,
     )
@@ -96,6 +99,10 @@ def releases_page(request: Request, caller: Caller = Depends(page_caller)):
 @router.get("/releases/{release_id}")
 def release_page(request: Request, release_id: str, done: str | None = None, caller: Caller = Depends(page_caller)):
     try:
+        inputs.RELEASE.check("release", release_id)
+    except InvalidInput as exc:
+        return page(request, "error.html", caller, 404, message=str(exc))
+    try:
         release = views.release_detail(caller, release_for(caller.repo, caller.oem.id, release_id))
     except SignoffError as exc:
         return page(request, "error.html", caller, STATUS.get(type(exc), 400), message=str(exc))
@@ -114,6 +121,13 @@ def decide_form(
 ):
     if not caller.valid_csrf(csrf):
         return forbidden_form(request, caller)
+    try:
+        inputs.RELEASE.check("release", release_id)
+        for change_id in change:
+            inputs.CHANGE.check("change", change_id)
+        inputs.COMMENT.check("comment", comment)
+    except InvalidInput as exc:
+        return page(request, "error.html", caller, 422, message=str(exc))
     try:
         decide(
             caller.repo,
@@ -167,10 +181,15 @@ def feedback_form(
     error = None
     if category not in {str(c) for c in FeedbackCategory}:
         error = "choose a category"
-    elif not title.strip() or len(title) > 300:
-        error = "a title of 1 to 300 characters is required"
-    elif len(body) > 10000 or len(component) > 100:
-        error = "the text is too long"
+    elif not title.strip() or len(title) > inputs.MAX_TITLE:
+        error = f"a title of 1 to {inputs.MAX_TITLE} characters is required"
+    else:
+        try:
+            inputs.TITLE.check("title", title)
+            inputs.BODY.check("body", body)
+            inputs.COMPONENT.check("component", component)
+        except InvalidInput as exc:
+            error = str(exc)
     if error is None:
         try:
             feedback_id = caller.repo.record_feedback(

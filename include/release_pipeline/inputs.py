@@ -1,0 +1,79 @@
+"""Bounds on what people type: one set of limits for the portal (its JSON API, where
+they are pydantic constraints and so documented in the OpenAPI schema, and its forms)
+and the CLI.
+
+Control characters are refused everywhere: a NUL cannot be stored by PostgreSQL, and
+the others have no business in a name or a title. Multi-line text (a comment, a
+feedback body) may hold tabs and line breaks, including the ``\\r\\n`` browsers send
+from a textarea.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# regexes that both Python and pydantic's (Rust) regex engine understand, so the
+# OpenAPI schema shows exactly what the server enforces
+LINE = r"^[^\x00-\x1f\x7f]*$"
+NONBLANK_LINE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+NONBLANK_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+RELEASE_ID = r"^[0-9]{4}\.[0-9]{2}$"
+CHANGE_ID = r"^[^\s\x00-\x1f\x7f]+$"
+
+# maximum lengths (characters); the database columns are at least this wide
+MAX_TITLE = 300
+MAX_COMMENT = 4000
+MAX_BODY = 10000
+MAX_COMPONENT = 100
+MAX_NAME = 100  # token labels, --by, --on-behalf-of, submitted_by
+MAX_CHANGE_ID = 64
+MAX_CHANGES = 500
+
+
+class InvalidInput(ValueError):
+    """A value a person typed is out of bounds; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    max_length: int
+    multiline: bool = False
+    required: bool = False
+    pattern: str | None = None  # an extra shape, e.g. RELEASE_ID
+    shape: str = ""  # how to describe ``pattern`` in a message
+
+    def check(self, field: str, value: str | None) -> str | None:
+        """``value`` unchanged when it is acceptable, else :class:`InvalidInput`."""
+        if value is None or value == "":
+            if self.required:
+                raise InvalidInput(f"{field}: a value is required")
+            return value
+        control = _control_character(value, self.multiline)
+        if control is not None:
+            raise InvalidInput(f"{field}: control character {control!r} is not allowed")
+        if len(value) > self.max_length:
+            raise InvalidInput(f"{field}: at most {self.max_length} characters ({len(value)} given)")
+        if self.required and not value.strip():
+            raise InvalidInput(f"{field}: a value is required (it is blank)")
+        if self.pattern and not re.fullmatch(self.pattern.strip("^$"), value):
+            raise InvalidInput(f"{field}: {value!r} is not {self.shape or 'well-formed'}")
+        return value
+
+
+def _control_character(value: str, multiline: bool) -> str | None:
+    allowed = "\t\n\r" if multiline else ""
+    for char in value:
+        if (ord(char) < 0x20 or ord(char) == 0x7F) and char not in allowed:
+            return char
+    return None
+
+
+NAME = Rule(MAX_NAME, required=True)
+TITLE = Rule(MAX_TITLE, required=True)
+COMMENT = Rule(MAX_COMMENT, multiline=True)
+BODY = Rule(MAX_BODY, multiline=True)
+COMPONENT = Rule(MAX_COMPONENT)
+RELEASE = Rule(7, required=True, pattern=RELEASE_ID, shape="a release id like 2026.24")
+CHANGE = Rule(MAX_CHANGE_ID, required=True, pattern=CHANGE_ID, shape="a change id (no spaces)")
