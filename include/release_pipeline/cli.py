@@ -46,9 +46,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         problems.extend(exc.errors)
         calendar = None
     try:
-        load_vendor(args.config_dir / "vendor.yaml" if args.config_dir else None)
+        vendor = load_vendor(args.config_dir / "vendor.yaml" if args.config_dir else None)
     except InvalidConfig as exc:
         problems.extend(exc.errors)
+        vendor = None
     try:
         registry = load_registry(args.config_dir / "oems.yaml" if args.config_dir else None)
         problems.extend(registry.errors)
@@ -60,6 +61,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     except InvalidConfig as exc:
         problems.extend(exc.errors)
         roadmap = None
+    if registry and vendor:
+        from release_pipeline.notes.whitelabel import config_problems
+
+        whitelabel_errors, warnings = config_problems(registry, vendor)
+        problems.extend(whitelabel_errors)
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if calendar:

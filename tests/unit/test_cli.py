@@ -35,4 +35,18 @@ def test_db_upgrade_needs_a_database(monkeypatch, capsys):
 
 def test_db_upgrade(release_db_url, capsys):
     assert main(["--db-url", release_db_url, "db-upgrade"]) == 0
-    assert "release database at revision 0001" in capsys.readouterr().out
+    assert "release database at revision 0002_held_sends" in capsys.readouterr().out
+
+
+def test_check_config_refuses_oem_names_the_guard_would_always_hold(tmp_path, capsys):
+    shutil.copytree(REPO / "config", tmp_path, dirs_exist_ok=True)
+    oems = tmp_path / "oems.yaml"
+    text = oems.read_text().replace("brand_name: Kestrel Flow", "brand_name: Kestrel AVA Flow")
+    text = text.replace("AVA Studio: Nimbus Studio", "AVA Studio: Orbitel Studio")
+    text = text.replace("    acceptance_url: https://staging.orbitlink.example\n", "")
+    oems.write_text(text)
+    assert main(["--config-dir", str(tmp_path), "check-config"]) == 1
+    err = capsys.readouterr().err
+    assert "OEM 'kestrel', field 'brand_name': 'Kestrel AVA Flow' contains vendor 'AVA'" in err
+    assert "OEM 'nimbus', field 'glossary['AVA Studio']': 'Orbitel Studio' contains OEM orbitel" in err
+    assert "warning: config/oems.yaml: OEM 'orbitel': no acceptance_url" in err.replace(str(tmp_path), "config")

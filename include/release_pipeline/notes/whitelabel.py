@@ -272,7 +272,7 @@ class Guard:
                 continue
             for term in (other.id, other.display_name, other.brand_name, *other.hosts):
                 forbidden.append((f"OEM {other.id}", term))
-        own = (oem.id, oem.display_name, oem.brand_name, *oem.hosts, *oem.glossary.values())
+        own = (oem.id, oem.display_name, oem.brand_name, *oem.hosts)
         return cls(oem.id, tuple(forbidden), own, _ordinary(vendor))
 
     def _patterns(self):
@@ -334,3 +334,33 @@ class Guard:
         if leaks := self.scan_value(value):
             raise BrandingLeak(leaks, where)
         return value
+
+
+def config_problems(registry: Registry, vendor: VendorConfig) -> tuple[list[str], list[str]]:
+    """(errors, warnings) of the white-label config across oems.yaml and vendor.yaml.
+
+    An OEM's own names, hosts or glossary terms that contain the vendor's or another
+    OEM's name would make the guard hold everything it is sent: an error. An enabled OEM
+    without ``acceptance_url``/``docs_url`` gets every text naming the vendor's
+    production or docs host held: a warning."""
+    errors, warnings = [], []
+    vendor_guard = Guard("vendor-check", tuple(("vendor", t) for t in vendor.guarded_terms), (), _ordinary(vendor))
+    for oem in registry.oems.values():
+        where = f"{registry.file}: OEM '{oem.id}'"
+        guard = Guard.for_oem(oem, registry, vendor)
+        fields = {"brand_name": oem.brand_name, "display_name": oem.display_name, "id": oem.id}
+        fields |= {"acceptance_url": oem.acceptance_url or "", "docs_url": oem.docs_url or ""}
+        fields |= {f"glossary[{term!r}]": replacement for term, replacement in oem.glossary.items()}
+        for name, value in fields.items():
+            leaks = vendor_guard.scan(value) + [leak for leak in guard.scan(value) if leak.owner != "vendor"]
+            if leaks:
+                found = ", ".join(sorted({f"{leak.owner} {leak.found!r}" for leak in leaks}))
+                errors.append(f"{where}, field '{name}': {value!r} contains {found}; the guard would hold every send")
+        if oem.enabled:
+            for name in ("acceptance_url", "docs_url"):
+                if getattr(oem, name) is None:
+                    warnings.append(
+                        f"{where}: no {name}: texts naming the vendor's "
+                        f"{'production' if name == 'acceptance_url' else 'docs'} host are held for it"
+                    )
+    return errors, warnings
