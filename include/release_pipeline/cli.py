@@ -299,6 +299,29 @@ def _configure_status(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all", action="store_true", help="include disabled OEMs")
 
 
+def cmd_change(args: argparse.Namespace) -> int:
+    """Correct a recorded change's text, e.g. a name no OEM may read (then release what was held)."""
+    if not args.by.strip():
+        raise UsageError("--by must name the staff member editing it")
+    if args.title is None and args.description is None and args.component is None:
+        raise UsageError("give at least one of --title, --description, --component")
+    changed = _repository(args).update_change_text(
+        args.change_id, actor=args.by, title=args.title, description=args.description, component=args.component
+    )
+    print(f"change {args.change_id}: " + (f"updated {', '.join(changed)}" if changed else "nothing to change"))
+    return 0
+
+
+def _configure_change(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="change_command", required=True, metavar="ACTION")
+    edit = sub.add_parser("edit", help="correct a change's title, description or component")
+    edit.add_argument("change_id", metavar="CHANGE_ID")
+    edit.add_argument("--title")
+    edit.add_argument("--description")
+    edit.add_argument("--component")
+    edit.add_argument("--by", required=True, help="the staff member editing it")
+
+
 def cmd_held(args: argparse.Namespace) -> int:
     """Sends the white-label guard held: list them, or release one once it is fixed."""
     from release_pipeline import held
@@ -408,6 +431,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argpars
     "reject": (cmd_reject, _configure_decision),
     "status": (cmd_status, _configure_status),
     "held": (cmd_held, _configure_held),
+    "change": (cmd_change, _configure_change),
 }
 
 

@@ -3,9 +3,10 @@
 A send is held whole (a message whose HTML alone leaks sends nothing at all; a docs
 page is not published). Staff fix the cause, then either re-run the task (it renders
 again from the current change texts and config, and sends once the guard passes), or
-``release-train held release ID``: the stored text passes the *current* white-label
-step (a new glossary entry, a new ``acceptance_url``) and the guard again, and is sent
-once it is clean, under the send's own idempotency key so no re-run sends it twice.
+``release-train held release ID``: the stored text gets the current text of the changes
+it came from (``release-train change edit``) and passes the *current* white-label step
+(a new glossary entry, a new ``acceptance_url``) and the guard again, and is sent once
+it is clean, under the send's own idempotency key so no re-run sends it twice.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from markupsafe import escape
 
 from release_pipeline.db.repository import ReleaseRepository
 from release_pipeline.idempotency import perform_once
@@ -54,8 +57,45 @@ class Recheck:
     leaks: list[Leak]
 
 
-def recheck(row, oem: Oem, registry: Registry, vendor: VendorConfig) -> Recheck:
-    payload = relabel(row.payload, Whitelabel.for_oem(vendor, oem))
+def _replace_everywhere(value: Any, pairs: list[tuple[str, str]]) -> Any:
+    if isinstance(value, str):
+        for old, new in pairs:
+            value = value.replace(old, new)
+        return value
+    if isinstance(value, dict):
+        return {k: _replace_everywhere(v, pairs) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_replace_everywhere(v, pairs) for v in value]
+    return value
+
+
+def change_fixes(row, repo: ReleaseRepository, label: Whitelabel) -> list[tuple[str, str]]:
+    """(old, new) text pairs for the changes behind a held send whose text was corrected
+    since it was held, in every form a rendered text holds them (as written, white-labelled,
+    HTML-escaped)."""
+    sources = row.sources or {}
+    current = repo.changes_by_id(sources)
+    pairs = []
+    for change_id, then in sources.items():
+        now = current.get(change_id)
+        for name, old in then.items():
+            new = getattr(now, name, old) if now else old
+            if not old or new == old:
+                continue
+            for shape in (lambda s: s, label.apply, lambda s: str(escape(s)), lambda s: str(escape(label.apply(s)))):
+                if shape(old) != shape(new):
+                    pairs.append((shape(old), shape(new)))
+    return sorted(dict.fromkeys(pairs), key=lambda pair: len(pair[0]), reverse=True)
+
+
+def recheck(row, oem: Oem, registry: Registry, vendor: VendorConfig, repo: ReleaseRepository | None = None) -> Recheck:
+    """The held payload with the current change texts and the current white-label step
+    applied, and what the current guard still finds in it."""
+    label = Whitelabel.for_oem(vendor, oem)
+    payload = row.payload
+    if repo is not None:
+        payload = _replace_everywhere(payload, change_fixes(row, repo, label))
+    payload = relabel(payload, label)
     return Recheck(payload, Guard.for_oem(oem, registry, vendor).scan_value(payload))
 
 
@@ -84,7 +124,7 @@ def release(
     if row.status != "held":
         return f"held send #{held_id} was already released ({row.detail})"
     oem = registry.get(row.oem_id)
-    checked = recheck(row, oem, registry, vendor)
+    checked = recheck(row, oem, registry, vendor, repo)
     if checked.leaks:
         raise StillLeaks(held_id, checked.leaks)
     kind = "docs_publication" if row.channel == "docs_page" else "notification"

@@ -97,6 +97,7 @@ def guard_send(
         endpoint=endpoint,
         payload=payload,
         leaks=[leak.as_dict() for leak in leaks],
+        sources=_sources(repo, leaks),
     )
     lines = describe_leaks(leaks)
     if first:
@@ -115,6 +116,17 @@ def guard_send(
         except Exception:  # the hold stands whether or not the alert got through
             log.exception("held send #%s: alerting the vendor failed", held_id)
     raise SendHeld(held_id, oem.id, lines)
+
+
+def _sources(repo: ReleaseRepository, leaks) -> dict:
+    """The changes whose text holds a leaked passage, as they read now: a fix of their
+    text is applied when the send is released (``release-train change edit``)."""
+    try:
+        changes = repo.changes_mentioning(leak.found for leak in leaks)
+    except Exception:  # the hold stands without them
+        log.exception("could not look up the changes behind a held send")
+        return {}
+    return {c.id: {"title": c.title, "description": c.description, "component": c.component} for c in changes}
 
 
 def _close_hold(repo: ReleaseRepository, key: str) -> None:

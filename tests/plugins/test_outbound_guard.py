@@ -141,3 +141,47 @@ def test_vendor_channels_are_not_guarded_and_unknown_ones_refused(wired, sim):
     assert send_message(repo, "ava_notify", {"subject": "AVA internal", "html": "production.ava.example"}, key="v1")
     with pytest.raises(AirflowFailException, match="belongs to no OEM"):
         send_message(repo, "somewhere_else", CLEAN, key="x1")
+
+
+def test_a_change_text_fixed_after_the_hold_is_what_gets_released(wired, sim, release_db_url, calendar, capsys):
+    """The leak is in an engineer's change text, inside release notes: staff correct the
+    text, and the held message goes out with the corrected text in every part."""
+    import pendulum
+
+    from release_pipeline.models import Change, ChangeType
+    from release_pipeline.notes import Audience, ReleaseNotesInput, render_release_notes
+    from release_pipeline.vendor import load_vendor
+    from release_train_airflow.outbound import SendHeld, send_message
+
+    repo = wired
+    release = calendar.release_by_id("2026.24")
+    leaky = Change(
+        "CHG-9",
+        ChangeType.FIX,
+        "connectors",
+        "Retry <gateway> calls",
+        "As Kestrel Flow asked: retries on ava-ctl timeouts & 503s",
+        False,
+        pendulum.datetime(2026, 11, 20, 12, tz="UTC"),
+    )
+    repo.record_release(release, [leaky], changes_since=calendar.previous(release).at, changes_until=release.at,
+                        actor="test")  # fmt: skip
+    nimbus = load_registry().get("nimbus")
+    notes = render_release_notes([ReleaseNotesInput("2026.24", release.at, repo.changes_of(["2026.24"]))],
+                                 Audience.oem(nimbus, load_vendor()))  # fmt: skip
+    with pytest.raises(SendHeld):
+        send_message(repo, "oem_nimbus_notify", notes.as_message(kind="release_notes"), key="release_notes:x:nimbus")
+    held = repo.held_send(1)
+    assert {leak["field"] for leak in held.leaks} == {"markdown", "html"}
+    assert list(held.sources) == ["CHG-9"]
+
+    fixed = "Retries on ava-ctl timeouts & 503s"
+    assert main(["--db-url", release_db_url, "change", "edit", "CHG-9", "--description", fixed, "--by", "ann"]) == 0
+    assert "change CHG-9: updated description" in capsys.readouterr().out
+    assert main(["--db-url", release_db_url, "held", "release", "1", "--by", "ann"]) == 0
+    (delivered,) = sim.notifications("nimbus")
+    body = delivered["message"]
+    assert "Retries on nimbus-ctl timeouts & 503s" in body["markdown"]
+    assert "Retries on nimbus-ctl timeouts &amp; 503s" in body["html"]
+    assert "kestrel" not in str(body).lower()
+    assert [e.event for e in repo.release_events("2026.24")][-1] == "change_edited"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pendulum
-from sqlalchemy import Engine, Row, and_, case, func, select, update
+from sqlalchemy import Engine, Row, and_, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -257,6 +257,49 @@ class ReleaseRepository:
                 for r in rows
             ]
 
+    def changes_by_id(self, change_ids: Iterable[str]) -> dict[str, Change]:
+        return {c.id: c for c in self._changes(t.release_changes.c.change_id.in_(list(change_ids)))}
+
+    def changes_mentioning(self, fragments: Iterable[str], limit: int = 50) -> list[Change]:
+        """Changes whose title, description or component contains any of ``fragments``
+        (case-insensitively): where a leak in a rendered text came from."""
+        c = t.release_changes.c
+        conditions = [
+            func.lower(column).contains(fragment.lower(), autoescape=True)
+            for fragment in dict.fromkeys(fragments)
+            if fragment.strip()
+            for column in (c.title, c.description, c.component)
+        ]
+        if not conditions:
+            return []
+        return self._changes(or_(*conditions))[:limit]
+
+    def update_change_text(
+        self,
+        change_id: str,
+        *,
+        actor: str,
+        title: str | None = None,
+        description: str | None = None,
+        component: str | None = None,
+    ) -> list[str]:
+        """Correct a change's text (e.g. a name no OEM may read); returns the fields changed.
+        Recorded as a ``change_edited`` release event."""
+        c = t.release_changes.c
+        with self.engine.begin() as conn:
+            row = conn.execute(select(t.release_changes).where(c.change_id == change_id)).first()
+            if row is None:
+                raise ReleaseDbError(f"no change {change_id!r}")
+            wanted = {"title": title, "description": description, "component": component}
+            values = {k: v for k, v in wanted.items() if v is not None and v != getattr(row, k)}
+            if "title" in values and not values["title"].strip():
+                raise ReleaseDbError("a change's title must not be empty")
+            if not values:
+                return []
+            conn.execute(update(t.release_changes).where(c.change_id == change_id).values(**values))
+            self._event(conn, row.release_id, "change_edited", actor, f"{change_id}: {', '.join(values)}", _now())
+            return list(values)
+
     # -- sign-off -------------------------------------------------------------------
     def request_approvals(self, release_id: str, oem_ids: Iterable[str]) -> int:
         """Ask each OEM to sign off every change of the release; returns how many
@@ -484,6 +527,7 @@ class ReleaseRepository:
         endpoint: str,
         payload: dict,
         leaks: list[dict],
+        sources: dict | None = None,
     ) -> tuple[int, bool]:
         """Record (or refresh) a held send; returns ``(id, first_time)``. A send held
         again keeps its id and counts the attempt; a released one is held anew."""
@@ -497,6 +541,7 @@ class ReleaseRepository:
             "endpoint": endpoint,
             "payload": payload,
             "leaks": leaks,
+            "sources": sources or {},
             "status": "held",
             "updated_at": now,
         }

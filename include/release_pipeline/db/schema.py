@@ -273,6 +273,7 @@ held_sends = Table(
     Column("endpoint", Text, nullable=False),
     Column("payload", JSON, nullable=False),  # what would have been sent, as it stood
     Column("leaks", JSON, nullable=False),  # [{owner, term, found, passage, field}]
+    Column("sources", JSON, nullable=False),  # change id -> its texts when held (to apply fixes)
     Column("status", String(20), nullable=False),  # held | released
     Column("attempts", Integer, nullable=False),
     Column("released_by", String(100)),
