@@ -152,3 +152,23 @@ def test_white_labelled_engineer_texts_pass_the_guard(words, gaps):
     out = LABEL.apply(text)
     assert GUARD.scan(out) == [], (text, out)
     assert LABEL.apply(out) == out  # the step is idempotent: a re-check never rewrites twice
+
+
+def test_the_signoff_request_points_at_the_oems_acceptance_url():
+    """acceptance.py hands the vendor's production_url to render(): the OEM reads its own."""
+    message = render(
+        "signoff_request",
+        Audience.oem(NIMBUS, VENDOR),
+        subject="AVA 2026.24 is ready for your sign-off",
+        release_id="2026.24",
+        production_url=VENDOR.production_url,
+        portal_url=VENDOR.portal_url,
+        install_date="Thursday 3 December 2026",
+        timezone=NIMBUS.timezone,
+        changes=[{"id": "CHG-1", "title": "AVAConnect retries", "component": "AVA_API", "breaking": False}],
+        notes_markdown="",
+        notes_html="",
+    )
+    assert "live on the acceptance environment at https://acceptance.nimbus.example." in message.markdown
+    assert 'href="https://acceptance.nimbus.example"' in message.html or "acceptance.nimbus.example" in message.html
+    assert GUARD.scan_value({"s": message.subject, "m": message.markdown, "h": message.html}) == []

@@ -230,21 +230,6 @@ class Whitelabel:
         out.append(text[last:])
         return "".join(out)
 
-    def check(self, text: str, where: str) -> str:
-        """Return ``text``; raise if it still shows the vendor's branding terms (the
-        guard proper, which knows hosts and other OEMs, is :class:`Guard`)."""
-        if self.brand is None:
-            return text
-        terms = self._pattern("terms", lambda: _compile(self.terms))
-        leaks = [
-            Leak("vendor", m.group(0), m.group(0), _passage(text, *m.span()))
-            for m in (terms.finditer(text) if terms else ())
-            if not _in_ordinary_word(text, *m.span(), self.ordinary)
-        ]
-        if leaks:
-            raise BrandingLeak(leaks, where)
-        return text
-
 
 def _ordinary(vendor: VendorConfig) -> frozenset[str]:
     return frozenset(w.lower() for w in vendor.ordinary_words)
