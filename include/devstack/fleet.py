@@ -40,6 +40,8 @@ def write_fleet_config(target: Path, count: int) -> Path:
             "docs_strategy": STRATEGIES[n % len(STRATEGIES)],
             "feedback_cadence_weeks": 1 + n % 8,
             "maintenance_window": ALWAYS_OPEN,
+            "acceptance_url": f"https://acceptance.{oem_id}.example",
+            "docs_url": f"https://docs.{oem_id}.example",
         }
         for n, oem_id in enumerate(fleet_oem_ids(count))
     ]

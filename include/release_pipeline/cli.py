@@ -72,9 +72,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         problems.extend(exc.errors)
         calendar = None
     try:
-        load_vendor(args.config_dir / "vendor.yaml" if args.config_dir else None)
+        vendor = load_vendor(args.config_dir / "vendor.yaml" if args.config_dir else None)
     except InvalidConfig as exc:
         problems.extend(exc.errors)
+        vendor = None
     try:
         registry = load_registry(args.config_dir / "oems.yaml" if args.config_dir else None)
         problems.extend(registry.errors)
@@ -86,6 +87,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     except InvalidConfig as exc:
         problems.extend(exc.errors)
         roadmap = None
+    if registry and vendor:
+        from release_pipeline.notes.whitelabel import config_problems
+
+        whitelabel_errors, warnings = config_problems(registry, vendor)
+        problems.extend(whitelabel_errors)
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if calendar:
@@ -426,6 +434,116 @@ def _configure_status(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all", action="store_true", help="include disabled OEMs")
 
 
+def cmd_change(args: argparse.Namespace) -> int:
+    """Correct a recorded change's text, e.g. a name no OEM may read (then release what was held)."""
+    if not args.by.strip():
+        raise UsageError("--by must name the staff member editing it")
+    if args.title is None and args.description is None and args.component is None:
+        raise UsageError("give at least one of --title, --description, --component")
+    changed = _repository(args).update_change_text(
+        args.change_id, actor=args.by, title=args.title, description=args.description, component=args.component
+    )
+    print(f"change {args.change_id}: " + (f"updated {', '.join(changed)}" if changed else "nothing to change"))
+    return 0
+
+
+def _configure_change(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="change_command", required=True, metavar="ACTION")
+    edit = sub.add_parser("edit", help="correct a change's title, description or component")
+    edit.add_argument("change_id", metavar="CHANGE_ID")
+    edit.add_argument("--title")
+    edit.add_argument("--description")
+    edit.add_argument("--component")
+    edit.add_argument("--by", required=True, help="the staff member editing it")
+
+
+def cmd_held(args: argparse.Namespace) -> int:
+    """Sends the white-label guard held: list them, or release one once it is fixed."""
+    from release_pipeline import held
+
+    repo = _repository(args)
+    if args.held_command == "list":
+        rows = repo.held_sends(status=None if args.all else "held", oem_id=args.oem)
+        if args.json:
+            print(
+                json.dumps(
+                    [
+                        {
+                            "id": r.id,
+                            "oem": r.oem_id,
+                            "channel": r.channel,
+                            "key": r.key,
+                            "status": r.status,
+                            "attempts": r.attempts,
+                            "held_at": r.created_at.isoformat(),
+                            "leaks": r.leaks,
+                            "detail": r.detail,
+                        }
+                        for r in rows
+                    ],
+                    indent=2,
+                )
+            )
+            return 0
+        print_table(
+            [
+                {
+                    "id": r.id,
+                    "oem": r.oem_id,
+                    "channel": r.channel,
+                    "key": r.key,
+                    "status": r.status,
+                    "held": _when(r.created_at),
+                    "leak": held.describe_leaks(r.leaks[:1])[0]
+                    + (f" (+{len(r.leaks) - 1})" if len(r.leaks) > 1 else ""),
+                }
+                for r in rows
+            ]
+        )
+        return 0
+    if not args.by.strip():
+        raise UsageError("--by must name the staff member releasing it")
+    config = args.config_dir
+    registry = load_registry(config / "oems.yaml" if config else None)
+    vendor = load_vendor(config / "vendor.yaml" if config else None)
+    try:
+        outcome = held.release(
+            repo,
+            args.held_id,
+            by=args.by,
+            registry=registry,
+            vendor=vendor,
+            send=held.http_sender(args.connections_file),
+        )
+    except (LookupError, KeyError) as exc:
+        raise UsageError(exc.args[0]) from None
+    except held.StillLeaks as exc:
+        raise UsageError(f"{exc}\nnothing was sent: fix the OEM's glossary (config/oems.yaml) or the text") from None
+    except OSError as exc:
+        print(f"error: held send #{args.held_id}: sending failed, it stays held: {exc}", file=sys.stderr)
+        return 1
+    print(outcome)
+    return 0
+
+
+def _configure_held(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="held_command", required=True, metavar="ACTION")
+    listing = sub.add_parser("list", help="held sends, with the passage that leaked")
+    listing.add_argument("--oem")
+    listing.add_argument("--all", action="store_true", help="released ones too")
+    listing.add_argument("--json", action="store_true", help="print JSON (every leak)")
+    release = sub.add_parser(
+        "release", help="re-check a held send with the current config and send it if it passes (exit 2 if not)"
+    )
+    release.add_argument("held_id", type=int, metavar="ID")
+    release.add_argument("--by", required=True, help="the staff member releasing it")
+    release.add_argument(
+        "--connections-file",
+        type=Path,
+        help="Airflow connections JSON (deploy/secrets/connections.json); default: $AIRFLOW_CONN_<ID>",
+    )
+
+
 def print_table(rows: Sequence[dict]) -> None:
     if not rows:
         print("(none)")
@@ -447,6 +565,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argpars
     "approve": (cmd_approve, _configure_decision),
     "reject": (cmd_reject, _configure_decision),
     "status": (cmd_status, _configure_status),
+    "held": (cmd_held, _configure_held),
+    "change": (cmd_change, _configure_change),
 }
 
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import pendulum
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -155,6 +156,36 @@ class Oem(BaseModel):
     # sign-off is due when install day's window opens; True: install as soon as the OEM
     # approves, any window of the same cycle (never in a freeze)
     install_when_approved: bool = False
+    acceptance_url: str | None = Field(
+        None, description="the vendor production behind the OEM's own domain, where it tests a release"
+    )
+    docs_url: str | None = Field(None, description="the OEM's documentation portal")
+    glossary: dict[str, str] = Field(default_factory=dict, description="vendor term -> the OEM's term")
+
+    @field_validator("acceptance_url", "docs_url")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an absolute http(s) URL (e.g. https://acceptance.example.com)")
+        return value.rstrip("/")
+
+    @field_validator("glossary")
+    @classmethod
+    def _glossary_terms(cls, glossary: dict[str, str]) -> dict[str, str]:
+        for term, replacement in glossary.items():
+            if not any(ch.isalnum() for ch in term):
+                raise ValueError(f"glossary term {term!r} needs a letter or digit")
+            if not isinstance(replacement, str) or not replacement.strip():
+                raise ValueError(f"glossary term {term!r}: the OEM's term must not be empty")
+        return glossary
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The OEM's own hosts (acceptance and docs), as they appear in texts."""
+        return tuple(urlsplit(u).hostname for u in (self.acceptance_url, self.docs_url) if u)
 
     @model_validator(mode="before")
     @classmethod

@@ -1,12 +1,21 @@
-"""``config/vendor.yaml``: who the vendor is, and the branding OEM copies must not show."""
+"""``config/vendor.yaml``: who the vendor is, and the names, hosts and identifiers that
+no OEM may ever see (see :mod:`release_pipeline.notes.whitelabel`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from release_pipeline.config_loading import InvalidConfig, config_dir, load_located_yaml, validation_errors
+
+
+def _absolute_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an absolute http(s) URL")
+    return value
 
 
 class VendorConfig(BaseModel):
@@ -15,9 +24,37 @@ class VendorConfig(BaseModel):
     name: str = Field(min_length=1)
     product_name: str = Field(min_length=1)
     branding_terms: tuple[str, ...] = Field(min_length=1)
+    hosts: tuple[str, ...] = ()
+    identifiers: tuple[str, ...] = ()
+    ordinary_words: tuple[str, ...] = ()
     portal_url: str
     production_url: str
     docs_portal_url: str
+
+    @field_validator("branding_terms", "hosts", "identifiers", "ordinary_words")
+    @classmethod
+    def _no_blank_entries(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            if not value.strip() or not any(ch.isalnum() for ch in value):
+                raise ValueError(f"{value!r}: every entry needs a letter or digit")
+        return values
+
+    @field_validator("portal_url", "production_url", "docs_portal_url")
+    @classmethod
+    def _urls(cls, value: str) -> str:
+        return _absolute_url(value)
+
+    @property
+    def url_hosts(self) -> tuple[str, ...]:
+        """The hosts of the vendor production and docs portal (the OEM portal's own host is
+        what OEMs are told to use, so it is not one)."""
+        return tuple(urlsplit(u).hostname for u in (self.production_url, self.docs_portal_url))
+
+    @property
+    def guarded_terms(self) -> tuple[str, ...]:
+        """Everything the final guard looks for in a text meant for an OEM."""
+        terms = (self.name, self.product_name, *self.branding_terms, *self.hosts, *self.url_hosts, *self.identifiers)
+        return tuple(dict.fromkeys(terms))
 
 
 def load_vendor(path: Path | None = None) -> VendorConfig:

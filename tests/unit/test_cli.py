@@ -89,3 +89,17 @@ def test_db_upgrade(release_db_url, capsys):
         head = ScriptDirectory.from_config(alembic_config(conn)).get_current_head()
     assert main(["--db-url", release_db_url, "db-upgrade"]) == 0
     assert capsys.readouterr().out == f"release database at revision {head}\n"
+
+
+def test_check_config_refuses_oem_names_the_guard_would_always_hold(tmp_path, capsys):
+    shutil.copytree(REPO / "config", tmp_path, dirs_exist_ok=True)
+    oems = tmp_path / "oems.yaml"
+    text = oems.read_text().replace("brand_name: Kestrel Flow", "brand_name: Kestrel AVA Flow")
+    text = text.replace("AVA Studio: Nimbus Studio", "AVA Studio: Orbitel Studio")
+    text = text.replace("    acceptance_url: https://staging.orbitlink.example\n", "")
+    oems.write_text(text)
+    assert main(["--config-dir", str(tmp_path), "check-config"]) == 1
+    err = capsys.readouterr().err
+    assert "OEM 'kestrel', field 'brand_name': 'Kestrel AVA Flow' contains vendor 'AVA'" in err
+    assert "OEM 'nimbus', field 'glossary['AVA Studio']': 'Orbitel Studio' contains OEM orbitel" in err
+    assert "warning: config/oems.yaml: OEM 'orbitel': no acceptance_url" in err.replace(str(tmp_path), "config")

@@ -105,7 +105,7 @@ def test_real_looking_secrets_pass(tmp_path):
         ("AIRFLOW_API_SECRET_KEY", "short-but-real", "is 14 characters, needs at least 32"),
         (
             "AIRFLOW_FERNET_KEY",
-            secrets.token_urlsafe(32),
+            "7xAlK1tXDCCjS1fOpCmo0dgwTDeBDD120aMnRIKIMks",  # fixed: xdist workers must collect the same ids
             "AIRFLOW_FERNET_KEY (.env, encrypts connection passwords in Airflow's database) is not a Fernet key",
         ),
         (

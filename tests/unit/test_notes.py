@@ -11,7 +11,7 @@ import pendulum
 import pytest
 
 from release_pipeline.models import Change, ChangeType
-from release_pipeline.notes import Audience, BrandingLeak, ReleaseNotesInput, render_release_notes
+from release_pipeline.notes import Audience, BrandingLeak, Guard, ReleaseNotesInput, render_release_notes
 from release_pipeline.registry import load_registry
 from release_pipeline.vendor import load_vendor
 
@@ -110,10 +110,17 @@ def test_html_is_escaped_and_markdown_is_not():
 
 
 def test_vendor_branding_that_cannot_be_replaced_is_refused():
+    """Ids are never rewritten (that would break the reference): the guard, which every
+    send path runs, refuses the copy instead and names the passage."""
     leaky = ReleaseNotesInput("2026.24", RELEASE_24.released_at, [change("AVA-7", ChangeType.FIX, "Fix", "A fix.")])
-    oem = load_registry().get("nimbus")
-    with pytest.raises(BrandingLeak, match=r"release_notes for nimbus: vendor branding \['AVA'\]"):
-        render_release_notes([leaky], Audience.oem(oem, VENDOR))
+    registry = load_registry()
+    oem = registry.get("nimbus")
+    notes = render_release_notes([leaky], Audience.oem(oem, VENDOR))
+    guard = Guard.for_oem(oem, registry, VENDOR)
+    with pytest.raises(BrandingLeak, match=r"release_notes for nimbus: markdown: vendor 'AVA' in “.*\[AVA\]-7"):
+        guard.check(
+            {"subject": notes.subject, "markdown": notes.markdown, "html": notes.html}, "release_notes for nimbus"
+        )
 
 
 def test_empty_release():

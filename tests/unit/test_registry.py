@@ -161,3 +161,23 @@ def test_an_oem_ssh_connection_must_pin_a_valid_host_key(extra, problem):
         assert found is None
     else:
         assert found.startswith("OEM 'nimbus': connection 'oem_nimbus_ssh'") and problem in found
+
+
+def test_white_label_fields_default_so_old_entries_stay_valid(tmp_path):
+    oem = load_registry(write(tmp_path, GOOD)).get("acme")
+    assert (oem.acceptance_url, oem.docs_url, oem.glossary, oem.hosts) == (None, None, {}, ())
+
+
+def test_white_label_fields_are_validated_where_they_stand(tmp_path):
+    body = GOOD + "    acceptance_url: acceptance.acme.example\n    glossary: {'--': Acme Studio, AVA Studio: ''}\n"
+    messages = sorted(str(e) for e in load_registry(write(tmp_path, body)).errors)
+    assert len(messages) == 2, messages
+    assert ":10: OEM 'acme', field 'acceptance_url': 'acceptance.acme.example' is not an absolute" in messages[0]
+    assert ":11: OEM 'acme', field 'glossary': glossary term '--' needs a letter or digit" in messages[1]
+    oem_body = GOOD + "    acceptance_url: https://acceptance.acme.example/\n    glossary: {AVA Studio: Acme Studio}\n"
+    oem = load_registry(write(tmp_path, oem_body)).get("acme")
+    assert (oem.acceptance_url, oem.hosts, oem.glossary) == (
+        "https://acceptance.acme.example",
+        ("acceptance.acme.example",),
+        {"AVA Studio": "Acme Studio"},
+    )

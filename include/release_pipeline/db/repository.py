@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pendulum
-from sqlalchemy import Engine, Row, and_, case, delete, func, select, update
+from sqlalchemy import Engine, Row, and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -256,6 +256,49 @@ class ReleaseRepository:
                 )
                 for r in rows
             ]
+
+    def changes_by_id(self, change_ids: Iterable[str]) -> dict[str, Change]:
+        return {c.id: c for c in self._changes(t.release_changes.c.change_id.in_(list(change_ids)))}
+
+    def changes_mentioning(self, fragments: Iterable[str], limit: int = 50) -> list[Change]:
+        """Changes whose title, description or component contains any of ``fragments``
+        (case-insensitively): where a leak in a rendered text came from."""
+        c = t.release_changes.c
+        conditions = [
+            func.lower(column).contains(fragment.lower(), autoescape=True)
+            for fragment in dict.fromkeys(fragments)
+            if fragment.strip()
+            for column in (c.title, c.description, c.component)
+        ]
+        if not conditions:
+            return []
+        return self._changes(or_(*conditions))[:limit]
+
+    def update_change_text(
+        self,
+        change_id: str,
+        *,
+        actor: str,
+        title: str | None = None,
+        description: str | None = None,
+        component: str | None = None,
+    ) -> list[str]:
+        """Correct a change's text (e.g. a name no OEM may read); returns the fields changed.
+        Recorded as a ``change_edited`` release event."""
+        c = t.release_changes.c
+        with self.engine.begin() as conn:
+            row = conn.execute(select(t.release_changes).where(c.change_id == change_id)).first()
+            if row is None:
+                raise ReleaseDbError(f"no change {change_id!r}")
+            wanted = {"title": title, "description": description, "component": component}
+            values = {k: v for k, v in wanted.items() if v is not None and v != getattr(row, k)}
+            if "title" in values and not values["title"].strip():
+                raise ReleaseDbError("a change's title must not be empty")
+            if not values:
+                return []
+            conn.execute(update(t.release_changes).where(c.change_id == change_id).values(**values))
+            self._event(conn, row.release_id, "change_edited", actor, f"{change_id}: {', '.join(values)}", _now())
+            return list(values)
 
     # -- sign-off -------------------------------------------------------------------
     def request_approvals(self, release_id: str, oem_ids: Iterable[str]) -> int:
@@ -524,6 +567,101 @@ class ReleaseRepository:
             query = query.where(t.side_effects.c.kind == kind)
         with self.engine.connect() as conn:
             return list(conn.execute(query))
+
+    # -- held sends (the white-label guard) ------------------------------------------------
+    def hold_send(
+        self,
+        *,
+        key: str,
+        oem_id: str,
+        channel: str,
+        conn_id: str,
+        method: str,
+        endpoint: str,
+        payload: dict,
+        leaks: list[dict],
+        sources: dict | None = None,
+    ) -> tuple[int, bool]:
+        """Record (or refresh) a held send; returns ``(id, first_time)``. A send held
+        again keeps its id and counts the attempt; a released one is held anew."""
+        now = _now()
+        h = t.held_sends.c
+        values = {
+            "oem_id": oem_id,
+            "channel": channel,
+            "conn_id": conn_id,
+            "method": method,
+            "endpoint": endpoint,
+            "payload": payload,
+            "leaks": leaks,
+            "sources": sources or {},
+            "status": "held",
+            "updated_at": now,
+        }
+        with self.engine.begin() as conn:
+            inserted = conn.execute(
+                self._insert(t.held_sends)
+                .values(key=key, attempts=1, created_at=now, **values)
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            row = conn.execute(select(h.id, h.attempts, h.status).where(h.key == key)).one()
+            if inserted.rowcount == 1:
+                return row.id, True
+            conn.execute(
+                update(t.held_sends)
+                .where(h.id == row.id)
+                .values(attempts=row.attempts + 1, released_by=None, released_at=None, detail=None, **values)
+            )
+            return row.id, row.status != "held"
+
+    def held_sends(self, *, status: str | None = None, oem_id: str | None = None) -> list[Row]:
+        h = t.held_sends.c
+        query = select(t.held_sends).order_by(h.id)
+        if status is not None:
+            query = query.where(h.status == status)
+        if oem_id is not None:
+            query = query.where(h.oem_id == oem_id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def held_send(self, held_id: int | None = None, *, key: str | None = None) -> Row | None:
+        h = t.held_sends.c
+        condition = h.id == held_id if key is None else h.key == key
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.held_sends).where(condition)).first()
+
+    def release_held_send(self, held_id: int, *, by: str, detail: str, payload: dict | None = None) -> bool:
+        """Mark a held send as sent after all; False when it was released already."""
+        h = t.held_sends.c
+        values = {"status": "released", "released_by": by, "released_at": _now(), "detail": detail}
+        if payload is not None:
+            values["payload"] = payload
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(t.held_sends)
+                .where(h.id == held_id, h.status == "held")
+                .values(updated_at=values["released_at"], **values)
+            )
+            return done.rowcount == 1
+
+    def update_publications_of_held(self, held_id: int, *, status: str, detail: str) -> int:
+        """Publications recorded as failed because send #``held_id`` was held."""
+        p = t.publications.c
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(t.publications)
+                .where(p.status == "failed", p.detail.like(f"%held send #{held_id} %"))
+                .values(
+                    status=case(
+                        (p.channel.in_(["oem_portal", "docs_portal"]), "published"),
+                        (p.channel == "oem_package", "delegated"),
+                        else_=status,
+                    ),
+                    detail=detail,
+                    updated_at=_now(),
+                )
+            )
+            return done.rowcount
 
     # -- feedback and roadmap --------------------------------------------------------------
     def record_feedback(

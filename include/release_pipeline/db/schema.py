@@ -272,3 +272,29 @@ portal_tokens = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     _created(),
 )
+
+# Sends the white-label guard stopped: nothing of them went out. One row per send
+# (its idempotency key); staff release it with `release-train held release ID`.
+held_sends = Table(
+    "held_sends",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(200), nullable=False, unique=True),
+    Column("oem_id", OEM_ID, nullable=False),
+    Column("channel", String(20), nullable=False),  # notification | docs_page
+    Column("conn_id", String(250), nullable=False),
+    Column("method", String(10), nullable=False),
+    Column("endpoint", Text, nullable=False),
+    Column("payload", JSON, nullable=False),  # what would have been sent, as it stood
+    Column("leaks", JSON, nullable=False),  # [{owner, term, found, passage, field}]
+    Column("sources", JSON, nullable=False),  # change id -> its texts when held (to apply fixes)
+    Column("status", String(20), nullable=False),  # held | released
+    Column("attempts", Integer, nullable=False),
+    Column("released_by", String(100)),
+    Column("released_at", UtcDateTime),
+    Column("detail", Text),
+    _created(),
+    _updated(),
+    CheckConstraint("status IN ('held', 'released')", name="status"),
+    Index(None, "status", "id"),
+)

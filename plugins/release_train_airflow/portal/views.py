@@ -1,23 +1,42 @@
 """What an OEM sees, built once for the JSON API and the HTML pages alike: always scoped
-to the caller's OEM, white-labelled, times in the OEM's timezone."""
+to the caller's OEM, white-labelled, times in the OEM's timezone.
+
+Every string field that is not the OEM's own words passes the white-label step and then
+the guard (the vendor's names and hosts, other OEMs' names); a field that fails is
+shown as :data:`REDACTED`, never raw. Release notes that fail are withheld whole."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pendulum
 
-from release_pipeline.notes import ReleaseNotesInput, render_release_notes
+from release_pipeline.notes import Guard, ReleaseNotesInput, render_release_notes
 from release_pipeline.roadmap import CATEGORY_LABELS, oem_view
 from release_pipeline.signoff import ChangeSignoff, ReleaseSignoff, releases_for
 from release_train_airflow.portal.auth import Caller
 
+log = logging.getLogger(__name__)
+REDACTED = "[redacted]"
+
+
+def guard(caller: Caller) -> Guard:
+    portal = caller.portal
+    return portal._cached(
+        f"guard:{caller.oem.id}", lambda: Guard.for_oem(caller.oem, portal.registry(), portal.vendor())
+    )
+
 
 def branded(caller: Caller, text: str | None) -> str | None:
+    """``text`` white-labelled for the caller's OEM, or :data:`REDACTED` if it leaks."""
     if text is None:
         return None
-    label = caller.audience.whitelabel
-    return label.check(label.apply(text), f"portal for {caller.oem.id}")
+    text = caller.audience.whitelabel.apply(text)
+    if leaks := guard(caller).scan(text):
+        log.warning("portal for %s: a field was redacted: %s", caller.oem.id, "; ".join(leak.passage for leak in leaks))
+        return REDACTED
+    return text
 
 
 def local(caller: Caller, moment: dt.datetime | None) -> str | None:
@@ -39,15 +58,15 @@ def change(caller: Caller, signoff: ChangeSignoff) -> dict:
     return {
         "id": c.id,
         "type": str(c.type),
-        "component": c.component,
+        "component": branded(caller, c.component),
         "title": branded(caller, c.title),
         "description": branded(caller, c.description),
         "breaking": c.breaking,
         "state": signoff.state,
-        "decided_by": signoff.actor,
-        "recorded_by": signoff.recorded_by,
-        "channel": signoff.channel,
-        "comment": signoff.comment,
+        "decided_by": branded(caller, signoff.actor),
+        "recorded_by": branded(caller, signoff.recorded_by),
+        "channel": branded(caller, signoff.channel),
+        "comment": branded(caller, signoff.comment),
         "decided_at": local(caller, signoff.decided_at),
     }
 
@@ -59,7 +78,7 @@ def release_summary(caller: Caller, release: ReleaseSignoff) -> dict:
         "state": release.state,
         "counts": release.counts,
         "open": release.closed_reason is None,
-        "closed_reason": release.closed_reason,
+        "closed_reason": branded(caller, release.closed_reason),
     }
 
 
@@ -68,10 +87,15 @@ def release_detail(caller: Caller, release: ReleaseSignoff) -> dict:
         [ReleaseNotesInput(release.release_id, release.release_at, [c.change for c in release.changes])],
         caller.audience,
     )
+    shown = {"subject": notes.subject, "markdown": notes.markdown, "html": notes.html}
+    if leaks := guard(caller).scan_value(shown):
+        log.warning("portal for %s: notes of %s withheld: %s", caller.oem.id, release.release_id, leaks[0].passage)
+        withheld = "These release notes are being reviewed; see each change below."
+        shown = {"subject": REDACTED, "markdown": withheld, "html": f"<p>{withheld}</p>"}
     return {
         **release_summary(caller, release),
         "changes": [change(caller, c) for c in release.changes],
-        "notes": {"subject": notes.subject, "markdown": notes.markdown, "html": notes.html},
+        "notes": shown,
     }
 
 
@@ -91,7 +115,7 @@ def deliveries(caller: Caller, now: dt.datetime | None = None) -> dict:
                     "release_id": cycle.release.id,
                     "releases": [r.id for r in cycle.window.releases],
                     "install_from": local(caller, caller.oem.next_maintenance_opening(cycle.install_at)),
-                    "freeze": freeze.name if freeze else None,
+                    "freeze": branded(caller, freeze.name) if freeze else None,
                     "signoff": {r.id: states.get(r.id, "not requested") for r in cycle.window.releases},
                 }
             )
