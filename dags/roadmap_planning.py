@@ -8,7 +8,8 @@ Every Monday 07:00 UTC:
    link to the OEM portal's feedback form.
 2. **Prioritise**: OEM feedback (required above suggested, weighted by how many OEMs ask
    and their tier, recent asks weighing more) and the vendor's plan (config/roadmap.yaml
-   and the `planned_items` table) are ranked for the next two releases of the train. The
+   and the `planned_items` table) are ranked for the next two delivery cycles (about two
+   months); each item shows the release that brings it to OEM instances. The
    snapshot, the reason for each rank and what changed since the previous snapshot are
    stored in the release database (`roadmap_snapshots`).
 3. **Roadmap update**: every enabled OEM receives the ranked roadmap, white-labelled like

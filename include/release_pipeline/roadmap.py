@@ -1,5 +1,10 @@
 """Roadmap prioritisation: OEM feedback and the vendor's own plan, ranked for the next
-two releases with a score anyone can recompute by hand.
+two delivery cycles (about two months) with a score anyone can recompute by hand.
+
+The horizon is the next two OEM delivery cycles whose installed release is not cut
+yet (:func:`roadmap_horizon`); each item shows the release it is planned for (the
+installed release of the cycle its target release belongs to), or none: "not yet
+planned".
 
 The score of an item is the sum, over the OEMs asking for it, of that OEM's strongest
 ask::
@@ -46,7 +51,7 @@ from release_pipeline.config_loading import (
 from release_pipeline.models import FeedbackCategory
 from release_pipeline.notes import Audience, Rendered, render
 from release_pipeline.notes.whitelabel import Whitelabel
-from release_pipeline.release_calendar import RELEASE_ID_PATTERN
+from release_pipeline.release_calendar import RELEASE_ID_PATTERN, ReleaseCalendar, UnknownRelease
 
 Kind = Literal["functionality", "component"]
 
@@ -68,6 +73,60 @@ CATEGORY_LABELS = {
 }
 HALF_LIFE_WEEKS = 13
 LOOKBACK = dt.timedelta(weeks=52)
+HORIZON_CYCLES = 2  # delivery cycles of four weeks: about two months
+
+
+# -- the horizon: the next delivery cycles ------------------------------------------------
+@dataclass(frozen=True)
+class PlanningCycle:
+    """A delivery cycle the roadmap plans for: the releases cut in it and the one that
+    OEM instances install a week after the last of them."""
+
+    release_id: str
+    releases: tuple[str, ...]
+    install_at: pendulum.DateTime
+
+
+@dataclass(frozen=True)
+class Horizon:
+    cycles: tuple[PlanningCycle, ...]
+    calendar: ReleaseCalendar
+
+    @property
+    def release_ids(self) -> list[str]:
+        """The installed release of each cycle: what the roadmap is "for"."""
+        return [c.release_id for c in self.cycles]
+
+    @property
+    def first_release_id(self) -> str:
+        return self.cycles[0].releases[0]
+
+    @property
+    def last_release_id(self) -> str:
+        return self.cycles[-1].release_id
+
+    def planned_for(self, target_release_id: str | None) -> str | None:
+        """The release that brings ``target_release_id`` to OEM instances: the installed
+        release of its delivery cycle (a target that is no release of the calendar is
+        taken as it is)."""
+        if target_release_id is None:
+            return None
+        try:
+            return self.calendar.delivery_cycle_by_release_id(target_release_id).release.id
+        except UnknownRelease:
+            return target_release_id
+
+
+def roadmap_horizon(calendar: ReleaseCalendar, moment: dt.datetime, cycles: int = HORIZON_CYCLES) -> Horizon:
+    """The next ``cycles`` delivery cycles whose installed release is not cut yet at
+    ``moment``: a release already cut cannot take new work, so the current cycle (its
+    release out, its install day perhaps still ahead) is behind the horizon."""
+    cycle = calendar.delivery_cycle_at(moment)
+    planned = []
+    for _ in range(cycles):
+        cycle = calendar.next_cycle(cycle)
+        planned.append(PlanningCycle(cycle.release.id, tuple(r.id for r in cycle.window.releases), cycle.install_at))
+    return Horizon(tuple(planned), calendar)
 
 
 # -- config/roadmap.yaml ----------------------------------------------------------------
@@ -187,17 +246,18 @@ def prioritise(
     feedback: Iterable[FeedbackEntry],
     planned: Sequence[PlannedItem],
     tiers: dict[str, str],
-    horizon: Sequence[str],
+    horizon: Horizon,
     as_of: dt.datetime,
 ) -> list[dict]:
-    """The ranked roadmap for the releases of ``horizon`` as JSON-ready dicts.
+    """The ranked roadmap for the delivery cycles of ``horizon`` as JSON-ready dicts.
 
     ``tiers`` maps each OEM of the registry to its tier; feedback of an OEM no longer
     in the registry is left out. Vendor-planned items are listed when they target a
-    release of the horizon (or none); one planned for later only when OEMs ask for it.
+    release of the horizon (or none); one planned for later only when OEMs ask for it,
+    one planned for a release cut before the horizon (shipped) not at all.
     """
     as_of = pendulum.instance(as_of)
-    first, last = horizon[0], horizon[-1]
+    first, last = horizon.first_release_id, horizon.last_release_id
     by_alias: dict[str, PlannedItem] = {}
     for item in planned:
         for name in (item.title, *item.aliases):
@@ -219,14 +279,14 @@ def prioritise(
         target = plan.target_release_id if plan else None
         if target is not None and (target < first or (target > last and not entries)):
             continue
-        items.append(_item(key, plan, titles.get(key), entries, tiers, as_of))
+        items.append(_item(key, plan, titles.get(key), entries, tiers, as_of, horizon.planned_for(target)))
     items.sort(key=_rank_key)
     for rank, item in enumerate(items, start=1):
         item["rank"] = rank
     return items
 
 
-def _item(key: str, plan: PlannedItem | None, title: str | None, entries, tiers, as_of) -> dict:
+def _item(key: str, plan: PlannedItem | None, title: str | None, entries, tiers, as_of, planned_for) -> dict:
     strongest: dict[str, tuple[float, FeedbackEntry]] = {}
     required_by, suggested_by = set(), set()
     for entry in entries:
@@ -265,20 +325,21 @@ def _item(key: str, plan: PlannedItem | None, title: str | None, entries, tiers,
         "planned": plan is not None,
         "planned_source": plan.source if plan else None,
         "target_release_id": target,
+        "planned_for": planned_for,
         "oems": sorted(strongest),
         "required_by": len(required_by),
         "suggested_by": len(suggested_by),
         "newest_ask": pendulum.instance(newest).to_date_string() if newest else None,
         "feedback_ids": sorted(e.id for e in entries),
         "contributions": contributions,
-        "reason": _reason(required_by, suggested_by, tiers, newest, target, plan is not None, score, named=True),
+        "reason": _reason(required_by, suggested_by, tiers, newest, planned_for, plan is not None, score, named=True),
         "public_reason": _reason(
-            required_by, suggested_by, tiers, newest, target, plan is not None, score, named=False
+            required_by, suggested_by, tiers, newest, planned_for, plan is not None, score, named=False
         ),
     }
 
 
-def _reason(required_by, suggested_by, tiers, newest, target, planned, score, *, named: bool) -> str:
+def _reason(required_by, suggested_by, tiers, newest, planned_for, planned, score, *, named: bool) -> str:
     def who(oems: set[str]) -> str:
         noun = "OEM" if named else "customer"
         text = f"{len(oems)} {noun}{'s' if len(oems) != 1 else ''}"
@@ -294,7 +355,7 @@ def _reason(required_by, suggested_by, tiers, newest, target, planned, score, *,
     if newest is not None:
         parts.append(f"newest ask {pendulum.instance(newest).to_date_string()}")
     if planned:
-        parts.append(f"planned by the vendor for {target}" if target else "planned by the vendor")
+        parts.append(f"planned by the vendor for {planned_for}" if planned_for else "planned by the vendor")
     if not (required_by or suggested_by):
         parts.append("no customer asked for it yet" if not named else "no OEM asked for it yet")
     if named:
@@ -345,13 +406,13 @@ def ingested(feedback: Iterable[FeedbackEntry], since: dt.datetime | None, as_of
 
 
 # -- what an OEM sees ---------------------------------------------------------------------------
-OEM_FIELDS = ("rank", "id", "title", "kind", "component", "target_release_id", "public_reason")
+OEM_FIELDS = ("rank", "id", "title", "kind", "component", "target_release_id", "planned_for", "public_reason")
 
 
 def oem_view(items: Sequence[dict], changes: dict, oem_id: str) -> dict:
     """A snapshot as one OEM may see it: no other OEM's name or tier, no scores."""
     return {
-        "items": [{**{k: item[k] for k in OEM_FIELDS}, "yours": oem_id in item["oems"]} for item in items],
+        "items": [{**{k: item.get(k) for k in OEM_FIELDS}, "yours": oem_id in item["oems"]} for item in items],
         "changes": {
             "first": bool(changes.get("first")),
             "added": [ref["title"] for ref in changes.get("added", [])],
@@ -369,7 +430,7 @@ def render_roadmap_update(
     return render(
         "roadmap_update",
         audience,
-        subject=f"{audience.product} roadmap for {' and '.join(horizon)}",
+        subject=f"{audience.product} roadmap for the deliveries of {' and '.join(horizon)}",
         horizon=list(horizon),
         roadmap_url=portal_url + "roadmap",
         feedback_url=portal_url + "feedback",

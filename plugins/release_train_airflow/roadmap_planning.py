@@ -1,5 +1,5 @@
 """The ``roadmap_planning`` DAG's work: ask the OEMs that are due for feedback, rank the
-roadmap for the next two releases, send every OEM its white-labelled update (every
+roadmap for the next two delivery cycles, send every OEM its white-labelled update (every
 run, saying so when nothing changed), report.
 
 Every outcome per OEM is recorded as a publication (``feedback_request`` per ISO week,
@@ -21,6 +21,7 @@ from release_pipeline.release_calendar import ReleaseCalendar, load_calendar
 from release_pipeline.roadmap import (
     LOOKBACK,
     FeedbackEntry,
+    Horizon,
     diff,
     in_vendor_terms,
     ingested,
@@ -29,6 +30,7 @@ from release_pipeline.roadmap import (
     prioritise,
     render_feedback_request,
     render_roadmap_update,
+    roadmap_horizon,
 )
 from release_pipeline.vendor import load_vendor
 from release_train_airflow.outbound import send_message
@@ -61,9 +63,8 @@ def weeks_between(earlier_key: str, later_key: str) -> int:
     return (monday(later_key) - monday(earlier_key)).days // 7
 
 
-def horizon(calendar: ReleaseCalendar, moment: dt.datetime) -> list[str]:
-    first = calendar.next_release(moment)
-    return [first.id, calendar.release(first.index + 1).id]
+def horizon(calendar: ReleaseCalendar, moment: dt.datetime) -> Horizon:
+    return roadmap_horizon(calendar, moment)
 
 
 # -- feedback requests ------------------------------------------------------------------------
@@ -91,7 +92,7 @@ def request_feedback(oem_id: str, moment: dt.datetime) -> str:
     def send() -> None:
         message = render_feedback_request(
             Audience.oem(oem, vendor),
-            horizon(load_calendar(), moment),
+            horizon(load_calendar(), moment).release_ids,
             oem.feedback_cadence_weeks,
             portal_url=vendor.portal_url,
         )
@@ -137,7 +138,7 @@ def prioritise_roadmap(moment: dt.datetime, run_id: str) -> int:
         "since": since.to_iso8601_string() if since else None,
         "ingested": ingested(feedback, since, moment),
     }
-    return repo.save_roadmap_snapshot(horizon=releases, items=items, changes=changes, run_id=run_id)
+    return repo.save_roadmap_snapshot(horizon=releases.release_ids, items=items, changes=changes, run_id=run_id)
 
 
 def send_roadmap_update(oem_id: str, snapshot_id: int) -> str:

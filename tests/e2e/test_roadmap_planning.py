@@ -8,7 +8,7 @@ from release_pipeline.models import FeedbackCategory
 
 pytestmark = pytest.mark.e2e
 
-MONDAY = pendulum.datetime(2026, 11, 30, 7, tz="UTC")  # next releases: 2026.25, 2026.26
+MONDAY = pendulum.datetime(2026, 11, 30, 7, tz="UTC")  # next deliveries: 2026.26 (31 Dec), 2027.02 (28 Jan)
 DAG_ID = "roadmap_planning"
 
 
@@ -41,7 +41,7 @@ def test_asks_for_feedback_ranks_the_roadmap_and_sends_each_oem_its_copy(pipelin
 
     assert run.state == "success", pipeline.task_states(run)
     snapshot = repo.latest_roadmap_snapshot()
-    assert snapshot.horizon == ["2026.25", "2026.26"]
+    assert snapshot.horizon == ["2026.26", "2027.02"]  # two delivery cycles, about two months
     ranked = [(item["id"], item["rank"]) for item in snapshot.items]
     assert ranked == [
         ("sap-s4-connector", 1),  # required, gold
@@ -64,9 +64,12 @@ def test_asks_for_feedback_ranks_the_roadmap_and_sends_each_oem_its_copy(pipelin
     assert sim.notifications("tundra") == []
 
     (orbitel,) = messages(sim, "orbitel", "roadmap_update")
-    assert orbitel["subject"] == "OrbitLink Integrate roadmap for 2026.25 and 2026.26"
+    assert orbitel["subject"] == "OrbitLink Integrate roadmap for the deliveries of 2026.26 and 2027.02"
+    assert "**Flow versioning with rollback** (functionality, planned for 2026.26)" in orbitel["markdown"]
+    assert "**Secrets from HashiCorp Vault** (functionality, not yet planned)" in orbitel["markdown"]
     assert (
-        "Dark mode for the OrbitLink Integrate designer** (functionality) — you asked for this" in orbitel["markdown"]
+        "Dark mode for the OrbitLink Integrate designer** (functionality, not yet planned) — you asked for this"
+        in orbitel["markdown"]
     )
     assert "AVA" not in orbitel["markdown"] + orbitel["html"]
     (nimbus,) = messages(sim, "nimbus", "roadmap_update")

@@ -5,8 +5,10 @@ import pytest
 
 from release_pipeline.config_loading import InvalidConfig
 from release_pipeline.models import FeedbackCategory as C
+from release_pipeline.release_calendar import CalendarConfig, ReleaseCalendar
 from release_pipeline.roadmap import (
     FeedbackEntry,
+    Horizon,
     PlannedItem,
     diff,
     has_changes,
@@ -16,10 +18,16 @@ from release_pipeline.roadmap import (
     oem_view,
     planned_items,
     prioritise,
+    roadmap_horizon,
 )
 
-NOW = pendulum.datetime(2026, 11, 30, 7, tz="UTC")
-HORIZON = ["2026.25", "2026.26"]
+# releases every second Thursday from 2026-01-08 10:00 Amsterdam, paired into delivery
+# cycles installed a week after the second release (as tests/conftest.py's calendar)
+CALENDAR = ReleaseCalendar(
+    CalendarConfig(timezone="Europe/Amsterdam", anchor="2026-01-08", release_time="10:00", delivery_offset_days=7)
+)
+NOW = pendulum.datetime(2026, 11, 30, 7, tz="UTC")  # 2026.24 cut on 26 Nov, installed 3 Dec
+HORIZON = roadmap_horizon(CALENDAR, NOW)  # the deliveries of 2026.26 and 2027.02
 TIERS = {"g1": "gold", "g2": "gold", "s1": "silver", "b1": "bronze", "b2": "bronze", "b3": "bronze"}
 
 
@@ -29,6 +37,56 @@ def ask(id_, oem, category, title, days_ago=1):
 
 def rank(feedback, planned=(), horizon=HORIZON):
     return [item["id"] for item in prioritise(feedback, list(planned), TIERS, horizon, NOW)]
+
+
+# -- the horizon: the next two delivery cycles ----------------------------------------------------
+def test_the_horizon_is_the_next_two_delivery_cycles_about_two_months():
+    horizon = roadmap_horizon(CALENDAR, NOW)
+    assert horizon.release_ids == ["2026.26", "2027.02"]
+    assert [c.releases for c in horizon.cycles] == [("2026.25", "2026.26"), ("2027.01", "2027.02")]
+    assert [c.install_at.to_date_string() for c in horizon.cycles] == ["2026-12-31", "2027-01-28"]
+    assert 7 <= (horizon.cycles[-1].install_at - NOW).in_weeks() <= 9  # about two months, not four weeks
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        # the current cycle's release (2026.24) is cut but not installed yet: behind the horizon
+        (pendulum.datetime(2026, 11, 26, 9, 59, tz="Europe/Amsterdam"), ["2026.24", "2026.26"]),
+        (pendulum.datetime(2026, 11, 26, 10, 0, tz="Europe/Amsterdam"), ["2026.26", "2027.02"]),
+        # the first release of a cycle is out: that cycle's delivery is still ahead
+        (pendulum.datetime(2026, 12, 10, 12, tz="UTC"), ["2026.26", "2027.02"]),
+        # across the new year
+        (pendulum.datetime(2026, 12, 24, 10, 0, tz="Europe/Amsterdam"), ["2027.02", "2027.04"]),
+        (pendulum.datetime(2027, 1, 1, tz="UTC"), ["2027.02", "2027.04"]),
+    ],
+)
+def test_the_horizon_moves_when_a_cycles_release_is_cut(moment, expected):
+    assert roadmap_horizon(CALENDAR, moment).release_ids == expected
+
+
+def test_each_item_shows_the_release_it_is_planned_for_or_none():
+    planned = [
+        PlannedItem("first", "First cycle, first release", target_release_id="2026.25"),
+        PlannedItem("second", "Second cycle", target_release_id="2027.01"),
+        PlannedItem("open", "Not yet planned"),
+        PlannedItem("later", "Third cycle", target_release_id="2027.03"),
+    ]
+    feedback = [ask(1, "g1", C.REQUIRED_FUNCTIONALITY, "Third cycle")]
+    items = {i["id"]: i for i in prioritise(feedback, planned, TIERS, HORIZON, NOW)}
+    assert {k: i["planned_for"] for k, i in items.items()} == {
+        "first": "2026.26",  # installed with the cycle's last release
+        "second": "2027.02",
+        "open": None,
+        "later": "2027.04",  # beyond the horizon, listed because asked for
+    }
+    view = oem_view(list(items.values()), diff(None, list(items.values())), "b1")
+    assert {i["id"]: i["planned_for"] for i in view["items"]}["open"] is None
+    assert items["first"]["public_reason"] == "planned by the vendor for 2026.26; no customer asked for it yet"
+
+
+def test_a_horizon_is_built_only_from_its_calendar():
+    assert isinstance(HORIZON, Horizon) and HORIZON.planned_for("2099.99") == "2099.99"
 
 
 def test_required_ranks_above_suggested_at_equal_demand():
@@ -104,7 +162,7 @@ def test_feedback_merges_into_planned_items_by_title_or_alias_never_twice():
     items = {i["id"]: i for i in prioritise(feedback, planned, TIERS, HORIZON, NOW)}
     assert set(items) == {"sap-s4", "later", "next"}  # past dropped; later listed because asked for
     assert items["sap-s4"]["oems"] == ["b1", "s1"] and items["sap-s4"]["planned"]
-    assert items["next"]["reason"] == "planned by the vendor for 2026.25; no OEM asked for it yet; score 0"
+    assert items["next"]["reason"] == "planned by the vendor for 2026.26; no OEM asked for it yet; score 0"
     assert "later" not in rank([], planned)  # beyond the horizon and nobody asks
 
 

@@ -191,6 +191,7 @@ class RoadmapItem(BaseModel):
     kind: str
     component: str | None
     target_release_id: str | None
+    planned_for: str | None = Field(description="the release that brings it to your instance; null: not yet planned")
     public_reason: str
     yours: bool = Field(description="your organisation asked for it")
 
@@ -211,7 +212,7 @@ class RoadmapChanges(BaseModel):
 
 
 class Roadmap(BaseModel):
-    horizon: list[str]
+    horizon: list[str] = Field(description="the release each of the next two delivery cycles installs")
     generated_at: str
     items: list[RoadmapItem]
     changes: RoadmapChanges
@@ -300,7 +301,7 @@ def post_feedback(body: FeedbackIn, caller: Caller = Depends(api_caller)):
 
 @router.get("/roadmap", response_model=Roadmap, responses={404: problem("no roadmap computed yet")})
 def get_roadmap(caller: Caller = Depends(api_caller)):
-    """The current roadmap for the next two releases."""
+    """The current roadmap for the next two delivery cycles (about two months)."""
     roadmap = views.roadmap(caller)
     if roadmap is None:
         raise HTTPException(404, "no roadmap has been computed yet")
