@@ -8,7 +8,7 @@ export RELEASE_TRAIN_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgre
 TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install up test test-fast lint format check-config bench constraints clean
+.PHONY: help install up test test-clock test-fast lint format check-config bench constraints clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -27,6 +27,14 @@ up: install ## run the pipeline locally: simulator + Airflow UI on http://localh
 test: install ## run the whole test suite (starts/installs PostgreSQL, Redis, chromium when missing)
 	scripts/ensure-test-services postgres redis chromium
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+
+# a moment inside the year-end freeze, a minute before a new year: the runs tick across it
+CLOCK_TODAY ?= 2026-12-31T23:59:00+01:00
+test-clock: install ## the calendar-driven tests again, as if today were $(CLOCK_TODAY)
+	scripts/ensure-test-services postgres redis
+	RELEASE_TRAIN_TEST_TODAY=$(CLOCK_TODAY) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup \
+		tests/e2e/test_oem_delivery.py tests/e2e/test_production_release.py \
+		tests/e2e/test_general_release_notes.py tests/simulation tests/unit/test_delivery.py
 
 test-fast: install ## unit and DAG tests only, no end-to-end runs (needs only PostgreSQL)
 	scripts/ensure-test-services postgres

@@ -53,6 +53,7 @@ def bench_approval_gates():
         after_release_id={after!r},
         until_release_id={until!r},
         poll_interval={poll!r},
+        settle_at={deadline!r},
         deadline={deadline!r},
     ).expand(oem_id={oem_ids!r})
 

@@ -20,7 +20,7 @@ import argparse
 import pendulum
 from _support import postgres_stack
 
-from devstack.fleet import fleet_oem_ids, seed_deployed_release
+from devstack.fleet import approve_all, fleet_oem_ids, seed_deployed_release
 from devstack.stack import INSTALL_POOL, Stack
 
 BASELINE = "2026.20"
@@ -48,7 +48,7 @@ OEM_IDS = {oem_ids!r}
 def bench_install_fanout():
     @task
     def plans(params=None, run_id=None) -> list[dict]:
-        return [delivery.plan(oem_id, None, dict(params), run_id) for oem_id in OEM_IDS]
+        return [delivery.plan(oem_id, dict(params), run_id, preview=False) for oem_id in OEM_IDS]
 
     @task(pool="{pool}")
     def install(plan: dict) -> str:
@@ -100,7 +100,9 @@ def main() -> None:
     with postgres_stack(DAG_ID, source, fleet=n, baseline_release=BASELINE, parallelism=32) as (stack, _):
         repo = stack.repository()
         for release_id in ROUND_RELEASES[: len(args.pools)]:
-            seed_deployed_release(repo, release_id, oem_ids)
+            changes = seed_deployed_release(repo, release_id, oem_ids)
+            for oem_id in oem_ids:  # install reads the sign-off once more before its SSH command
+                approve_all(repo, oem_id, changes)
         repo.engine.dispose()
         for oem_id in oem_ids:
             stack.sim.oem(oem_id, install_seconds=args.install_seconds)

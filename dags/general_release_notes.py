@@ -9,12 +9,10 @@ window's last release.
 2. **publish_general_notes**: the notes of the window's releases that reached
    production, published on the vendor documentation portal (`ava_docs_portal`,
    page `release-notes/<window>`; publishing again overwrites, never duplicates).
-3. **publish_oem_notes**, one task per enabled OEM, applies its docs strategy:
-   `ava` publishes the white-labelled notes on the OEM's portal (`oem_<id>_docs`);
-   `oem` sends the OEM the notes package (Markdown and HTML) through `oem_<id>_notify`
-   and records that publishing is the OEM's. A failing portal is retried and never
-   holds up the other OEMs; **report_docs** alerts the vendor and fails the run for
-   the OEMs left out.
+
+OEMs get nothing from this run: an OEM's docs portal (or notes package) follows its
+instance, and is updated by its `oem_delivery__<oem>` run for the release it installs,
+with notes since the version it ran before.
 
 Every publication is recorded in the release database. Trigger by hand with
 `release_id` (any release of the window) to (re)publish a given window.
@@ -23,7 +21,7 @@ Every publication is recorded in the release database. Trigger by hand with
 import datetime as dt
 
 import pendulum
-from airflow.sdk import TriggerRule, dag, task
+from airflow.sdk import dag, task
 
 from release_train_airflow import acceptance
 from release_train_airflow.dag_defaults import default_args, release_id_param, watch_for_failures
@@ -49,17 +47,8 @@ def general_release_notes():
         return acceptance.notes_window(data_interval_end, params["release_id"])
 
     @task
-    def publish_general_notes(window: dict) -> list[str]:
+    def publish_general_notes(window: dict) -> str:
         return acceptance.publish_general_notes(window)
-
-    @task(max_active_tis_per_dagrun=4)
-    def publish_oem_notes(window: dict, oem_id: str) -> str:
-        return acceptance.publish_oem_notes(window, oem_id)
-
-    @task(trigger_rule=TriggerRule.ALL_DONE, retries=0)
-    def report_docs(window: dict | None, oem_ids: list[str] | None) -> dict:
-        key = window["key"] if window else None
-        return acceptance.report_publications("general_notes", key, oem_ids, "Release notes docs")
 
     window = notes_window()
     settled = WaitForReleasesSettledOperator(
@@ -68,9 +57,7 @@ def general_release_notes():
         poll_interval=300,
         max_wait=dt.timedelta(days=7),
     )
-    oem_ids = publish_general_notes(window)
-    settled >> oem_ids
-    report_docs(window, oem_ids) << publish_oem_notes.partial(window=window).expand(oem_id=oem_ids)
+    settled >> publish_general_notes(window)
     watch_for_failures(window)
 
 

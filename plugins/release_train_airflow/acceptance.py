@@ -250,7 +250,7 @@ def notes_window(data_interval_end: dt.datetime, override: str | None) -> dict[s
     return {"key": window.key, "release_ids": [r.id for r in window.releases]}
 
 
-def _window_notes(window: dict[str, Any], audience: Audience):
+def _window_notes(window: dict[str, Any], audience: Audience):  # the vendor's audience only
     """The notes of the window's releases that reached production (None: none did)."""
     repo, train = repository(), calendar()
     deployed = [r for r in window["release_ids"] if getattr(repo.release(r), "status", None) == ReleaseStatus.DEPLOYED]
@@ -263,9 +263,9 @@ def _window_notes(window: dict[str, Any], audience: Audience):
     return render_release_notes(sections, audience)
 
 
-def publish_general_notes(window: dict[str, Any]) -> list[str]:
-    """Publish the vendor's general notes on its documentation portal; returns the OEMs
-    whose docs strategy applies next."""
+def publish_general_notes(window: dict[str, Any]) -> str:
+    """Publish the vendor's general notes on its documentation portal; returns where.
+    OEM docs are not touched here: they follow each OEM's instance (oem_delivery)."""
     repo = repository()
     notes = _window_notes(window, Audience.vendor(load_vendor()))
     if notes is None:
@@ -280,17 +280,4 @@ def publish_general_notes(window: dict[str, Any]) -> list[str]:
         status="published",
         location=location,
     )
-    return [o.id for o in registry().enabled]
-
-
-def publish_oem_notes(window: dict[str, Any], oem_id: str) -> str:
-    oem = registry().get(oem_id)
-    notes = _window_notes(window, Audience.oem(oem, load_vendor()))
-    return outbound.apply_docs_strategy(
-        repository(),
-        oem,
-        notes,
-        kind="general_notes",
-        scope_key=window["key"],
-        page_key=f"release-notes/{window['key']}",
-    )
+    return location

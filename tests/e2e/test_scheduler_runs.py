@@ -5,6 +5,8 @@ the OEM signs off through the portal API."""
 
 from __future__ import annotations
 
+import shutil
+
 import httpx
 import pendulum
 import pytest
@@ -12,7 +14,8 @@ import pytest
 from devstack.stack import Stack, StackConfig, free_port, wait_until
 from release_pipeline.models import ReleaseStatus
 from release_pipeline.tokens import issue_token
-from tests.e2e.conftest import HitlAnswer
+from tests.conftest import REPO
+from tests.e2e.conftest import TEST_CALENDAR, HitlAnswer
 from tests.e2e.test_production_release import feed_changes
 
 pytestmark = pytest.mark.e2e
@@ -22,8 +25,12 @@ BASELINE, TARGET = "2026.20", "2026.22"  # TARGET's install date has passed
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
+    config_dir = tmp_path_factory.mktemp("config")  # the shipped config without its real freeze windows
+    shutil.copytree(REPO / "config", config_dir, dirs_exist_ok=True)
+    (config_dir / "calendar.yaml").write_text(TEST_CALENDAR)
     config = StackConfig(
         home=tmp_path_factory.mktemp("stack"),
+        config_dir=config_dir,
         api_port=free_port(),
         baseline_release=BASELINE,
         demo_changes=False,
