@@ -161,6 +161,7 @@ class DeliveryProcess:
                 "install_at": install_day.in_timezone("UTC").isoformat(),
             }
         target_row = repo.release(target)
+        delta = [c for c in repo.changes_between(running, target) if c.release_id in production]
         try:
             checked = plan_delivery(
                 oem_id=oem.id,
@@ -168,8 +169,8 @@ class DeliveryProcess:
                 target_status=target_row.status if target_row else None,
                 instance_version=running,
                 recorded_version=recorded.release_id if recorded else None,
-                known_releases={r.id for r in repo.releases()},
-                delta_change_ids=[c.id for c in repo.changes_between(running, target) if c.release_id in production],
+                known_releases=repo.release_ids(),
+                delta_change_ids=[c.id for c in delta],
             )
         except DeliveryRefused as exc:
             if target_row is not None:
@@ -201,7 +202,8 @@ class DeliveryProcess:
                 detail=f"already on {target}: nothing newer has reached production and been planned",
             )
             raise DeliveryEnded(f"OEM {oem.id!r} already runs {target}: nothing to do (recorded)")
-        for release_id in sorted(r for r in production if running < r <= target):
+        asked = repo.requested_release_ids(oem.id, after=running, until=target)
+        for release_id in sorted({c.release_id for c in delta} - asked):
             if repo.request_approvals(release_id, [oem.id]):
                 self.outbox.ask_signoff(oem, release_id)
         settle_at = oem.next_maintenance_opening(install_day).in_timezone("UTC")
@@ -470,7 +472,7 @@ class DeliveryProcess:
 
     # -- helpers ---------------------------------------------------------------------------------------
     def production(self) -> set[str]:
-        return {r.id for r in self.repo.releases([ReleaseStatus.DEPLOYED])}
+        return self.repo.release_ids([ReleaseStatus.DEPLOYED])
 
     def assess(self, installed: str, until: str | None) -> SignoffAssessment:
         if until is None:

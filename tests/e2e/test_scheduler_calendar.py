@@ -1,9 +1,10 @@
 """Delivery on the calendar, through the real scheduler and triggerer (`make up`'s shape).
 
-The test owns its calendar: a train whose current cycle's release was cut minutes ago
-and whose install day is that moment (``delivery_offset_days: 0``), so the scheduler's
-own run of the cycle, with no params, is the run under test. Nothing depends on the
-date the suite runs on.
+The test owns its calendar: a weekly train whose next cycle's release is cut a few
+minutes after the stack starts, with install day that same moment
+(``delivery_offset_days: 0``), so the scheduler's own run of the cycle (a DAG turned on
+mid-cycle starts with the next one), with no params, is the run under test. Nothing
+depends on the date the suite runs on.
 
 - nimbus approved everything: the scheduled run installs the cycle's release (R1).
 - orbitel approved everything, then rejects a change while its run waits, deferred, for
@@ -27,7 +28,8 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.e2e
 
 TZ = "Europe/Amsterdam"
-WINDOW_OPENS_IN_MINUTES = 3
+CUT_IN_MINUTES = 5  # the stack is up and the DAGs are on by then (asserted)
+WINDOW_OPENS_AFTER_CUT_MINUTES = 2
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +41,12 @@ def now():
 def config_dir(tmp_path_factory, now):
     config = tmp_path_factory.mktemp("config")
     shutil.copytree(REPO / "config", config, dirs_exist_ok=True)
-    cut = now.subtract(minutes=2)
+    cut = now.add(minutes=CUT_IN_MINUTES).start_of("minute")
     (config / "calendar.yaml").write_text(
         f'timezone: {TZ}\nanchor: {cut.date()}\nrelease_time: "{cut:%H:%M}"\ncadence_weeks: 1\n'
         "releases_per_cycle: 1\ndelivery_offset_days: 0\nfreeze_windows: []\n"
     )
-    opens = now.in_timezone("America/New_York").add(minutes=WINDOW_OPENS_IN_MINUTES)
+    opens = cut.in_timezone("America/New_York").add(minutes=WINDOW_OPENS_AFTER_CUT_MINUTES)
     oems = config / "oems.yaml"
     text = oems.read_text()
     start = text.index("maintenance_window:", text.index("id: orbitel"))
@@ -72,7 +74,7 @@ def stack(tmp_path_factory, config_dir):
 
 def test_scheduled_runs_install_on_install_day_and_a_late_rejection_stops_the_install(stack, config_dir):
     train = load_calendar(config_dir / "calendar.yaml")
-    release = train.release(0)  # the current cycle's release, cut two minutes ago
+    release = train.release(0)  # the coming cycle's release; in production already, approved by both
     repo = stack.repository()
     changes = [
         Change(f"CHG-{n}", ChangeType.FEATURE, "core", f"Feature {n}", "", False, release.at.subtract(hours=n + 1))
@@ -87,6 +89,7 @@ def test_scheduled_runs_install_on_install_day_and_a_late_rejection_stops_the_in
 
     for dag_id in ("oem_delivery__nimbus", "oem_delivery__orbitel"):
         stack.wait_for_dag(dag_id)  # unpaused: the scheduler creates the cycle's run itself
+    assert pendulum.now("UTC") < release.at, "the stack came up after the cycle's release: raise CUT_IN_MINUTES"
     runs = {oem: scheduled_run(stack, f"oem_delivery__{oem}") for oem in ("nimbus", "orbitel")}
     for run in runs.values():
         assert run["run_type"] == "scheduled" and run["conf"] in ({}, None), run
@@ -131,6 +134,6 @@ def scheduled_run(stack: Stack, dag_id: str) -> dict:
     with stack.api.client() as http:
         return wait_until(
             lambda: next(iter(http.get(f"/dags/{dag_id}/dagRuns").json()["dag_runs"]), None),
-            180,
+            60 * (CUT_IN_MINUTES + 3),
             f"the scheduler to create {dag_id}'s run of the cycle",
         )

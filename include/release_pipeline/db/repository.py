@@ -186,6 +186,14 @@ class ReleaseRepository:
         with self.engine.connect() as conn:
             return list(conn.execute(query))
 
+    def release_ids(self, statuses: Iterable[ReleaseStatus] | None = None) -> set[str]:
+        """The ids alone: what a delivery plan checks against, every run."""
+        query = select(t.releases.c.id)
+        if statuses is not None:
+            query = query.where(t.releases.c.status.in_([str(s) for s in statuses]))
+        with self.engine.connect() as conn:
+            return set(conn.scalars(query))
+
     def latest_release(self, statuses: Iterable[ReleaseStatus], before: str | None = None) -> Row | None:
         query = (
             select(t.releases)
@@ -318,6 +326,13 @@ class ReleaseRepository:
                 return 0
             result = conn.execute(self._insert(t.approval_requests).on_conflict_do_nothing(), rows)
             return max(result.rowcount, 0)
+
+    def requested_release_ids(self, oem_id: str, *, after: str, until: str) -> set[str]:
+        """Releases in ``(after, until]`` the OEM was asked to sign off."""
+        c = t.approval_requests.c
+        query = select(c.release_id).where(c.oem_id == oem_id, c.release_id > after, c.release_id <= until)
+        with self.engine.connect() as conn:
+            return set(conn.scalars(query.distinct()))
 
     def approval_requests(self, oem_id: str, release_id: str | None = None) -> list[Row]:
         c = t.approval_requests.c
