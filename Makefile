@@ -13,11 +13,11 @@ TEST_WORKERS ?= 2
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-install: $(STAMP) ## create .venv and install the pinned dependencies (once; again when pins change)
+install: $(STAMP) ## create .venv and install the pinned dependencies with the dev tools (once; again when pins change)
 
-$(STAMP): requirements.txt constraints.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
@@ -54,10 +54,10 @@ check-config: install ## validate config/calendar.yaml and config/oems.yaml (non
 bench: install ## print the performance figures (see README)
 	@for script in bench/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
-constraints: ## rebuild constraints.txt from a fresh install of requirements.txt
+constraints: ## rebuild constraints.txt from a fresh install of requirements-dev.txt (which includes requirements.txt)
 	rm -rf /tmp/release-train-constraints-venv
 	$(PYTHON) -m venv /tmp/release-train-constraints-venv
-	/tmp/release-train-constraints-venv/bin/pip install --quiet -r requirements.txt
+	/tmp/release-train-constraints-venv/bin/pip install --quiet -r requirements-dev.txt
 	/tmp/release-train-constraints-venv/bin/pip freeze --all --exclude-editable | grep -vE '^(pip|setuptools|wheel)==' > constraints.txt
 
 clean: ## remove the local Airflow home (.airflow) and caches, keep .venv

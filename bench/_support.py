@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from devstack.fleet import write_fleet_config  # noqa: E402
 from devstack.postgres import ThrowawayDatabases  # noqa: E402
 from devstack.stack import Stack, StackConfig, free_port  # noqa: E402
+from release_pipeline.db import sync_url  # noqa: E402
 
 PG_URL_ENV = "RELEASE_TRAIN_BENCH_PG_URL"
 PG_URL = os.environ.get(PG_URL_ENV, "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -42,7 +43,7 @@ def postgres_stack(
         stack_config = StackConfig(
             home=home,
             api_port=free_port(),
-            metadata_url=metadata.replace("postgresql://", "postgresql+psycopg2://", 1),
+            metadata_url=metadata.replace("postgresql://", "postgresql+psycopg://", 1),
             release_db_url=release_db,
             config_dir=write_fleet_config(Path(tmp) / "config", fleet) if fleet else None,
             demo_changes=False,
@@ -57,7 +58,7 @@ def postgres_stack(
 def transactions(url: str) -> int:
     """Transactions in the database at ``url`` so far, PostgreSQL's own count: a read
     through SQLAlchemy ends with a rollback, so both endings count."""
-    engine = create_engine(url)
+    engine = create_engine(sync_url(url))
     try:
         with engine.connect() as conn:
             conn.execute(text("select pg_stat_clear_snapshot()"))

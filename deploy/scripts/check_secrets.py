@@ -185,6 +185,17 @@ def check_connections(path: Path) -> list[str]:
         for field, value in _strings(conn, ""):
             if is_placeholder(value):
                 problems.append(f"{path}: connection {conn_id!r} field {field!r} is a placeholder ({value!r})")
+        if (
+            isinstance(conn, dict)
+            and conn.get("conn_type") == "http"
+            and conn.get("password")
+            and not conn.get("login")
+        ):
+            # HttpHook sends basic auth only with a login: a lone password (a token) is never sent
+            problems.append(
+                f"{path}: connection {conn_id!r} has a password but no login, so it is never sent; "
+                'give a token as "extra": {"Authorization": "Bearer <token>"} instead'
+            )
     return problems
 
 

@@ -7,6 +7,8 @@ import uuid
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from release_pipeline.db import sync_url  # psycopg, the project's one PostgreSQL driver
+
 
 class ThrowawayDatabases:
     """Creates databases on the server at ``admin_url``; ``drop_all`` (or leaving the
@@ -16,7 +18,7 @@ class ThrowawayDatabases:
         self.admin_url = admin_url
         self.created: list[str] = []
         try:
-            self._admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+            self._admin = create_engine(sync_url(admin_url), isolation_level="AUTOCOMMIT")
             with self._admin.connect() as conn:
                 conn.execute(text("select 1"))
         except Exception as exc:

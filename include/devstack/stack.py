@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pendulum
+from sqlalchemy.engine import make_url
 
 from devstack.airflow_env import LOCAL_USERS, airflow_environment
 from devstack.leftovers import ProcessRecord
@@ -189,10 +190,11 @@ class Stack:
             return {}
         if not (self.config.celery_broker_url and self.config.metadata_url):
             raise ValueError("the CeleryExecutor needs a broker URL and a PostgreSQL metadata database")
-        backend = self.config.metadata_url.replace("postgresql+psycopg2://", "postgresql://", 1)
+        # Celery's database backend on the metadata database, through the same driver (psycopg)
+        backend = make_url(self.config.metadata_url).set(drivername="postgresql+psycopg")
         return {
             "AIRFLOW__CELERY__BROKER_URL": self.config.celery_broker_url,
-            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{backend}",
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{backend.render_as_string(hide_password=False)}",
         }
 
     def set_install_pool(self, slots: int) -> None:

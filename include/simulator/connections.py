@@ -57,6 +57,8 @@ def release_db_connection(url: str) -> dict:
             connection["login"] = parsed.username
         if parsed.password:
             connection["password"] = parsed.password
+        if parsed.query:  # sslmode and the like: the postgres connection's extras
+            connection["extra"] = dict(parsed.query)
         return connection
     raise ValueError(f"release database URL {url!r}: only sqlite and postgresql are supported")
 

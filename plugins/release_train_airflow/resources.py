@@ -3,10 +3,9 @@ and the release database behind the ``release_db`` connection."""
 
 from __future__ import annotations
 
+import json
 import logging
 from functools import lru_cache
-
-from sqlalchemy.engine import URL
 
 from release_pipeline.db.repository import ReleaseRepository
 from release_pipeline.registry import Registry, load_registry
@@ -18,23 +17,38 @@ _open_repositories: list[ReleaseRepository] = []
 
 
 def url_from_connection(conn) -> str:
-    """A SQLAlchemy URL for an Airflow ``sqlite`` or ``postgres`` connection."""
+    """A SQLAlchemy URL for an Airflow ``sqlite`` or ``postgres`` connection.
+
+    A postgres connection's URL is the postgres provider's own (``PostgresHook.sqlalchemy_url``:
+    login, password, host, port, schema, the ``sqlalchemy_query`` extra, IAM tokens) plus the
+    extras that the hook's ``get_conn`` hands to the driver (``sslmode``, ``sslrootcert``,
+    ``connect_timeout``, ``options``, ...), so the release database is reached exactly as the
+    hook would reach it."""
     if conn.conn_type == "sqlite":
         if not conn.host:
             raise ValueError(f"connection {conn.conn_id!r}: a sqlite connection needs the file path as host")
         return f"sqlite:///{conn.host}"
     if conn.conn_type in ("postgres", "postgresql"):
-        return URL.create(
-            "postgresql+psycopg2",
-            username=conn.login or None,
-            password=conn.password or None,
-            host=conn.host or None,
-            port=conn.port or None,
-            database=conn.schema or None,
-        ).render_as_string(hide_password=False)
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        hook = PostgresHook(connection=conn)
+        url = hook.sqlalchemy_url
+        driver_parameters = {
+            name: _driver_parameter(value)
+            for name, value in conn.extra_dejson.items()
+            if name not in hook.ignored_extra_options
+        }
+        return url.update_query_dict(driver_parameters).render_as_string(hide_password=False)
     raise ValueError(
         f"connection {conn.conn_id!r} has type {conn.conn_type!r}: the release database must be sqlite or postgres"
     )
+
+
+def _driver_parameter(value) -> str:
+    """An extra's value as libpq reads it in a URL (``"keepalives": true`` is ``1``)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def release_db_url(conn_id: str = RELEASE_DB_CONN_ID) -> str:

@@ -34,9 +34,12 @@ def no_io_at_parse_time(monkeypatch):
         patch.setattr(socket.socket, "connect", refuse("network connection"))
         patch.setattr(socket, "create_connection", refuse("network connection"))
         patch.setattr(sqlite3, "connect", refuse("SQLite connection"))
+        import psycopg
         import psycopg2
 
         patch.setattr(psycopg2, "connect", refuse("PostgreSQL connection"))
+        patch.setattr(psycopg.Connection, "connect", refuse("PostgreSQL connection"))
+        patch.setattr(psycopg.AsyncConnection, "connect", refuse("PostgreSQL connection"))
         from airflow.sdk import BaseHook, Variable
 
         patch.setattr(BaseHook, "get_connection", refuse("Airflow connection lookup"))

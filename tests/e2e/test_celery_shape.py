@@ -21,7 +21,7 @@ REDIS_DB = 7  # a database of the local Redis used by nothing else
 
 def test_celery_executor_on_postgresql_runs_a_delivery_through_the_rest_api(tmp_path, postgres_databases):
     redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB).flushdb()
-    metadata = postgres_databases.create("rt_airflow").replace("postgresql://", "postgresql+psycopg2://", 1)
+    metadata = postgres_databases.create("rt_airflow").replace("postgresql://", "postgresql+psycopg://", 1)
     config = StackConfig(
         home=tmp_path / "stack",
         api_port=free_port(),

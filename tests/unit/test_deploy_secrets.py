@@ -44,7 +44,7 @@ def real_files(tmp_path: Path) -> dict[str, Path]:
     passwords = tmp_path / "airflow_passwords.json"
     passwords.write_text(json.dumps({name: secrets.token_urlsafe(16) for name in USERS}))
     connections = json.loads((REPO / "deploy/secrets/connections.example.json").read_text())
-    connections["ava_production"]["password"] = secrets.token_urlsafe(24)
+    connections["ava_production"]["extra"]["Authorization"] = f"Bearer {secrets.token_urlsafe(24)}"
     connections["oem_nimbus_ssh"]["extra"]["host_key"] = (
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0wmN/Cr3JXqmLW7u+g9pTh+wyqGMfDlPI2wjrGfvbp"
     )
@@ -81,7 +81,7 @@ def test_the_example_values_are_refused_naming_every_variable_and_file():
         assert f"refused: {name} (.env" in result.stderr and "placeholder" in result.stderr
     for user in USERS:
         assert f"the password of {user!r} is a placeholder" in result.stderr
-    assert "connection 'ava_production' field 'password' is a placeholder" in result.stderr
+    assert "connection 'ava_production' field 'extra.Authorization' is a placeholder" in result.stderr
     assert "connection 'oem_nimbus_ssh' field 'extra.host_key' is a placeholder" in result.stderr
     assert "the release train does not start" in result.stderr
 
@@ -148,6 +148,22 @@ def test_missing_secret_files_are_refused(tmp_path):
     assert result.returncode == 1
     assert f"{files['connections']}: not found" in result.stderr
     assert f"{files['passwords']}: not found" in result.stderr
+
+
+def test_an_http_token_as_a_password_without_login_is_refused(tmp_path):
+    # HttpHook would send no credentials at all: the vendor production API would answer 401
+    files = real_files(tmp_path)
+    connections = json.loads(files["connections"].read_text())
+    connections["ava_production"] = {
+        "conn_type": "http",
+        "host": "https://deploy.ava.example/api/production",
+        "password": secrets.token_urlsafe(24),
+    }
+    files["connections"].write_text(json.dumps(connections))
+    result = guard(real_env(), files)
+    assert result.returncode == 1
+    assert "connection 'ava_production' has a password but no login, so it is never sent" in result.stderr
+    assert '"extra": {"Authorization": "Bearer <token>"}' in result.stderr
 
 
 def airflow_users(path: Path) -> subprocess.CompletedProcess:

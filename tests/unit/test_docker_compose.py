@@ -85,8 +85,9 @@ def test_airflow_services_wait_for_their_dependencies(name):
 def test_airflow_services_run_the_celery_shape_on_postgresql(name):
     env = AIRFLOW[name]["environment"]
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
-    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
-    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
+    # one PostgreSQL driver family, psycopg (v3), as for the release database
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg://")
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg://")
     assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:6379/")
     for shared in ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY"):
         assert env[shared].startswith("${")  # one value from .env for every process

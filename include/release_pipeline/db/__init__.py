@@ -10,8 +10,12 @@ from sqlalchemy.engine import make_url
 # portal in the api-server): SQLite needs WAL and a busy timeout to share it.
 _SQLITE_PRAGMAS = ("PRAGMA foreign_keys=ON", "PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=30000")
 
-_SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg2"}
-_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+# One PostgreSQL driver family, psycopg (v3), for both: it serves SQLAlchemy sync and asyncio,
+# takes libpq's parameters from the URL's query (sslmode, sslrootcert, connect_timeout, ...) in
+# both modes alike (asyncpg spells them differently), and is what Airflow and its postgres
+# provider use themselves when it is installed. A URL naming another driver is moved to it.
+_SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
+_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg_async"}
 
 
 def _with_driver(url: str, drivers: dict[str, str]) -> str:
@@ -30,7 +34,7 @@ def sync_url(url: str) -> str:
 
 
 def async_url(url: str) -> str:
-    """The same database through its asyncio driver (aiosqlite / asyncpg)."""
+    """The same database through its asyncio driver (aiosqlite / psycopg's asyncio mode)."""
     return _with_driver(url, _ASYNC_DRIVERS)
 
 
@@ -41,9 +45,19 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+# The repository reads rowcount after INSERT ... ON CONFLICT DO NOTHING (was it new?).
+# SQLAlchemy keeps an INSERT's rowcount only with this option; psycopg2 happened to report it
+# anyway, psycopg (v3) reports -1 without it.
+_EXECUTION_OPTIONS = {"preserve_rowcount": True}
+
+
+def _with_execution_options(engine_kwargs: dict) -> dict:
+    return {**engine_kwargs, "execution_options": {**_EXECUTION_OPTIONS, **engine_kwargs.get("execution_options", {})}}
+
+
 def connect(url: str, **engine_kwargs) -> Engine:
     """An engine for the release database at ``url`` (any sqlite or postgresql URL)."""
-    engine = create_engine(sync_url(url), **engine_kwargs)
+    engine = create_engine(sync_url(url), **_with_execution_options(engine_kwargs))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -52,7 +66,7 @@ def connect(url: str, **engine_kwargs) -> Engine:
 def connect_async(url: str, **engine_kwargs):
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    engine = create_async_engine(async_url(url), **engine_kwargs)
+    engine = create_async_engine(async_url(url), **_with_execution_options(engine_kwargs))
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
