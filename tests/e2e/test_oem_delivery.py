@@ -73,6 +73,7 @@ def deliver(pipeline, oem: str = "nimbus", **conf):
         "target_release": TARGET,
         "approval_deadline": pendulum.now("UTC").add(minutes=10).isoformat(),
         "gate_poll_seconds": 0.2,
+        "verify_grace_seconds": 2,  # an unhealthy instance is given 2 s, not 5 minutes, to come up
         **conf,
     }
     return pipeline.run(f"oem_delivery__{oem}", conf=conf)
