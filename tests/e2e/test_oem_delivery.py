@@ -239,6 +239,13 @@ def test_a_failed_health_check_rolls_back(delivery):
     [alert] = [n["message"] for n in delivery.sim.notifications("ava_release_managers")]
     assert alert["subject"] == f"OEM nimbus: delivery of {TARGET} rolled_back"
 
+    # a rerun after the rollback is a new attempt: it installs again and says so again
+    delivery.sim.oem("nimbus", break_on_install=False)
+    again = deliver(delivery)
+    assert again.state == "success", delivery.task_states(again)
+    assert len(installs(delivery)) == 2 and delivery.repo.delivery("nimbus", TARGET).attempt == 2
+    assert delivery.sim.notifications("nimbus")[-1]["message"]["subject"].endswith(f"now runs {TARGET}")
+
 
 def test_a_freeze_window_installs_nothing(delivery, test_config):
     today = NOW.in_timezone("Europe/Amsterdam").date()
