@@ -138,7 +138,7 @@ def test_the_pipelines_ssh_runs_only_over_a_pinned_host_key(sim, connections, mo
     ):
         monkeypatch.setenv("AIRFLOW_CONN_OEM_NIMBUS_SSH", json.dumps({**conn, "extra": extra}))
         with pytest.raises(AirflowException, match="OEM 'nimbus': connection 'oem_nimbus_ssh'") as refused:
-            instance.run(nimbus, "ava-ctl install 2026.24")
+            instance.run(nimbus, "ava-ctl install 2026.24", timeout=60)
         assert not isinstance(refused.value, instance.TransientInstanceError)  # no retry fixes it
 
     wrong = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0wmN/Cr3JXqmLW7u+g9pTh+wyqGMfDlPI2wjrGfvbp"
@@ -146,5 +146,5 @@ def test_the_pipelines_ssh_runs_only_over_a_pinned_host_key(sim, connections, mo
         "AIRFLOW_CONN_OEM_NIMBUS_SSH", json.dumps({**conn, "extra": {**conn["extra"], "host_key": wrong}})
     )
     with pytest.raises(instance.TransientInstanceError, match="(?i)host key|not found in known_hosts"):
-        instance.run(nimbus, "ava-ctl install 2026.24")
+        instance.run(nimbus, "ava-ctl install 2026.24", timeout=60)
     assert sim.state()["oems"]["nimbus"]["version"] == "2026.22"  # nothing ran anywhere
