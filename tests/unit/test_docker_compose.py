@@ -3,7 +3,6 @@ the project: its services, healthchecks, mounts, pins, exposure, secrets, and th
 native tests (tests/e2e/test_celery_shape.py, tests/e2e/test_portal_service.py) run."""
 
 import importlib.util
-import inspect
 import json
 import re
 import shlex
@@ -49,6 +48,9 @@ def test_the_portal_is_the_same_app_under_uvicorn_with_its_own_healthcheck():
     command = portal["entrypoint"] + portal["command"]
     assert command[:4] == ["python", "-m", "uvicorn", "release_train_airflow.portal.app:app"]
     assert "--port=8081" in command and "--host=0.0.0.0" in command
+    # forwarded client addresses are believed from the configured proxy only, never from anyone
+    assert "--proxy-headers" in command and not [a for a in command if a.startswith("--forwarded-allow-ips")]
+    assert portal["environment"]["FORWARDED_ALLOW_IPS"] == "${PORTAL_TRUSTED_PROXIES:-127.0.0.1}"
     assert portal["healthcheck"]["test"] == ["CMD", "curl", "--fail", "http://localhost:8081/healthz"]
     assert portal["image"] == AIRFLOW["airflow-apiserver"]["image"]
     env = portal["environment"]
@@ -159,7 +161,7 @@ def test_ssh_key_files_of_the_example_connections_live_in_the_workers_key_mount(
 def test_no_secret_has_a_fallback_value():
     text = (REPO / "docker-compose.yaml").read_text()
     defaults = set(re.findall(r"\$\{(\w+):?-", text))
-    assert defaults == {"AIRFLOW_UID", "PORTAL_PORT"}  # neither is a secret
+    assert defaults == {"AIRFLOW_UID", "PORTAL_PORT", "PORTAL_TRUSTED_PROXIES"}  # none is a secret
     required = set(re.findall(r"\$\{(\w+):\?", text))
     assert required == {"POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"}
     example = (REPO / ".env.example").read_text()
@@ -204,19 +206,20 @@ def test_airflow_users_are_the_named_people_of_users_yaml_with_their_own_passwor
     assert mounts_of("airflow-apiserver")["/opt/airflow/deploy/users.yaml"] == "./deploy/users.yaml"
 
 
-def install_timeout_seconds() -> int:
-    """The longest an install may take: INSTALL_TIMEOUT_SECONDS where the code defines it
-    (1800 s until it does), and never less than the SSH command timeout of an install."""
-    from release_train_airflow import instance
+def longest_task_on_an_instance_seconds() -> float:
+    """The longest a task works on an OEM instance over SSH: an install (version check,
+    then the install command) or a verify that ends in a rollback (polls for the verify
+    grace, then the rollback and a last version and health check), each SSH call with its
+    connect timeout."""
+    from release_pipeline.delivery_process import INSTALL_TIMEOUT_SECONDS, VERIFY_GRACE, VERSION_TIMEOUT_SECONDS
+    from release_train_airflow.instance import CONNECT_TIMEOUT_SECONDS
 
-    sources = [*(REPO / "plugins").rglob("*.py"), *(REPO / "include/release_pipeline").rglob("*.py")]
-    defined = [
-        int(match.replace("_", ""))
-        for path in sources
-        for match in re.findall(r"^INSTALL_TIMEOUT_SECONDS\s*(?::\s*\w+\s*)?=\s*([\d_]+)", path.read_text(), re.M)
-    ]
-    timeout = inspect.signature(instance.run).parameters["timeout"].default
-    return max([*defined, 1800 if not defined else 0, int(timeout) if isinstance(timeout, (int, float)) else 0])
+    ssh_call = CONNECT_TIMEOUT_SECONDS
+    health_call = 30
+    install = (ssh_call + VERSION_TIMEOUT_SECONDS) + (ssh_call + INSTALL_TIMEOUT_SECONDS)
+    last_poll = ssh_call + VERSION_TIMEOUT_SECONDS + health_call
+    verify_then_roll_back = VERIFY_GRACE.total_seconds() + last_poll + (ssh_call + INSTALL_TIMEOUT_SECONDS) + last_poll
+    return max(install, verify_then_roll_back)
 
 
 def duration_seconds(text: str) -> int:
@@ -228,7 +231,7 @@ def duration_seconds(text: str) -> int:
 
 def test_workers_stop_gracefully_after_the_longest_install():
     grace = duration_seconds(SERVICES["airflow-worker"]["stop_grace_period"])
-    assert grace > install_timeout_seconds()
+    assert grace > longest_task_on_an_instance_seconds() > 1800
     assert SERVICES["airflow-worker"]["environment"]["DUMB_INIT_SETSID"] == "0"  # Celery warm shutdown
 
 
