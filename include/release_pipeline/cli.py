@@ -421,9 +421,44 @@ def cmd_status(args: argparse.Namespace) -> int:
     oems = [o.id for o in (registry.oems.values() if args.all else registry.enabled)]
     matrix = status_matrix(_repository(args), oems, releases=args.release or None, last=args.last)
     if args.json:
-        print(json.dumps(matrix.as_json(), indent=2))
+        from release_pipeline.explain import explain
+        from release_pipeline.release_calendar import load_calendar
+
+        train = load_calendar(args.config_dir / "calendar.yaml" if args.config_dir else None)
+        now, repo = pendulum.now("UTC"), _repository(args)
+        why = {oem: explain(repo, train, registry.oems[oem], now) for oem in oems}
+        print(json.dumps({**matrix.as_json(), "explain": why}, indent=2))
     else:
         print_table(matrix.rows())
+    return 0
+
+
+def _configure_explain(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("oem", help="the OEM's id")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Where one OEM stands and why: version, next install day, sign-off, last delivery, what comes next."""
+    from release_pipeline.explain import explain
+    from release_pipeline.release_calendar import load_calendar
+
+    oem = _known_oem(args, args.oem)
+    train = load_calendar(args.config_dir / "calendar.yaml" if args.config_dir else None)
+    answer = explain(_repository(args), train, oem, pendulum.now("UTC"))
+    if args.json:
+        print(json.dumps(answer, indent=2))
+        return 0
+    print(f"{oem.id}: runs {answer['running'] or 'unknown'}; next install day {answer['install_day']['at']}")
+    if answer["aims_at"]:
+        print(f"aims at {answer['aims_at']} as things stand")
+    for release in answer["releases"]:
+        said = [f"{r['change']} rejected by {r['by']}: {r['comment']}" for r in release["rejected"]]
+        said += [f"awaiting sign-off of {', '.join(release['pending'])}"] if release["pending"] else []
+        print(f"  {release['release']}: {release['state']}" + (f" ({'; '.join(said)})" if said else ""))
+    if last := answer["last_delivery"]:
+        print(f"last delivery: {last['release']} {last['status']}: {last['reason'] or '-'}")
+    print(f"next: {answer['next']}")
     return 0
 
 
@@ -565,6 +600,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argpars
     "approve": (cmd_approve, _configure_decision),
     "reject": (cmd_reject, _configure_decision),
     "status": (cmd_status, _configure_status),
+    "explain": (cmd_explain, _configure_explain),
     "held": (cmd_held, _configure_held),
     "change": (cmd_change, _configure_change),
 }

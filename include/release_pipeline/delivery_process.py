@@ -103,6 +103,19 @@ class Outbox(Protocol):
         """Once per (OEM, target): docs are published only after a verified install."""
 
 
+def signoff_of(repo: ReleaseRepository, oem_id: str, installed: str, until: str | None) -> SignoffAssessment:
+    """The OEM's sign-off of the production releases in ``(installed, until]``, as the
+    gate, the last look, the simulated year and ``release-train explain`` read it."""
+    if until is None:
+        return assess(installed=installed, aim=None, production=(), states=())
+    return assess(
+        installed=installed,
+        aim=until,
+        production=repo.production_release_ids(installed, until),
+        states=repo.approval_states(oem_id, installed, until),
+    )
+
+
 def _utc() -> pendulum.DateTime:
     return pendulum.now("UTC")
 
@@ -475,14 +488,7 @@ class DeliveryProcess:
         return self.repo.release_ids([ReleaseStatus.DEPLOYED])
 
     def assess(self, installed: str, until: str | None) -> SignoffAssessment:
-        if until is None:
-            return assess(installed=installed, aim=None, production=(), states=())
-        return assess(
-            installed=installed,
-            aim=until,
-            production=self.repo.production_release_ids(installed, until),
-            states=self.repo.approval_states(self.oem.id, installed, until),
-        )
+        return signoff_of(self.repo, self.oem.id, installed, until)
 
     def _attempt(self, release_id: str, run_id: str) -> int:
         row = self.repo.delivery(self.oem.id, release_id)

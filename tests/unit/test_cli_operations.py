@@ -3,9 +3,12 @@ they print, and that bad input exits 2 with a message and writes nothing."""
 
 import json
 
+import pendulum
 import pytest
+import time_machine
 
 from release_pipeline.cli import main
+from release_pipeline.models import ReleaseStatus
 from release_pipeline.tokens import authenticate
 from tests.unit.test_repository import cut
 
@@ -125,7 +128,8 @@ def test_status_as_table_and_json(cli, release_24):
     cli("approve", "--oem", "orbitel", "--release", "2026.24", "--by", "cs.bob")
     code, out, _ = cli("status", "--json")
     assert code == 0
-    assert json.loads(out) == {
+    answer = json.loads(out)
+    assert {k: answer[k] for k in ("releases", "oems")} == {
         "releases": ["2026.24"],
         "oems": {
             "kestrel": {"2026.24": "installed"},
@@ -133,6 +137,9 @@ def test_status_as_table_and_json(cli, release_24):
             "orbitel": {"2026.24": "approved"},
         },
     }
+    # and each OEM's answer to "where is it and why" (release-train explain)
+    assert sorted(answer["explain"]) == ["kestrel", "nimbus", "orbitel"]
+    assert answer["explain"]["kestrel"]["running"] == "2026.24"
     code, out, _ = cli("status", "--all")
     lines = out.splitlines()
     assert lines[0].split() == ["oem", "2026.24"]
@@ -249,3 +256,32 @@ def test_multi_line_comments_are_accepted(cli, release_24):
     code, _, _ = cli(*DECIDE, "--by", "cs.bob", "--comment", "checked:\n\tall fine")
     assert code == 0
     assert release_24.approval_history("nimbus", "CHG-1")[0].comment == "checked:\n\tall fine"
+
+
+def test_explain_says_where_an_oem_stands_and_why(cli, repo, calendar):
+    with time_machine.travel(pendulum.datetime(2026, 11, 10, 12, tz="UTC"), tick=False):
+        for release_id, changes in (("2026.18", ()), ("2026.20", ("CHG-1",)), ("2026.22", ("CHG-2", "CHG-3"))):
+            cut(repo, calendar, release_id, *changes)
+            repo.set_release_status(release_id, ReleaseStatus.DEPLOYED, actor="test")
+            repo.request_approvals(release_id, ["nimbus"])
+        repo.set_installed_version("nimbus", "2026.18")
+        cli("approve", "--oem", "nimbus", "--release", "2026.20", "--by", "cs.bob")
+        cli(
+            "reject", "--oem", "nimbus", "--release", "2026.22", "--change", "CHG-2", "--by", "cs.bob",
+            "--on-behalf-of", "Nina", "--comment", "breaks our SSO",
+        )  # fmt: skip
+        code, out, _ = cli("explain", "nimbus", "--json")
+        assert code == 0
+        answer = json.loads(out)
+        assert (answer["running"], answer["aims_at"]) == ("2026.18", "2026.22")
+        assert [(r["release"], r["state"]) for r in answer["releases"]] == [
+            ("2026.20", "approved"),
+            ("2026.22", "rejected"),
+        ]
+        assert answer["releases"][1]["rejected"] == [{"change": "CHG-2", "by": "Nina", "comment": "breaks our SSO"}]
+        assert answer["releases"][1]["pending"] == ["CHG-3"]
+        assert answer["next"].startswith("installs 2026.20 on Tuesday 10 November 2026 13:00 (Europe/Berlin); 2026.22")
+        code, out, _ = cli("explain", "nimbus")
+        assert "  2026.22: rejected (CHG-2 rejected by Nina: breaks our SSO; awaiting sign-off of CHG-3)" in out
+        code, _, err = cli("explain", "acme")
+        assert code == 2 and "no such OEM" in err
