@@ -2,7 +2,7 @@
 they are pydantic constraints and so documented in the OpenAPI schema, and its forms)
 and the CLI.
 
-Control characters are refused everywhere: a NUL cannot be stored by PostgreSQL, and
+Control characters (C0, DEL, C1) are refused everywhere: a NUL cannot be stored by PostgreSQL, and
 the others have no business in a name or a title. Multi-line text (a comment, a
 feedback body) may hold tabs and line breaks, including the ``\\r\\n`` browsers send
 from a textarea.
@@ -13,14 +13,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# regexes that both Python and pydantic's (Rust) regex engine understand, so the
-# OpenAPI schema shows exactly what the server enforces
-LINE = r"^[^\x00-\x1f\x7f]*$"
-NONBLANK_LINE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
-TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
-NONBLANK_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# regexes that Python, pydantic's (Rust) regex engine and JSON Schema's (ECMAScript) one
+# all read alike, so the OpenAPI schema shows exactly what the server enforces: no
+# ``\s`` (its meaning differs between them), explicit classes instead
+CONTROL = r"\x00-\x1f\x7f-\x9f"  # C0, DEL and C1
+MULTILINE_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # tab, line feed, carriage return allowed
+# control characters and every character Python or ECMAScript counts as whitespace
+BLANK = CONTROL + r"\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+LINE = rf"^[^{CONTROL}]*$"
+NONBLANK_LINE = rf"^[^{CONTROL}]*[^{BLANK}][^{CONTROL}]*$"
+TEXT = rf"^[^{MULTILINE_CONTROL}]*$"
+NONBLANK_TEXT = rf"^[^{MULTILINE_CONTROL}]*[^{BLANK}][^{MULTILINE_CONTROL}]*$"
 RELEASE_ID = r"^[0-9]{4}\.[0-9]{2}$"
-CHANGE_ID = r"^[^\s\x00-\x1f\x7f]+$"
+CHANGE_ID = rf"^[^{BLANK}]+$"
 
 # maximum lengths (characters); the database columns are at least this wide
 MAX_TITLE = 300
@@ -65,7 +70,7 @@ class Rule:
 def _control_character(value: str, multiline: bool) -> str | None:
     allowed = "\t\n\r" if multiline else ""
     for char in value:
-        if (ord(char) < 0x20 or ord(char) == 0x7F) and char not in allowed:
+        if (ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F) and char not in allowed:
             return char
     return None
 

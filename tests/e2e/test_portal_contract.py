@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 load_all_checks()
 EVERY_CHECK = CHECKS.get_all()
-EXAMPLES = 40  # per operation and mode: 7 operations x 2 modes, about 20 s per database
+EXAMPLES = 25  # per operation and mode: 7 operations x 2 modes, 15-40 s per database
 
 
 def test_the_portal_api_keeps_its_contract(repo, calendar):

@@ -51,9 +51,12 @@ def test_the_api_server_serves_the_portal_plugin(airflow_api, served_repo):
     assert me.json()["product"] == "Kestrel Flow"
     denied = httpx.get(f"{base}/api/v1/me", headers={"Authorization": "Bearer rtp_forged"})
     assert (denied.status_code, denied.json()) == (401, {"detail": "invalid or revoked portal token"})
-    schema = httpx.get(f"{base}/openapi.json")
+    bearer = {"Authorization": f"Bearer {token}"}
+    schema = httpx.get(f"{base}/openapi.json", headers=bearer)
     assert schema.headers["content-type"] == "application/json" and "/api/v1/releases" in schema.json()["paths"]
-    docs = httpx.get(f"{base}/docs")
+    assert httpx.get(f"{base}/openapi.json").status_code == 401  # the API docs need a token too
+    assert httpx.get(f"{base}/docs", follow_redirects=False).headers["location"] == f"{base}/login"
+    docs = httpx.get(f"{base}/docs", headers=bearer)
     assert docs.headers["content-type"].startswith("text/html") and "/oem-portal/openapi.json" in docs.text
     login = httpx.get(f"{base}/login")
     assert login.headers["content-type"].startswith("text/html") and 'name="token"' in login.text

@@ -516,3 +516,16 @@ def test_the_api_docs_need_a_token(world):
     browser = world.client("nimbus", browser=True)  # Swagger UI fetches the schema with the cookie
     assert "/openapi.json" in browser.get("/docs").text and "/openapi.json" in browser.get("/redoc").text
     assert browser.get("/openapi.json").status_code == 200
+
+
+def test_an_unreadable_body_is_a_documented_4xx(world):
+    client = world.client("nimbus")
+    headers = {"Content-Type": "application/json"}
+    before = world.state()
+    response = client.post("/api/v1/feedback", content=b'{"category": "use_cases", "title": "\xff"}', headers=headers)
+    assert response.status_code == 400 and response.json() == {"detail": "There was an error parsing the body"}
+    response = client.post(
+        "/api/v1/feedback", content=rb'{"category": "use_cases", "title": "\ud800"}', headers=headers
+    )
+    assert response.status_code == 422 and response.json()["detail"].startswith("body.title: ")
+    assert world.state() == before
