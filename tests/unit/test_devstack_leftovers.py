@@ -3,6 +3,7 @@ exactly those processes (pid and start time), and ports held by others are named
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -104,5 +105,6 @@ def test_a_listening_port_is_named_with_its_holder_and_a_free_one_is_not():
         listener.listen()
         port = listener.getsockname()[1]
         holder = port_holder(port)
-        assert holder is not None and "pid" in holder and "python" in holder
+        # the holder by pid (its command line varies: pytest-xdist renames its workers)
+        assert holder is not None and holder.startswith(f"pid {os.getpid()} (")
     assert port_holder(port) is None
