@@ -6,14 +6,16 @@ Every Monday 07:00 UTC:
 1. **Feedback requests**: each enabled OEM whose `feedback_cadence_weeks` (config/oems.yaml)
    has passed since it was last asked gets a request on its notification channel, with a
    link to the OEM portal's feedback form.
-2. **Prioritise**: OEM feedback (required above suggested, weighted by how many OEMs ask
-   and their tier, recent asks weighing more) and the vendor's plan (config/roadmap.yaml
-   and the `planned_items` table) are ranked for the next two delivery cycles (about two
-   months); each item shows the release that brings it to OEM instances. The
-   snapshot, the reason for each rank and what changed since the previous snapshot are
-   stored in the release database (`roadmap_snapshots`).
-3. **Roadmap update**: every enabled OEM receives the ranked roadmap, white-labelled like
-   the release notes, with what changed since the previous update (or that nothing did).
+2. **Prioritise**: the vendor's roadmap items (config/roadmap.yaml and the items staff
+   published with `release-train roadmap publish`) are ranked by OEM demand (required above
+   suggested, weighted by how many OEMs ask and their tier, recent asks weighing more) for
+   the next two delivery cycles (about two months); each item shows the release that brings
+   it to OEM instances. Asks on no item stay private to their OEM and are listed for staff
+   (`release-train roadmap list`). The snapshot, the reason for each rank and what changed
+   since the previous snapshot are stored in the release database (`roadmap_snapshots`).
+3. **Roadmap update**: every enabled OEM receives the ranked items in the vendor's words,
+   white-labelled, with other OEMs' asks only as counts and what changed since the previous
+   update (or that nothing did).
 4. **Report**: fails the run naming each OEM that could not be served; one OEM's broken
    channel never stops the others.
 

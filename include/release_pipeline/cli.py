@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -363,6 +364,210 @@ def _configure_feedback(parser: argparse.ArgumentParser) -> None:
     listing.add_argument("--json", action="store_true", help="print JSON")
 
 
+# -- the roadmap: items in the vendor's words ----------------------------------------------------
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _staff_text(value: str | None, option: str, limit: int) -> str:
+    """A text staff publish to every OEM: present, bounded, printable."""
+    text = (value or "").strip()
+    if not text:
+        raise UsageError(f"{option} must not be empty: it is what every OEM reads")
+    if len(text) > limit:
+        raise UsageError(f"{option} is {len(text)} characters long; at most {limit}")
+    if _CONTROL.search(text):
+        raise UsageError(f"{option} holds a control character; write plain text")
+    return text
+
+
+def _staff_member(args: argparse.Namespace) -> str:
+    by = (args.by or "").strip()
+    if not by:
+        raise UsageError("--by must name the staff member (it is recorded)")
+    return by
+
+
+def _roadmap_config(args: argparse.Namespace):
+    return load_roadmap_config(args.config_dir / "roadmap.yaml" if args.config_dir else None)
+
+
+def _roadmap_item(args: argparse.Namespace, repo: ReleaseRepository, item_id: str):
+    """The item ``item_id``, from config/roadmap.yaml or the database."""
+    from release_pipeline.roadmap import planned_items
+
+    items = {p.id: p for p in planned_items(_roadmap_config(args), repo.planned_items())}
+    if item_id not in items:
+        known = ", ".join(sorted(items)) or "none yet"
+        raise UsageError(f"no roadmap item {item_id!r} (items: {known}; see `release-train roadmap list`)")
+    return items[item_id]
+
+
+def _item_row(repo: ReleaseRepository, item, by: str) -> None:
+    """Give a config item its database row (a copy of it) before staff change it there."""
+    if repo.planned_item(item.id) is None:
+        repo.publish_planned_item(
+            item.id,
+            title=item.title,
+            description=item.description or "",
+            by=by,
+            kind=item.kind,
+            component=item.component,
+            target_release_id=item.target_release_id,
+        )
+
+
+def _feedback_row(repo: ReleaseRepository, feedback_id: int):
+    row = repo.feedback_item(feedback_id)
+    if row is None:
+        raise UsageError(f"no feedback {feedback_id} (see `release-train roadmap list`)")
+    return row
+
+
+def _release_option(value: str | None) -> str | None:
+    from release_pipeline.release_calendar import RELEASE_ID_PATTERN
+
+    if value is None or value == "none":
+        return None
+    if not RELEASE_ID_PATTERN.match(value):
+        raise UsageError(f"--release {value!r}: expected a release id such as 2026.24, or 'none'")
+    return value
+
+
+def cmd_roadmap(args: argparse.Namespace) -> int:
+    """Publish, merge, hide and list roadmap items: what OEMs see is the vendor's words only."""
+    from release_pipeline.roadmap import ITEM_ID_PATTERN
+
+    repo = _repository(args)
+    action = args.roadmap_command
+    if action == "list":
+        return _roadmap_list(args, repo)
+    if action == "publish":
+        row = _feedback_row(repo, args.feedback_id)
+        title = _staff_text(args.title, "--title", 300)
+        description = _staff_text(args.description, "--description", 4000)
+        by = _staff_member(args)
+        item_id = args.id or repo.free_planned_item_id(c.id for c in _roadmap_config(args).planned)
+        if not re.match(ITEM_ID_PATTERN, item_id):
+            raise UsageError(f"--id {item_id!r}: use 2-80 of a-z, 0-9 and '-', starting with a letter or digit")
+        if args.id and item_id in {c.id for c in _roadmap_config(args).planned}:
+            raise UsageError(f"--id {item_id!r} is an item of config/roadmap.yaml: merge into it instead")
+        repo.publish_planned_item(
+            item_id,
+            title=title,
+            description=description,
+            by=by,
+            kind=args.kind,
+            component=args.component,
+            target_release_id=_release_option(args.release),
+        )
+        repo.link_feedback(row.id, item_id, by=by)
+        print(f"published roadmap item {item_id} ({title!r}) from feedback {row.id} of OEM {row.oem_id}")
+        print("every OEM sees its title and description in the next roadmap update", file=sys.stderr)
+        return 0
+    if action == "merge":
+        row = _feedback_row(repo, args.feedback_id)
+        item = _roadmap_item(args, repo, args.into)
+        if item.hidden:
+            raise UsageError(f"roadmap item {item.id} is hidden: `release-train roadmap show {item.id}` first")
+        repo.link_feedback(row.id, item.id, by=_staff_member(args))
+        print(f"feedback {row.id} of OEM {row.oem_id} now counts for roadmap item {item.id} ({item.title!r})")
+        return 0
+    if action in ("hide", "show"):
+        item, by = _roadmap_item(args, repo, args.item), _staff_member(args)
+        hidden = pendulum.now("UTC") if action == "hide" else None
+        _item_row(repo, item, by)
+        repo.update_planned_item(item.id, by=by, hidden_at=hidden)
+        state = "hidden from every OEM" if hidden else "shown to OEMs again"
+        print(f"roadmap item {item.id} ({item.title!r}) is {state} from the next roadmap run")
+        return 0
+    # edit
+    item = _roadmap_item(args, repo, args.item)
+    changes = {}
+    if args.title is not None:
+        changes["title"] = _staff_text(args.title, "--title", 300)
+    if args.description is not None:
+        changes["description"] = _staff_text(args.description, "--description", 4000)
+    if args.component is not None:
+        changes["component"] = args.component.strip() or None
+    if args.release is not None:
+        changes["target_release_id"] = _release_option(args.release)
+    if not changes:
+        raise UsageError("nothing to change: pass --title, --description, --component or --release")
+    by = _staff_member(args)
+    _item_row(repo, item, by)
+    repo.update_planned_item(item.id, by=by, **changes)
+    print(f"roadmap item {item.id} changed: {', '.join(sorted(changes))}")
+    return 0
+
+
+def _roadmap_list(args: argparse.Namespace, repo: ReleaseRepository) -> int:
+    """The items (what OEMs may see) with their asks, then the asks on no item: the
+    feedback staff still have to publish, merge or leave."""
+    from release_pipeline.roadmap import LOOKBACK, FeedbackEntry, assign, planned_items
+
+    now = pendulum.now("UTC")
+    registry = load_registry(args.config_dir / "oems.yaml" if args.config_dir else None)
+    planned = planned_items(_roadmap_config(args), repo.planned_items())
+    feedback = [FeedbackEntry.from_row(r) for r in repo.feedback(since=now - LOOKBACK) if r.oem_id in registry.oems]
+    asks, unassigned = assign(feedback, planned, {o.id: o.tier for o in registry.oems.values()}, now)
+    items = [
+        {
+            "id": p.id,
+            "title": p.title,
+            "source": p.source,
+            "release": p.target_release_id or "-",
+            "state": "hidden" if p.hidden else "published",
+            "asked_by": len({e.oem_id for e in asks.get(p.id, [])}),
+            "feedback": ",".join(str(e.id) for e in asks.get(p.id, [])) or "-",
+        }
+        for p in planned
+    ]
+    open_asks = [
+        {"feedback": e.id, "oem": e.oem_id, "category": str(e.category), "title": e.title, "at": _when(e.created_at)}
+        for e in unassigned
+    ]
+    if args.json:
+        print(json.dumps({"items": items, "unpublished_asks": open_asks}, indent=2))
+        return 0
+    print("Roadmap items (the vendor's words; OEMs see the published ones):")
+    print_table(items)
+    print()
+    print("Asks on no item (each OEM sees only its own; publish or merge them):")
+    print_table(open_asks)
+    return 0
+
+
+def _configure_roadmap(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="roadmap_command", required=True, metavar="ACTION")
+    by = {"default": os.environ.get("USER", ""), "help": "the staff member (recorded; default: $USER)"}
+    publish = sub.add_parser("publish", help="turn an ask into a published item, in the vendor's words")
+    publish.add_argument("feedback_id", type=int, metavar="FEEDBACK_ID")
+    publish.add_argument("--title", required=True, help="the title every OEM reads")
+    publish.add_argument("--description", required=True, help="the public description every OEM reads")
+    publish.add_argument("--id", help="item id (default: the next item-N; never made from the ask's text)")
+    publish.add_argument("--kind", choices=["functionality", "component"], default="functionality")
+    publish.add_argument("--component")
+    publish.add_argument("--release", help="the release it is planned for, e.g. 2026.26")
+    publish.add_argument("--by", **by)
+    merge = sub.add_parser("merge", help="count an ask for an existing item")
+    merge.add_argument("feedback_id", type=int, metavar="FEEDBACK_ID")
+    merge.add_argument("--into", required=True, metavar="ITEM")
+    merge.add_argument("--by", **by)
+    for name, text in (("hide", "hide an item from every OEM"), ("show", "show a hidden item again")):
+        hide = sub.add_parser(name, help=text)
+        hide.add_argument("item", metavar="ITEM")
+        hide.add_argument("--by", **by)
+    edit = sub.add_parser("edit", help="change an item's title, description, component or planned release")
+    edit.add_argument("item", metavar="ITEM")
+    edit.add_argument("--title")
+    edit.add_argument("--description")
+    edit.add_argument("--component")
+    edit.add_argument("--release", help="a release id, or 'none' for not yet planned")
+    edit.add_argument("--by", **by)
+    listing = sub.add_parser("list", help="list items and the asks on no item")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+
+
 def _decide(args: argparse.Namespace, decision: Decision) -> int:
     from release_pipeline.signoff import decide
 
@@ -597,6 +802,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argpars
     "db-upgrade": (cmd_db_upgrade, lambda p: None),
     "token": (cmd_token, _configure_token),
     "feedback": (cmd_feedback, _configure_feedback),
+    "roadmap": (cmd_roadmap, _configure_roadmap),
     "approve": (cmd_approve, _configure_decision),
     "reject": (cmd_reject, _configure_decision),
     "status": (cmd_status, _configure_status),

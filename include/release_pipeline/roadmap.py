@@ -17,16 +17,20 @@ Taking each OEM's strongest ask (not the sum of its asks) makes the number of OE
 count, not how often one of them repeats itself; the recency factor keeps a fresh ask
 from being drowned by a pile of old ones. Asks older than a year, or recorded after
 the moment the roadmap is computed for, are left out, so a rerun for the same moment
-gives the same ranking. Ties go to more OEMs, then the newest ask, then vendor-planned
-items, then the title.
+gives the same ranking. Ties go to more OEMs, then the newest ask, then items planned
+for a release, then the title.
 
 Only the demand categories (required/suggested functionality or component) make
 items; the others (general feedback, usage experience, future projects, use cases)
 are ingested and counted for the vendor's product managers, but rank nothing.
 
-Feedback joins a vendor-planned item when its normalised title equals the item's
-title or one of its aliases (``config/roadmap.yaml``), else feedback items with the
-same normalised title are one item: nothing is listed twice.
+Roadmap items are the vendor's words. Every item comes from ``config/roadmap.yaml`` or
+was published by staff (``release-train roadmap publish``): a title and a public
+description staff wrote or accepted, under an id that is never made from an OEM's
+text. An ask counts for the item staff attached it to (publish, merge), else for the
+item whose title or one of whose aliases equals its own (normalised). An ask on no
+item stays its OEM's own: other OEMs never see it, they see only how many OEMs ask
+for each published item. Staff review such asks as *candidates*.
 """
 
 from __future__ import annotations
@@ -74,6 +78,9 @@ CATEGORY_LABELS = {
 HALF_LIFE_WEEKS = 13
 LOOKBACK = dt.timedelta(weeks=52)
 HORIZON_CYCLES = 2  # delivery cycles of four weeks: about two months
+ITEM_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,79}$"
+DEFAULT_FEEDBACK_PER_DAY = 20
+FEEDBACK_WINDOW = dt.timedelta(hours=24)
 
 
 # -- the horizon: the next delivery cycles ------------------------------------------------
@@ -133,8 +140,9 @@ def roadmap_horizon(calendar: ReleaseCalendar, moment: dt.datetime, cycles: int 
 class PlannedItemConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,79}$")
+    id: str = Field(pattern=ITEM_ID_PATTERN)
     title: str = Field(min_length=1, max_length=300)
+    description: str | None = Field(None, max_length=4000)
     kind: Kind = "functionality"
     component: str | None = None
     target_release: str | None = None
@@ -153,6 +161,7 @@ class PlannedItemConfig(BaseModel):
 class RoadmapConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    feedback_per_oem_per_day: int = Field(DEFAULT_FEEDBACK_PER_DAY, ge=1, le=1000)
     planned: tuple[PlannedItemConfig, ...] = ()
 
 
@@ -181,21 +190,31 @@ class FeedbackEntry:
     title: str
     created_at: dt.datetime
     component: str | None = None
+    item_id: str | None = None  # the published item staff attached it to
 
     @classmethod
     def from_row(cls, row) -> FeedbackEntry:
-        return cls(row.id, row.oem_id, FeedbackCategory(row.category), row.title, row.created_at, row.component)
+        return cls(
+            row.id,
+            row.oem_id,
+            FeedbackCategory(row.category),
+            row.title,
+            row.created_at,
+            row.component,
+            getattr(row, "item_id", None),
+        )
 
 
 def in_vendor_terms(title: str, oem_brand: str, vendor_product: str) -> str:
-    """An OEM names the platform by its own brand; the shared roadmap names the vendor's
-    product instead, so each OEM's white-labelled copy shows its own brand and never
-    another OEM's."""
+    """An OEM names the platform by its own brand; matching an ask against the vendor's
+    item titles and aliases uses the vendor's product name instead."""
     return Whitelabel((oem_brand,), vendor_product).apply(title)
 
 
 @dataclass(frozen=True)
 class PlannedItem:
+    """A roadmap item: the vendor's words, from config/roadmap.yaml or published by staff."""
+
     id: str
     title: str
     kind: str = "functionality"
@@ -203,28 +222,38 @@ class PlannedItem:
     target_release_id: str | None = None
     aliases: tuple[str, ...] = ()
     source: str = "config"
+    description: str | None = None
+    hidden: bool = False
 
 
 def planned_items(config: RoadmapConfig, rows: Iterable) -> list[PlannedItem]:
-    """The vendor's plan from the config file and the ``planned_items`` table, one item
-    per id: the table wins on a clash (it is what operations changed last)."""
+    """The vendor's items from the config file and the ``planned_items`` table, one item
+    per id: the table wins on a clash (it is what staff changed last; a row may only
+    hide a config item)."""
     items = {
-        c.id: PlannedItem(c.id, c.title, c.kind, c.component, c.target_release, c.aliases, "config")
+        c.id: PlannedItem(
+            c.id, c.title, c.kind, c.component, c.target_release, c.aliases, "config", c.description, False
+        )
         for c in config.planned
     }
     for row in rows:
-        aliases = items[row.id].aliases if row.id in items else ()
-        kind = items[row.id].kind if row.id in items else "functionality"
-        items[row.id] = PlannedItem(row.id, row.title, kind, row.component, row.target_release_id, aliases, "database")
+        base = items.get(row.id)
+        items[row.id] = PlannedItem(
+            row.id,
+            row.title,
+            getattr(row, "kind", None) or (base.kind if base else "functionality"),
+            row.component if row.component is not None else (base.component if base else None),
+            row.target_release_id,
+            base.aliases if base else (),
+            "database",
+            getattr(row, "description", None) or (base.description if base else None),
+            getattr(row, "hidden_at", None) is not None,
+        )
     return [items[key] for key in sorted(items)]
 
 
 def normalise(title: str) -> str:
     return " ".join(re.sub(r"[^0-9a-z]+", " ", title.lower()).split())
-
-
-def _slug(title: str) -> str:
-    return "fb-" + (normalise(title).replace(" ", "-")[:60] or "untitled")
 
 
 # -- prioritisation ------------------------------------------------------------------------
@@ -242,6 +271,37 @@ def considered(feedback: Iterable[FeedbackEntry], as_of: dt.datetime) -> list[Fe
     return [f for f in feedback if as_of - LOOKBACK < f.created_at <= as_of]
 
 
+def assign(
+    feedback: Iterable[FeedbackEntry], planned: Sequence[PlannedItem], tiers: dict[str, str], as_of: dt.datetime
+) -> tuple[dict[str, list[FeedbackEntry]], list[FeedbackEntry]]:
+    """The demand asks per item id, and the asks on no item (for staff to review).
+
+    An ask counts for the item staff attached it to (publish or merge), else for the
+    visible item whose title or alias equals its own title (normalised). Nothing else
+    makes an item: an ask nobody published stays the asking OEM's own.
+    """
+    by_id = {p.id: p for p in planned}
+    by_alias: dict[str, PlannedItem] = {}
+    for item in planned:
+        if not item.hidden:
+            for name in (item.title, *item.aliases):
+                by_alias.setdefault(normalise(name), item)
+    asks: dict[str, list[FeedbackEntry]] = {}
+    unassigned = []
+    for entry in sorted(considered(feedback, pendulum.instance(as_of)), key=lambda f: (f.created_at, f.id)):
+        if entry.category not in DEMAND or entry.oem_id not in tiers:
+            continue
+        if entry.item_id is not None and entry.item_id in by_id:
+            key = entry.item_id
+        elif match := by_alias.get(normalise(entry.title)):
+            key = match.id
+        else:
+            unassigned.append(entry)
+            continue
+        asks.setdefault(key, []).append(entry)
+    return asks, unassigned
+
+
 def prioritise(
     feedback: Iterable[FeedbackEntry],
     planned: Sequence[PlannedItem],
@@ -249,44 +309,61 @@ def prioritise(
     horizon: Horizon,
     as_of: dt.datetime,
 ) -> list[dict]:
-    """The ranked roadmap for the delivery cycles of ``horizon`` as JSON-ready dicts.
+    """The ranked roadmap for the delivery cycles of ``horizon`` as JSON-ready dicts:
+    the vendor's visible items only, with the asks counted towards them.
 
     ``tiers`` maps each OEM of the registry to its tier; feedback of an OEM no longer
-    in the registry is left out. Vendor-planned items are listed when they target a
-    release of the horizon (or none); one planned for later only when OEMs ask for it,
-    one planned for a release cut before the horizon (shipped) not at all.
+    in the registry is left out. Items are listed when they target a release of the
+    horizon (or none); one planned for later only when OEMs ask for it, one planned
+    for a release cut before the horizon (shipped) not at all.
     """
     as_of = pendulum.instance(as_of)
     first, last = horizon.first_release_id, horizon.last_release_id
-    by_alias: dict[str, PlannedItem] = {}
-    for item in planned:
-        for name in (item.title, *item.aliases):
-            by_alias.setdefault(normalise(name), item)
-    asks: dict[str, list[FeedbackEntry]] = {}
-    titles: dict[str, str] = {}
-    for entry in sorted(considered(feedback, as_of), key=lambda f: (f.created_at, f.id)):
-        if entry.category not in DEMAND or entry.oem_id not in tiers:
-            continue
-        match = by_alias.get(normalise(entry.title))
-        key = match.id if match else _slug(entry.title)
-        asks.setdefault(key, []).append(entry)
-        titles.setdefault(key, entry.title)
-    planned_by_id = {p.id: p for p in planned}
+    asks, _ = assign(feedback, planned, tiers, as_of)
     items = []
-    for key in sorted(set(asks) | set(planned_by_id)):
-        plan = planned_by_id.get(key)
-        entries = asks.get(key, [])
-        target = plan.target_release_id if plan else None
+    for plan in sorted((p for p in planned if not p.hidden), key=lambda p: p.id):
+        entries = asks.get(plan.id, [])
+        target = plan.target_release_id
         if target is not None and (target < first or (target > last and not entries)):
             continue
-        items.append(_item(key, plan, titles.get(key), entries, tiers, as_of, horizon.planned_for(target)))
+        items.append(_item(plan, entries, tiers, as_of, horizon.planned_for(target)))
     items.sort(key=_rank_key)
     for rank, item in enumerate(items, start=1):
         item["rank"] = rank
     return items
 
 
-def _item(key: str, plan: PlannedItem | None, title: str | None, entries, tiers, as_of, planned_for) -> dict:
+def candidates(
+    feedback: Iterable[FeedbackEntry], planned: Sequence[PlannedItem], tiers: dict[str, str], as_of: dt.datetime
+) -> list[dict]:
+    """Asks on no published item, grouped by normalised title, strongest first: what
+    staff review with ``release-train roadmap list``. Staff only: never in an OEM's view.
+    The id names the first ask (``ask-<feedback id>``), never its text."""
+    as_of = pendulum.instance(as_of)
+    _, unassigned = assign(feedback, planned, tiers, as_of)
+    groups: dict[str, list[FeedbackEntry]] = {}
+    for entry in unassigned:
+        groups.setdefault(normalise(entry.title), []).append(entry)
+    result = []
+    for entries in groups.values():
+        strongest: dict[str, float] = {}
+        for entry in entries:
+            weight = ask_weight(entry, tiers[entry.oem_id], as_of)
+            strongest[entry.oem_id] = max(weight, strongest.get(entry.oem_id, 0.0))
+        result.append(
+            {
+                "id": f"ask-{entries[0].id}",
+                "title": entries[0].title,
+                "oems": sorted(strongest),
+                "feedback_ids": sorted(e.id for e in entries),
+                "score": round(sum(strongest.values()), 3),
+                "newest_ask": pendulum.instance(max(e.created_at for e in entries)).to_date_string(),
+            }
+        )
+    return sorted(result, key=lambda c: (-c["score"], -len(c["oems"]), c["feedback_ids"][0]))
+
+
+def _item(plan: PlannedItem, entries, tiers, as_of, planned_for) -> dict:
     strongest: dict[str, tuple[float, FeedbackEntry]] = {}
     required_by, suggested_by = set(), set()
     for entry in entries:
@@ -308,38 +385,33 @@ def _item(key: str, plan: PlannedItem | None, title: str | None, entries, tiers,
     ]
     score = round(sum(weight for weight, _ in strongest.values()), 3)
     newest = max((e.created_at for e in entries), default=None)
-    kind = (
-        plan.kind
-        if plan
-        else ("component" if any(e.category in COMPONENT_CATEGORIES for e in entries) else "functionality")
-    )
-    components = sorted({e.component for e in entries if e.component})
-    target = plan.target_release_id if plan else None
+    planned = plan.target_release_id is not None
     return {
-        "id": key,
+        "id": plan.id,
         "rank": 0,
-        "title": plan.title if plan else title,
-        "kind": kind,
-        "component": (plan.component if plan and plan.component else components[0] if components else None),
+        "public": True,  # the vendor's words: the only kind of item an OEM is shown
+        "title": plan.title,
+        "description": plan.description,
+        "kind": plan.kind,
+        "component": plan.component,  # the vendor's, never an ask's
         "score": score,
-        "planned": plan is not None,
-        "planned_source": plan.source if plan else None,
-        "target_release_id": target,
+        "planned": planned,
+        "planned_source": plan.source,
+        "target_release_id": plan.target_release_id,
         "planned_for": planned_for,
         "oems": sorted(strongest),
+        "asked_by": len(strongest),
         "required_by": len(required_by),
         "suggested_by": len(suggested_by),
         "newest_ask": pendulum.instance(newest).to_date_string() if newest else None,
         "feedback_ids": sorted(e.id for e in entries),
         "contributions": contributions,
-        "reason": _reason(required_by, suggested_by, tiers, newest, planned_for, plan is not None, score, named=True),
-        "public_reason": _reason(
-            required_by, suggested_by, tiers, newest, planned_for, plan is not None, score, named=False
-        ),
+        "reason": _reason(required_by, suggested_by, tiers, newest, planned_for, score, named=True),
+        "public_reason": _reason(required_by, suggested_by, tiers, newest, planned_for, score, named=False),
     }
 
 
-def _reason(required_by, suggested_by, tiers, newest, planned_for, planned, score, *, named: bool) -> str:
+def _reason(required_by, suggested_by, tiers, newest, planned_for, score, *, named: bool) -> str:
     def who(oems: set[str]) -> str:
         noun = "OEM" if named else "customer"
         text = f"{len(oems)} {noun}{'s' if len(oems) != 1 else ''}"
@@ -354,8 +426,7 @@ def _reason(required_by, suggested_by, tiers, newest, planned_for, planned, scor
         parts.append(f"suggested by {who(suggested_by)}")
     if newest is not None:
         parts.append(f"newest ask {pendulum.instance(newest).to_date_string()}")
-    if planned:
-        parts.append(f"planned by the vendor for {planned_for}" if planned_for else "planned by the vendor")
+    parts.append(f"planned for {planned_for}" if planned_for else "not yet planned")
     if not (required_by or suggested_by):
         parts.append("no customer asked for it yet" if not named else "no OEM asked for it yet")
     if named:
@@ -371,25 +442,31 @@ def _rank_key(item: dict):
 
 # -- what changed -----------------------------------------------------------------------------
 def diff(previous: Sequence[dict] | None, current: Sequence[dict]) -> dict:
-    """Items added, removed and moved (rank) since the previous snapshot."""
+    """Items added, removed and moved (rank) since the previous snapshot, among the
+    published items only (a snapshot from before items were the vendor's words may
+    hold OEMs' own titles: they are never named)."""
     if previous is None:
-        return {"first": True, "added": [_ref(i) for i in current], "removed": [], "moved": []}
-    before = {i["id"]: i for i in previous}
-    now = {i["id"]: i for i in current}
+        return {"first": True, "added": [_ref(i) for i in current if _public(i)], "removed": [], "moved": []}
+    before = {i["id"]: i for i in previous if _public(i)}
+    now = {i["id"]: i for i in current if _public(i)}
     return {
         "first": False,
-        "added": [_ref(i) for i in current if i["id"] not in before],
-        "removed": [_ref(i) for i in previous if i["id"] not in now],
+        "added": [_ref(i) for i in now.values() if i["id"] not in before],
+        "removed": [_ref(i) for i in before.values() if i["id"] not in now],
         "moved": [
             {**_ref(i), "from": before[i["id"]]["rank"], "to": i["rank"]}
-            for i in current
+            for i in now.values()
             if i["id"] in before and before[i["id"]]["rank"] != i["rank"]
         ],
     }
 
 
+def _public(item: dict) -> bool:
+    return item.get("public") is True
+
+
 def _ref(item: dict) -> dict:
-    return {"id": item["id"], "title": item["title"]}
+    return {"id": item["id"], "title": item["title"], "public": _public(item)}
 
 
 def has_changes(changes: dict) -> bool:
@@ -405,19 +482,116 @@ def ingested(feedback: Iterable[FeedbackEntry], since: dt.datetime | None, as_of
     return {"feedback_ids": sorted(f.id for f in new), "by_category": dict(sorted(counts.items()))}
 
 
+# -- one snapshot: what the roadmap_planning DAG stores and every OEM's copy is made of ---------
+@dataclass(frozen=True)
+class Snapshot:
+    horizon: list[str]
+    items: list[dict]
+    candidates: list[dict]
+    changes: dict
+
+
+def plan_roadmap(
+    repo,
+    *,
+    registry,
+    vendor,
+    calendar: ReleaseCalendar,
+    config: RoadmapConfig,
+    moment: dt.datetime,
+    previous=None,
+) -> Snapshot:
+    """Rank the roadmap at ``moment`` from the release database ``repo`` (feedback and
+    staff's items), the registry, the vendor, the calendar and ``config/roadmap.yaml``;
+    ``previous`` is the snapshot row to say what changed against."""
+    moment = pendulum.instance(moment)
+    feedback = [
+        FeedbackEntry(
+            id=row.id,
+            oem_id=row.oem_id,
+            category=FeedbackCategory(row.category),
+            # an OEM names the platform by its brand: match the vendor's titles by theirs
+            title=in_vendor_terms(row.title, registry.oems[row.oem_id].brand_name, vendor.product_name),
+            created_at=row.created_at,
+            component=row.component,
+            item_id=row.item_id,
+        )
+        for row in repo.feedback(since=moment - LOOKBACK)
+        if row.oem_id in registry.oems
+    ]
+    planned = planned_items(config, repo.planned_items())
+    horizon = roadmap_horizon(calendar, moment)
+    tiers = {o.id: o.tier for o in registry.oems.values()}
+    items = prioritise(feedback, planned, tiers, horizon, moment)
+    as_of = previous.changes.get("as_of") if previous is not None else None
+    since = pendulum.parse(as_of) if as_of else None
+    changes = {
+        **diff(previous.items if previous is not None else None, items),
+        "as_of": moment.to_iso8601_string(),
+        "since": since.to_iso8601_string() if since else None,
+        "ingested": ingested(feedback, since, moment),
+    }
+    return Snapshot(horizon.release_ids, items, candidates(feedback, planned, tiers, moment), changes)
+
+
+# -- how much feedback an OEM may give -----------------------------------------------------------
+class FeedbackLimitReached(ValueError):
+    """An OEM gave as much feedback in the last day as it may."""
+
+    def __init__(self, limit: int, retry_at: pendulum.DateTime):
+        self.limit, self.retry_at = limit, retry_at
+        super().__init__(
+            f"your organisation has given {limit} feedback items in the last 24 hours, the most we take in a day: "
+            f"please send more after {retry_at.format('YYYY-MM-DD HH:mm')} ({retry_at.timezone_name}), "
+            "or combine your points into one"
+        )
+
+
+def check_feedback_allowance(recent: Sequence[dt.datetime], limit: int, now: dt.datetime) -> None:
+    """Raise :class:`FeedbackLimitReached` when ``recent`` (the OEM's feedback times,
+    any order) holds ``limit`` or more in the 24 hours up to ``now``. A rolling day:
+    no burst at midnight, and the answer says when the next one is taken."""
+    now = pendulum.instance(now)
+    window = sorted(pendulum.instance(t) for t in recent if now - FEEDBACK_WINDOW < t <= now)
+    if len(window) >= limit:
+        raise FeedbackLimitReached(limit, window[len(window) - limit] + FEEDBACK_WINDOW)
+
+
 # -- what an OEM sees ---------------------------------------------------------------------------
-OEM_FIELDS = ("rank", "id", "title", "kind", "component", "target_release_id", "planned_for", "public_reason")
+OEM_FIELDS = (
+    "id",
+    "title",
+    "description",
+    "kind",
+    "component",
+    "target_release_id",
+    "planned_for",
+    "asked_by",
+    "public_reason",
+)
 
 
 def oem_view(items: Sequence[dict], changes: dict, oem_id: str) -> dict:
-    """A snapshot as one OEM may see it: no other OEM's name or tier, no scores."""
+    """A snapshot as one OEM may see it: the vendor's published items only, another
+    OEM's asks only as counts; no other OEM's name, tier, feedback id or text, no scores."""
+    public = [item for item in items if _public(item)]
     return {
-        "items": [{**{k: item.get(k) for k in OEM_FIELDS}, "yours": oem_id in item["oems"]} for item in items],
+        "items": [
+            {
+                "rank": rank,
+                **{k: item.get(k) for k in OEM_FIELDS},
+                "asked_by": item.get("asked_by", len(item.get("oems", ()))),
+                "yours": oem_id in item.get("oems", ()),
+            }
+            for rank, item in enumerate(sorted(public, key=lambda i: i["rank"]), start=1)
+        ],
         "changes": {
             "first": bool(changes.get("first")),
-            "added": [ref["title"] for ref in changes.get("added", [])],
-            "removed": [ref["title"] for ref in changes.get("removed", [])],
-            "moved": [{"title": m["title"], "from": m["from"], "to": m["to"]} for m in changes.get("moved", [])],
+            "added": [ref["title"] for ref in changes.get("added", []) if _public(ref)],
+            "removed": [ref["title"] for ref in changes.get("removed", []) if _public(ref)],
+            "moved": [
+                {"title": m["title"], "from": m["from"], "to": m["to"]} for m in changes.get("moved", []) if _public(m)
+            ],
         },
     }
 
@@ -425,7 +599,9 @@ def oem_view(items: Sequence[dict], changes: dict, oem_id: str) -> dict:
 def render_roadmap_update(
     audience: Audience, horizon: Sequence[str], items: Sequence[dict], changes: dict, *, portal_url: str
 ) -> Rendered:
-    """The roadmap update an OEM receives, white-labelled (``audience`` is the OEM's)."""
+    """The roadmap update an OEM receives, white-labelled (``audience`` is the OEM's).
+    It is built from :func:`oem_view` only, and the Markdown template escapes every
+    text (a link in an item's title arrives as text, never as a link)."""
     view = oem_view(items, changes, audience.key)
     return render(
         "roadmap_update",
@@ -434,7 +610,7 @@ def render_roadmap_update(
         horizon=list(horizon),
         roadmap_url=portal_url + "roadmap",
         feedback_url=portal_url + "feedback",
-        changed=has_changes(changes),
+        changed=has_changes(view["changes"]),
         **view,
     )
 

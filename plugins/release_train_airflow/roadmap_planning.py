@@ -14,20 +14,13 @@ import datetime as dt
 
 import pendulum
 
-from release_pipeline.models import FeedbackCategory
 from release_pipeline.notes import Audience
 from release_pipeline.registry import Oem, load_registry
 from release_pipeline.release_calendar import ReleaseCalendar, load_calendar
 from release_pipeline.roadmap import (
-    LOOKBACK,
-    FeedbackEntry,
     Horizon,
-    diff,
-    in_vendor_terms,
-    ingested,
     load_roadmap_config,
-    planned_items,
-    prioritise,
+    plan_roadmap,
     render_feedback_request,
     render_roadmap_update,
     roadmap_horizon,
@@ -114,31 +107,22 @@ def prioritise_roadmap(moment: dt.datetime, run_id: str) -> int:
     repo = repository()
     if (existing := repo.roadmap_snapshot_for_run(run_id)) is not None:
         return existing.id
-    registry, vendor = load_registry(), load_vendor()
-    previous = repo.latest_roadmap_snapshot()
-    feedback = [
-        FeedbackEntry(
-            id=row.id,
-            oem_id=row.oem_id,
-            category=FeedbackCategory(row.category),
-            title=in_vendor_terms(row.title, registry.oems[row.oem_id].brand_name, vendor.product_name),
-            created_at=row.created_at,
-            component=row.component,
-        )
-        for row in repo.feedback(since=moment - LOOKBACK)
-        if row.oem_id in registry.oems
-    ]
-    planned = planned_items(load_roadmap_config(), repo.planned_items())
-    releases = horizon(load_calendar(), moment)
-    items = prioritise(feedback, planned, {o.id: o.tier for o in registry.oems.values()}, releases, moment)
-    since = pendulum.parse(previous.changes["as_of"]) if previous and previous.changes.get("as_of") else None
-    changes = {
-        **diff(previous.items if previous else None, items),
-        "as_of": moment.to_iso8601_string(),
-        "since": since.to_iso8601_string() if since else None,
-        "ingested": ingested(feedback, since, moment),
-    }
-    return repo.save_roadmap_snapshot(horizon=releases.release_ids, items=items, changes=changes, run_id=run_id)
+    snapshot = plan_roadmap(
+        repo,
+        registry=load_registry(),
+        vendor=load_vendor(),
+        calendar=load_calendar(),
+        config=load_roadmap_config(),
+        moment=moment,
+        previous=repo.latest_roadmap_snapshot(),
+    )
+    return repo.save_roadmap_snapshot(
+        horizon=snapshot.horizon,
+        items=snapshot.items,
+        changes=snapshot.changes,
+        candidates=snapshot.candidates,
+        run_id=run_id,
+    )
 
 
 def send_roadmap_update(oem_id: str, snapshot_id: int) -> str:

@@ -28,7 +28,13 @@ def messages(sim, channel, kind):
     return [n["message"] for n in sim.notifications(channel) if n["message"]["kind"] == kind]
 
 
-def test_asks_for_feedback_ranks_the_roadmap_and_sends_each_oem_its_copy(pipeline):
+def cli(argv) -> int:
+    from release_pipeline.cli import main
+
+    return main(argv)
+
+
+def test_asks_for_feedback_ranks_the_roadmap_and_sends_each_oem_its_copy(pipeline, release_db_url):
     repo, sim = pipeline.repo, pipeline.sim
     give(repo, "nimbus", "required_component", "SAP S/4 connector", 3)  # an alias of a planned item
     give(repo, "orbitel", "suggested_functionality_improvement", "Dark mode for the OrbitLink Integrate designer", 2)
@@ -44,17 +50,20 @@ def test_asks_for_feedback_ranks_the_roadmap_and_sends_each_oem_its_copy(pipelin
     assert snapshot.horizon == ["2026.26", "2027.02"]  # two delivery cycles, about two months
     ranked = [(item["id"], item["rank"]) for item in snapshot.items]
     assert ranked == [
-        ("sap-s4-connector", 1),  # required, gold
-        ("fb-dark-mode-for-the-ava-integration-platform-designer", 2),  # suggested by two OEMs: one item
-        ("flow-versioning", 3),  # planned, nobody asked: by title
-        ("ai-mapper", 4),
-        ("vault-secrets", 5),
-    ]
+        ("sap-s4-connector", 1),  # required, gold; asked by an alias of the item
+        ("flow-versioning", 2),  # planned, nobody asked: planned for a release first, then by title
+        ("ai-mapper", 3),
+        ("vault-secrets", 4),
+    ]  # the dark mode asks are on no published item: no item, no rank
     sap = snapshot.items[0]
-    assert sap["planned"] is True and sap["oems"] == ["nimbus"] and sap["required_by"] == 1
+    assert sap["oems"] == ["nimbus"] and sap["required_by"] == 1 and sap["planned_for"] is None
     assert "required by 1 OEM (gold)" in sap["reason"]
     assert snapshot.changes["first"] is True
     assert snapshot.changes["ingested"]["by_category"]["usage_experience"] == 1
+    (dark_mode,) = snapshot.candidates  # for staff to review: both OEMs' asks, one group
+    assert (
+        dark_mode["oems"] == ["kestrel", "orbitel"] and dark_mode["id"] == "ask-3"
+    )  # the oldest ask's number, never its words
 
     # every enabled OEM was never asked: all are asked once, the disabled one not at all
     for oem in ("kestrel", "nimbus", "orbitel"):
@@ -67,14 +76,12 @@ def test_asks_for_feedback_ranks_the_roadmap_and_sends_each_oem_its_copy(pipelin
     assert orbitel["subject"] == "OrbitLink Integrate roadmap for the deliveries of 2026.26 and 2027.02"
     assert "**Flow versioning with rollback** (functionality, planned for 2026.26)" in orbitel["markdown"]
     assert "**Secrets from HashiCorp Vault** (functionality, not yet planned)" in orbitel["markdown"]
-    assert (
-        "Dark mode for the OrbitLink Integrate designer** (functionality, not yet planned) — you asked for this"
-        in orbitel["markdown"]
-    )
+    assert "Read connection secrets from a HashiCorp Vault" in orbitel["markdown"]  # the public description
     assert "AVA" not in orbitel["markdown"] + orbitel["html"]
-    (nimbus,) = messages(sim, "nimbus", "roadmap_update")
-    assert "Dark mode for the Nimbus Connect designer" in nimbus["markdown"]
-    assert "OrbitLink" not in nimbus["markdown"] and "gold" not in nimbus["markdown"]
+    for oem in ("kestrel", "nimbus", "orbitel"):  # nobody's unpublished ask reaches anyone
+        (update,) = messages(sim, oem, "roadmap_update")
+        text = update["subject"] + update["markdown"] + update["html"]
+        assert "Dark mode" not in text and "Mapper is slow" not in text and "gold" not in text
 
     # a week later nobody is due (cadences of 2+ weeks) and nothing changed: every OEM
     # still gets its weekly update, saying so, and no feedback request
@@ -86,6 +93,13 @@ def test_asks_for_feedback_ranks_the_roadmap_and_sends_each_oem_its_copy(pipelin
         assert len(weekly) == 2 and "Nothing changed since the last update." in weekly[-1]["markdown"]
     assert {p.status for p in repo.publications(kind="roadmap_update", scope_key=str(snapshot.id + 1))} == {"sent"}
 
+    # staff turn kestrel's ask into an item in the vendor's words, and count orbitel's for it
+    kestrel_ask, orbitel_ask = sorted(dark_mode["feedback_ids"], reverse=True)
+    staff = ["--db-url", release_db_url, "roadmap"]
+    publish = ["publish", str(kestrel_ask), "--title", "Dark mode for the designer", "--by", "pm.paula"]
+    assert cli([*staff, *publish, "--description", "A dark colour scheme for the flow designer."]) == 0
+    assert cli([*staff, "merge", str(orbitel_ask), "--into", "item-1", "--by", "pm.paula"]) == 0
+
     # two weeks later nimbus is due again, and new demand reshuffles the roadmap
     give(repo, "nimbus", "required_functionality", "Mapping suggestions", 1, moment=MONDAY.add(weeks=2))
     run = pipeline.run(DAG_ID, logical_date=MONDAY.add(weeks=2))
@@ -93,11 +107,26 @@ def test_asks_for_feedback_ranks_the_roadmap_and_sends_each_oem_its_copy(pipelin
     assert len(messages(sim, "nimbus", "feedback_request")) == 2
     assert len(messages(sim, "orbitel", "feedback_request")) == 1
     latest = repo.latest_roadmap_snapshot()
-    assert latest.items[0]["id"] == "ai-mapper", latest.items
-    assert {"id": "ai-mapper", "title": "Mapping suggestions", "from": 4, "to": 1} in latest.changes["moved"]
+    assert [i["id"] for i in latest.items] == [
+        "ai-mapper",
+        "sap-s4-connector",
+        "item-1",
+        "flow-versioning",
+        "vault-secrets",
+    ]
+    assert {"id": "ai-mapper", "title": "Mapping suggestions", "public": True, "from": 3, "to": 1} in latest.changes[
+        "moved"
+    ]
     assert latest.changes["ingested"]["feedback_ids"] == [5]
+    assert latest.candidates == []
     update = messages(sim, "kestrel", "roadmap_update")[-1]
-    assert "Mapping suggestions: from rank 4 to 1" in update["markdown"]
+    assert "Mapping suggestions: from rank 3 to 1" in update["markdown"]
+    assert "- New: Dark mode for the designer" in update["markdown"]
+    assert "**Dark mode for the designer** (functionality, not yet planned) — you asked for this" in update["markdown"]
+    assert "suggested by 2 customers" in update["markdown"]
+    nimbus = messages(sim, "nimbus", "roadmap_update")[-1]
+    assert "**Dark mode for the designer** (functionality, not yet planned)  \n" in nimbus["markdown"]
+    assert "Kestrel" not in nimbus["markdown"] and "OrbitLink" not in nimbus["markdown"]
 
 
 def test_one_oems_broken_channel_fails_the_run_but_not_the_others(pipeline, monkeypatch):

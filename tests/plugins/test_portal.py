@@ -9,6 +9,7 @@ import pendulum
 import pytest
 
 from release_pipeline.models import DeliveryStatus, FeedbackCategory
+from release_pipeline.roadmap import RoadmapConfig
 from release_pipeline.tokens import issue_token
 from release_train_airflow.portal import create_app
 from tests.unit.test_repository import cut
@@ -46,18 +47,39 @@ class World:
             items=[
                 {
                     "rank": 1,
-                    "id": "fb-sso",
+                    "id": "sso",
+                    "public": True,
                     "title": "SSO for the AVA Integration Platform designer",
+                    "description": "Sign in to the AVA Integration Platform designer with your identity provider.",
+                    "kind": "functionality",
+                    "component": None,
+                    "target_release_id": "2026.25",
+                    "planned_for": "2026.26",
+                    "public_reason": "required by 1 customer; planned for 2026.26",
+                    "reason": "required by 1 OEM (silver); score 6",
+                    "oems": ["orbitel"],
+                    "asked_by": 1,
+                    "feedback_ids": [1],
+                    "score": 6.0,
+                },
+                {  # from before items were the vendor's words: an OEM's own title
+                    "rank": 2,
+                    "id": "fb-orbitel-secret-project",
+                    "title": "Orbitel secret project",
                     "kind": "functionality",
                     "component": None,
                     "target_release_id": None,
                     "public_reason": "required by 1 customer",
-                    "reason": "required by 1 OEM (silver); score 6",
                     "oems": ["orbitel"],
-                    "score": 6.0,
-                }
+                    "score": 1.0,
+                },
             ],
-            changes={"first": True, "added": [{"id": "fb-sso", "title": "SSO"}], "removed": [], "moved": []},
+            changes={
+                "first": False,
+                "added": [{"id": "sso", "title": "SSO", "public": True}],
+                "removed": [{"id": "fb-x", "title": "Orbitel secret project"}],
+                "moved": [],
+            },
             run_id="r1",
         )
         self.tokens = {
@@ -106,7 +128,11 @@ CROSS_OEM = {
     ("GET", "/api/v1/roadmap"): (
         None,
         200,
-        lambda r: r.json()["items"][0]["yours"] is False and "orbitel" not in r.text,
+        lambda r: (
+            [(i["id"], i["yours"], i["asked_by"]) for i in r.json()["items"]] == [("sso", False, 1)]
+            and "orbitel" not in r.text.lower()
+            and "secret" not in r.text
+        ),
     ),
     ("GET", "/"): (None, 303, lambda r: r.headers["location"].endswith("/releases")),
     ("GET", "/releases"): (None, 200, lambda r: "2026.24" in r.text and "2026.25" not in r.text),
@@ -115,7 +141,11 @@ CROSS_OEM = {
     ("GET", "/deliveries"): (None, 200, lambda r: "2026.20" not in r.text),
     ("GET", "/feedback"): (None, 200, lambda r: "Orbitel secret project" not in r.text),
     ("POST", "/feedback"): (None, 303, lambda r: "done=" in r.headers["location"]),
-    ("GET", "/roadmap"): (None, 200, lambda r: "you asked for this" not in r.text and "silver" not in r.text),
+    ("GET", "/roadmap"): (
+        None,
+        200,
+        lambda r: "you asked for this" not in r.text and "silver" not in r.text and "secret" not in r.text,
+    ),
 }
 
 
@@ -276,9 +306,15 @@ def test_feedback_deliveries_and_roadmap(world):
     assert first["install_from"].endswith("-05:00") or first["install_from"].endswith("-04:00")  # New York
 
     roadmap = client.get("/api/v1/roadmap").json()
-    (item,) = roadmap["items"]
+    (item,) = roadmap["items"]  # the vendor's items only, even its own unpublished ask is not one
     assert item["title"] == "SSO for the OrbitLink Integrate designer" and item["yours"] is True
-    assert "reason" not in item and "score" not in item and "oems" not in item
+    assert item["description"] == "Sign in to the OrbitLink Integrate designer with your identity provider."
+    assert (item["planned_for"], item["asked_by"]) == ("2026.26", 1)
+    assert "reason" not in item and "score" not in item and "oems" not in item and "feedback_ids" not in item
+    assert roadmap["changes"]["removed"] == []  # an unpublished title is never named
+    # its own feedback says which item it counts for
+    own = {f["id"]: f["on_roadmap"] for f in client.get("/api/v1/feedback").json()}
+    assert own[1] == "SSO for the OrbitLink Integrate designer" and own[response.json()["id"]] is None
 
 
 def test_no_roadmap_yet_is_a_404(repo):
@@ -529,3 +565,31 @@ def test_an_unreadable_body_is_a_documented_4xx(world):
     )
     assert response.status_code == 422 and response.json()["detail"].startswith("body.title: ")
     assert world.state() == before
+
+
+def test_feedback_is_limited_per_oem_per_day_with_a_clear_429(world):
+    clock = {"now": pendulum.datetime(2026, 11, 30, 9, tz="UTC")}
+    app = create_app(
+        world.repo, now=lambda: clock["now"], load_roadmap_config=lambda: RoadmapConfig(feedback_per_oem_per_day=2)
+    )
+    api = TestClient(app, headers={"Authorization": f"Bearer {world.tokens['nimbus']}"})
+    body = {"category": "required_functionality", "title": "Audit log"}
+    assert api.post("/api/v1/feedback", json=body).status_code == 201
+    clock["now"] = clock["now"].add(hours=2)
+    assert api.post("/api/v1/feedback", json=body).status_code == 201
+    before = world.state()
+    response = api.post("/api/v1/feedback", json=body)
+    assert response.status_code == 429 and response.headers["retry-after"] == str(22 * 3600)
+    assert "2 feedback items in the last 24 hours" in response.json()["detail"]
+    assert "after 2026-12-01 10:00 (Europe/Berlin)" in response.json()["detail"]  # in the OEM's own time
+    browser = TestClient(app, follow_redirects=False)
+    browser.post("/login", data={"token": world.tokens["nimbus"]})
+    data = {"csrf": csrf_of(browser.get("/feedback").text), "category": "use_cases", "title": "One more"}
+    page = browser.post("/feedback", data=data)
+    assert page.status_code == 429 and "2 feedback items in the last 24 hours" in page.text
+    assert world.state() == before
+    # another OEM has its own allowance, and a day later nimbus has its own again
+    other = TestClient(app, headers={"Authorization": f"Bearer {world.tokens['orbitel']}"})
+    assert other.post("/api/v1/feedback", json=body).status_code == 201
+    clock["now"] = clock["now"].add(hours=22, seconds=1)
+    assert api.post("/api/v1/feedback", json=body).status_code == 201

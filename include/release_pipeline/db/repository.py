@@ -759,11 +759,97 @@ class ReleaseRepository:
         with self.engine.connect() as conn:
             return list(conn.execute(select(t.planned_items).order_by(t.planned_items.c.id)))
 
-    def save_roadmap_snapshot(self, *, horizon: list[str], items: list[dict], changes: dict, run_id: str | None) -> int:
+    def planned_item(self, item_id: str) -> Row | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.planned_items).where(t.planned_items.c.id == item_id)).first()
+
+    def publish_planned_item(
+        self,
+        item_id: str,
+        *,
+        title: str,
+        description: str,
+        by: str,
+        kind: str | None = None,
+        component: str | None = None,
+        target_release_id: str | None = None,
+        at: dt.datetime | None = None,
+    ) -> None:
+        """A new roadmap item in the vendor's words; refuses an id already taken."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    t.planned_items.insert().values(
+                        id=item_id,
+                        title=title,
+                        description=description,
+                        kind=kind,
+                        component=component,
+                        target_release_id=target_release_id,
+                        updated_by=by,
+                        created_at=at or _now(),
+                    )
+                )
+        except IntegrityError:
+            raise ReleaseDbError(f"roadmap item id {item_id!r} is already taken") from None
+
+    def update_planned_item(self, item_id: str, *, by: str, **values: Any) -> bool:
+        """Change fields of a database item (title, description, component, kind,
+        target_release_id, hidden_at); False when there is no such row."""
+        allowed = {"title", "description", "component", "kind", "target_release_id", "hidden_at"}
+        if unknown := set(values) - allowed:
+            raise ReleaseDbError(f"planned item fields {sorted(unknown)} cannot be changed")
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(t.planned_items).where(t.planned_items.c.id == item_id).values(updated_by=by, **values)
+            )
+            return result.rowcount == 1
+
+    def free_planned_item_id(self, also_taken: Iterable[str] = (), prefix: str = "item-") -> str:
+        """The next unused ``item-N`` id: a number, never derived from anyone's text."""
+        with self.engine.connect() as conn:
+            taken = set(conn.execute(select(t.planned_items.c.id)).scalars()) | set(also_taken)
+        numbers = [int(i[len(prefix) :]) for i in taken if i.startswith(prefix) and i[len(prefix) :].isdigit()]
+        return f"{prefix}{max(numbers, default=0) + 1}"
+
+    def link_feedback(self, feedback_id: int, item_id: str | None, *, by: str, at: dt.datetime | None = None) -> bool:
+        """Attach an ask to a roadmap item (``None`` detaches it); False: no such feedback."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(t.feedback)
+                .where(t.feedback.c.id == feedback_id)
+                .values(item_id=item_id, linked_by=by, linked_at=at or _now())
+            )
+            return result.rowcount == 1
+
+    def feedback_times_since(self, oem_id: str, since: dt.datetime) -> list[pendulum.DateTime]:
+        """When each of the OEM's feedback items after ``since`` was recorded, oldest first."""
+        f = t.feedback.c
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(f.created_at).where(f.oem_id == oem_id, f.created_at > since).order_by(f.created_at)
+                ).scalars()
+            )
+
+    def save_roadmap_snapshot(
+        self,
+        *,
+        horizon: list[str],
+        items: list[dict],
+        changes: dict,
+        run_id: str | None,
+        candidates: list[dict] | None = None,
+    ) -> int:
         with self.engine.begin() as conn:
             result = conn.execute(
                 t.roadmap_snapshots.insert().values(
-                    horizon=horizon, items=items, changes=changes, run_id=run_id, created_at=_now()
+                    horizon=horizon,
+                    items=items,
+                    changes=changes,
+                    run_id=run_id,
+                    candidates=candidates,
+                    created_at=_now(),
                 )
             )
             return result.inserted_primary_key[0]

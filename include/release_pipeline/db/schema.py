@@ -224,6 +224,11 @@ feedback = Table(
     Column("recorded_by", String(100)),
     Column("channel", String(20), nullable=False),
     _created(),
+    # the published roadmap item staff attached this ask to (publish or merge); null:
+    # not yet reviewed, or matched automatically by an item's title or alias
+    Column("item_id", String(80)),
+    Column("linked_by", String(100)),
+    Column("linked_at", UtcDateTime),
     Index(None, "created_at"),
     Index(None, "oem_id", "created_at"),
 )
@@ -236,7 +241,8 @@ feedback_requests = Table(
     Column("requested_at", UtcDateTime, nullable=False),
 )
 
-# Items the vendor has already planned; prioritisation merges feedback into them.
+# The roadmap items OEMs see: the vendor's words (a title and a public description
+# written or accepted by staff). Prioritisation counts feedback towards them.
 planned_items = Table(
     "planned_items",
     metadata,
@@ -244,8 +250,12 @@ planned_items = Table(
     Column("title", String(300), nullable=False),
     Column("component", String(100)),
     Column("target_release_id", RELEASE_ID),
-    Column("detail", Text),
+    Column("detail", Text),  # internal note, never shown to an OEM
     _created(),
+    Column("description", Text),  # public
+    Column("kind", String(20)),
+    Column("hidden_at", UtcDateTime),  # hidden by staff: shown to no OEM
+    Column("updated_by", String(100)),
 )
 
 roadmap_snapshots = Table(
@@ -257,6 +267,7 @@ roadmap_snapshots = Table(
     Column("changes", JSON, nullable=False),  # what changed since the previous snapshot
     Column("run_id", String(250)),
     _created(),
+    Column("candidates", JSON),  # asks not on a published item yet: staff only
 )
 
 portal_tokens = Table(

@@ -10,6 +10,7 @@ that holds a leaking text runs where texts leave: the send path
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ __all__ = [
     "Rendered",
     "ReleaseNotesInput",
     "Whitelabel",
+    "markdown_text",
     "render",
     "render_release_notes",
 ]
@@ -53,6 +55,21 @@ _env = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
+
+# Markdown's inline syntax: a backslash before any of these makes it plain text (the
+# block markers -, +, #, = only count at a line start, which the filter never leaves)
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>!|~])")
+
+
+def markdown_text(value: Any) -> str:
+    """``value`` as literal text in Markdown: no link, image, emphasis or HTML survives
+    (``[x](https://…)`` arrives as those characters); line breaks become spaces. For
+    text that people outside the vendor wrote or could have written."""
+    text = " ".join(str(value).split())
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("://", ":\\/\\/")
+
+
+_env.filters["md"] = markdown_text
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ __all__ = ["create_app"]
 def create_app(repository: ReleaseRepository | Callable[[], ReleaseRepository], **loaders) -> FastAPI:
     """``repository`` is the release database or a callable returning it (resolved per
     request, so building the app touches nothing); ``loaders`` may replace
-    ``load_registry``/``load_vendor``/``load_calendar`` (tests)."""
+    ``load_registry``/``load_vendor``/``load_calendar``/``load_roadmap_config`` and the
+    clock ``now`` (tests)."""
     get_repository = repository if callable(repository) else (lambda: repository)
     app = FastAPI(
         title="OEM portal",

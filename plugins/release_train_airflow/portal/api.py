@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from release_pipeline import inputs
 from release_pipeline.models import FeedbackCategory
+from release_pipeline.roadmap import FeedbackLimitReached
 from release_pipeline.signoff import Conflict, Invalid, NotFound, SignoffError, decide, release_for, releases_for
 from release_train_airflow.portal import views
 from release_train_airflow.portal.auth import Caller, api_caller
@@ -155,6 +156,7 @@ class FeedbackOut(BaseModel):
     submitted_by: str
     channel: str
     created_at: str
+    on_roadmap: str | None = Field(description="the published roadmap item it counts for; null: not (yet) on one")
 
 
 class ScheduledDelivery(BaseModel):
@@ -187,10 +189,12 @@ class Deliveries(BaseModel):
 class RoadmapItem(BaseModel):
     rank: int
     id: str
-    title: str
+    title: str = Field(description="the vendor's words")
+    description: str | None = Field(description="the vendor's public description")
     kind: str
     component: str | None
     target_release_id: str | None
+    asked_by: int = Field(description="how many customers ask for it (yours included)")
     planned_for: str | None = Field(description="the release that brings it to your instance; null: not yet planned")
     public_reason: str
     yours: bool = Field(description="your organisation asked for it")
@@ -285,17 +289,22 @@ def list_feedback(caller: Caller = Depends(api_caller)):
     return views.feedback(caller)
 
 
-@router.post("/feedback", response_model=FeedbackOut, status_code=201)
+@router.post(
+    "/feedback",
+    response_model=FeedbackOut,
+    status_code=201,
+    responses={429: {"description": "your organisation gave its day's worth of feedback (see config)"}},
+)
 def post_feedback(body: FeedbackIn, caller: Caller = Depends(api_caller)):
-    feedback_id = caller.repo.record_feedback(
-        oem_id=caller.oem.id,
-        category=body.category,
-        title=body.title,
-        body=body.body,
-        component=body.component,
-        submitted_by=caller.identity.label,
-        channel="portal",
-    )
+    """Tell the vendor what you need. Only your organisation ever sees its text; other
+    customers see only the vendor's published roadmap items and how many ask for each."""
+    try:
+        feedback_id = views.record_feedback(
+            caller, category=body.category, title=body.title, body=body.body, component=body.component
+        )
+    except FeedbackLimitReached as exc:
+        retry_after = max(int((exc.retry_at - caller.portal.now()).total_seconds()), 1)
+        raise HTTPException(429, str(exc), {"Retry-After": str(retry_after)}) from None
     return views.feedback_entry(caller, caller.repo.feedback_item(feedback_id))
 
 

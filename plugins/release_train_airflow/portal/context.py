@@ -6,9 +6,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import pendulum
+
 from release_pipeline.db.repository import ReleaseRepository
 from release_pipeline.registry import Registry, load_registry
 from release_pipeline.release_calendar import ReleaseCalendar, load_calendar
+from release_pipeline.roadmap import RoadmapConfig, load_roadmap_config
 from release_pipeline.vendor import VendorConfig, load_vendor
 from release_train_airflow.portal.ratelimit import SignInLimiter
 
@@ -26,6 +29,8 @@ class Portal:
     load_vendor: Callable[[], VendorConfig] = load_vendor
     load_calendar: Callable[[], ReleaseCalendar] = load_calendar
     sign_in_limiter: SignInLimiter = field(default_factory=SignInLimiter)
+    load_roadmap_config: Callable[[], RoadmapConfig] = load_roadmap_config
+    now: Callable[[], pendulum.DateTime] = lambda: pendulum.now("UTC")  # tests pin it
     _cache: dict[str, tuple[float, object]] = field(default_factory=dict)
 
     def _cached(self, name: str, load: Callable[[], object]):
@@ -44,3 +49,6 @@ class Portal:
 
     def calendar(self) -> ReleaseCalendar:
         return self._cached("calendar", self.load_calendar)
+
+    def roadmap_config(self) -> RoadmapConfig:
+        return self._cached("roadmap_config", self.load_roadmap_config)

@@ -18,7 +18,7 @@ from release_pipeline import inputs
 from release_pipeline.db.repository import ReleaseDbError
 from release_pipeline.inputs import InvalidInput
 from release_pipeline.models import FeedbackCategory
-from release_pipeline.roadmap import CATEGORY_LABELS
+from release_pipeline.roadmap import CATEGORY_LABELS, FeedbackLimitReached
 from release_pipeline.signoff import Conflict, Invalid, NotFound, SignoffError, decide, release_for, releases_for
 from release_train_airflow.portal import views
 from release_train_airflow.portal.auth import COOKIE, INVALID_TOKEN, Caller, page_caller, portal, secure_cookie, sign_in
@@ -178,7 +178,7 @@ def feedback_form(
 ):
     if not caller.valid_csrf(csrf):
         return forbidden_form(request, caller)
-    error = None
+    error, status = None, 422
     if category not in {str(c) for c in FeedbackCategory}:
         error = "choose a category"
     elif not title.strip() or len(title) > inputs.MAX_TITLE:
@@ -192,21 +192,17 @@ def feedback_form(
             error = str(exc)
     if error is None:
         try:
-            feedback_id = caller.repo.record_feedback(
-                oem_id=caller.oem.id,
-                category=FeedbackCategory(category),
-                title=title,
-                body=body,
-                component=component.strip() or None,
-                submitted_by=caller.identity.label,
-                channel="portal",
+            feedback_id = views.record_feedback(
+                caller, category=FeedbackCategory(category), title=title, body=body, component=component.strip() or None
             )
+        except FeedbackLimitReached as exc:
+            error, status = str(exc), 429
         except ReleaseDbError as exc:
             error = str(exc)
         else:
             return RedirectResponse(str(request.url_for("feedback_page").include_query_params(done=feedback_id)), 303)
     form = {"category": category, "title": title, "body": body, "component": component}
-    return page(request, "feedback.html", caller, 422, **_feedback_context(caller), error=error, form=form)
+    return page(request, "feedback.html", caller, status, **_feedback_context(caller), error=error, form=form)
 
 
 @router.get("/roadmap")

@@ -13,7 +13,7 @@ import logging
 import pendulum
 
 from release_pipeline.notes import Guard, ReleaseNotesInput, render_release_notes
-from release_pipeline.roadmap import CATEGORY_LABELS, oem_view
+from release_pipeline.roadmap import CATEGORY_LABELS, FeedbackLimitReached, check_feedback_allowance, oem_view
 from release_pipeline.signoff import ChangeSignoff, ReleaseSignoff, releases_for
 from release_train_airflow.portal.auth import Caller
 
@@ -140,7 +140,9 @@ def deliveries(caller: Caller, now: dt.datetime | None = None) -> dict:
     }
 
 
-def feedback_entry(caller: Caller, row) -> dict:
+def feedback_entry(caller: Caller, row, on_roadmap: dict[int, str] | None = None) -> dict:
+    if on_roadmap is None:
+        on_roadmap = _on_roadmap(caller)
     return {
         "id": row.id,
         "category": row.category,
@@ -151,12 +153,54 @@ def feedback_entry(caller: Caller, row) -> dict:
         "submitted_by": row.submitted_by,
         "channel": row.channel,
         "created_at": local(caller, row.created_at),
+        "on_roadmap": on_roadmap.get(row.id),
     }
 
 
 def feedback(caller: Caller) -> list[dict]:
     rows = caller.repo.feedback(oem_id=caller.oem.id)
-    return [feedback_entry(caller, row) for row in sorted(rows, key=lambda r: r.id, reverse=True)]
+    on_roadmap = _on_roadmap(caller)
+    return [feedback_entry(caller, row, on_roadmap) for row in sorted(rows, key=lambda r: r.id, reverse=True)]
+
+
+def _on_roadmap(caller: Caller) -> dict[int, str]:
+    """Feedback id -> the title of the published item it counts for, in the latest
+    roadmap (its own asks only are ever looked up)."""
+    snapshot = caller.repo.latest_roadmap_snapshot()
+    if snapshot is None:
+        return {}
+    return {
+        feedback_id: branded(caller, item["title"])
+        for item in snapshot.items
+        if item.get("public") is True and caller.oem.id in item.get("oems", ())
+        for feedback_id in item.get("feedback_ids", ())
+    }
+
+
+def check_feedback_quota(caller: Caller) -> None:
+    """Raise ``FeedbackLimitReached`` when the OEM gave its day's worth of feedback."""
+    now = caller.portal.now()
+    limit = caller.portal.roadmap_config().feedback_per_oem_per_day
+    recent = caller.repo.feedback_times_since(caller.oem.id, now.subtract(hours=24))
+    try:
+        check_feedback_allowance(recent, limit, now)
+    except FeedbackLimitReached as exc:  # say when, in the OEM's own time
+        raise FeedbackLimitReached(exc.limit, caller.audience.local(exc.retry_at)) from None
+
+
+def record_feedback(caller: Caller, *, category, title: str, body: str, component: str | None) -> int:
+    """Record the caller's feedback as its OEM's, within the day's allowance."""
+    check_feedback_quota(caller)
+    return caller.repo.record_feedback(
+        oem_id=caller.oem.id,
+        category=category,
+        title=title,
+        body=body,
+        component=component,
+        submitted_by=caller.identity.label,
+        channel="portal",
+        at=caller.portal.now(),
+    )
 
 
 def roadmap(caller: Caller) -> dict | None:
@@ -166,6 +210,7 @@ def roadmap(caller: Caller) -> dict | None:
     view = oem_view(snapshot.items, snapshot.changes, caller.oem.id)
     for item in view["items"]:
         item["title"] = branded(caller, item["title"])
+        item["description"] = branded(caller, item["description"])
         item["public_reason"] = branded(caller, item["public_reason"])
     changes = view["changes"]
     changes["added"] = [branded(caller, t) for t in changes["added"]]
