@@ -199,12 +199,14 @@ def gate_verdict(
 ) -> GateVerdict:
     """Whether the approval gate may stop waiting.
 
-    Before install day's window opens (``settle_at``) only a full sign-off ends the
-    wait. Then the target is what is approved: for most OEMs ``deadline`` is
-    ``settle_at``; an OEM that installs as soon as it approves keeps waiting (until
+    A full sign-off ends the wait, and so does a rejection (it decides at once: what
+    is approved before its release is the target; a change of mind comes with the next
+    cycle). Pending changes are waited for until install day's window opens
+    (``settle_at``); then the target is what is approved. For most OEMs ``deadline``
+    is ``settle_at``; an OEM that installs as soon as it approves keeps waiting (until
     the cycle ends) while nothing at all is installable yet.
     """
-    if assessment.complete or assessment.aim is None:
+    if assessment.complete or assessment.aim is None or assessment.rejected:
         return GateVerdict.SETTLED
     if now >= deadline:
         return GateVerdict.DEADLINE

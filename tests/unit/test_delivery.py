@@ -121,6 +121,8 @@ SETTLE, DEADLINE = T0.add(hours=12), T0.add(days=21)
         ((state("A", decision=Decision.APPROVED),), T0, SETTLE, GateVerdict.SETTLED),
         ((state("A"),), T0, SETTLE, GateVerdict.WAIT),
         ((state("A"),), SETTLE, SETTLE, GateVerdict.DEADLINE),
+        # a rejection decides at once, whatever is still pending
+        ((state("A", "2026.22", Decision.REJECTED, "no"), state("B")), T0, SETTLE, GateVerdict.SETTLED),
         # install day's window is open: what is approved goes, for every OEM
         ((state("A", "2026.22", Decision.APPROVED), state("B")), SETTLE, DEADLINE, GateVerdict.SETTLED),
         # an OEM that installs when it approves keeps waiting while nothing is installable
