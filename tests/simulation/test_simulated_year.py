@@ -428,17 +428,23 @@ class Year:
                     self.violations.append(f"{oem_id} {target}#{attempt} {status}: not told to the {side} once")
 
 
+def simulate_year(url: str, seed: int) -> tuple[Year, ReleaseRepository]:
+    """One generated year on a cleared release database; fails on any broken invariant."""
+    _reset(url)
+    repo = ReleaseRepository.from_url(url)
+    year = Year(repo, random.Random(seed))
+    year.run()
+    year.check_outcomes_told()
+    assert year.violations == [], f"seed {seed}: {year.violations[:10]}"
+    return year, repo
+
+
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(min_value=0, max_value=2**32 - 1))
 def test_a_simulated_year_keeps_every_promise(release_db_url, seed):
     note(f"year seed: {seed}")
-    _reset(release_db_url)
-    repo = ReleaseRepository.from_url(release_db_url)
+    year, repo = simulate_year(release_db_url, seed)
     try:
-        year = Year(repo, random.Random(seed))
-        year.run()
-        year.check_outcomes_told()
-        assert year.violations == [], f"seed {seed}: {year.violations[:10]}"
         # the year exercised what it should
         statuses = Counter(status for *_, status in year.outcomes)
         installed = Counter(d.status for d in repo.deliveries())["installed"]
@@ -476,17 +482,10 @@ def test_the_simulation_covers_every_kind_of_outcome(tmp_path):
     engine.dispose()
     seen: Counter[str] = Counter()
     for seed in range(3):
-        _reset(url)
-        repo = ReleaseRepository.from_url(url)
-        try:
-            year = Year(repo, random.Random(seed))
-            year.run()
-            year.check_outcomes_told()
-            assert year.violations == [], f"seed {seed}: {year.violations[:10]}"
-            seen.update(status for *_, status in year.outcomes)
-            seen.update(str(r.status) for r in repo.releases())
-        finally:
-            repo.engine.dispose()
+        year, repo = simulate_year(url, seed)
+        seen.update(status for *_, status in year.outcomes)
+        seen.update(str(r.status) for r in repo.releases())
+        repo.engine.dispose()
     for kind in (DeliveryStatus.SKIPPED, DeliveryStatus.REJECTED, DeliveryStatus.ROLLED_BACK):
         assert seen[kind] > 0, seen
     for kind in (ReleaseStatus.QA_REJECTED, ReleaseStatus.DEPLOY_FAILED):
