@@ -27,7 +27,7 @@ import random
 from collections import Counter
 
 import pendulum
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from release_pipeline import signoff
@@ -439,17 +439,29 @@ def simulate_year(url: str, seed: int) -> tuple[Year, ReleaseRepository]:
     return year, repo
 
 
-@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# a seed does not get simpler by shrinking: the failing seed is reported as drawn
+@settings(
+    max_examples=3,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(seed=st.integers(min_value=0, max_value=2**32 - 1))
 def test_a_simulated_year_keeps_every_promise(release_db_url, seed):
     note(f"year seed: {seed}")
     year, repo = simulate_year(release_db_url, seed)
     try:
-        # the year exercised what it should
-        statuses = Counter(status for *_, status in year.outcomes)
-        installed = Counter(d.status for d in repo.deliveries())["installed"]
-        assert installed >= CYCLES, (installed, statuses)
-        assert "delta" in year.enabled and repo.installed_version("delta") is not None
+        assert Counter(d.status for d in repo.deliveries())["installed"] > 0
+        # the OEM enabled mid-year was asked for what reached production before it joined (R2)
+        before = {
+            r
+            for r in repo.release_ids([ReleaseStatus.DEPLOYED])
+            if r < year.train.delivery_cycle(year.enable_delta_at).release.id
+        }
+        asked = {
+            k.split(":")[2] for k in year.outbox.calls if k.startswith("oem:release_notes:") and k.endswith(":delta")
+        }
+        assert before & asked, (sorted(before), sorted(asked))
     finally:
         repo.engine.dispose()
 
