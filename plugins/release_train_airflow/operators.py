@@ -15,6 +15,7 @@ from release_train_airflow.triggers import (
     GATE_MAX_OUTAGE_SECONDS,
     ApprovalGateTrigger,
     HttpStatusTrigger,
+    MomentTrigger,
     ReleasesSettledTrigger,
 )
 
@@ -211,6 +212,37 @@ class ApprovalGateOperator(CheckThenDeferOperator):
 
     def result_of(self, event: dict) -> dict:
         return {"outcome": event["outcome"], "summary": event["summary"]}
+
+
+class WaitForDeployMomentOperator(CheckThenDeferOperator):
+    """Holds a release back from the vendor production while a freeze of the calendar
+    covers the present, then lets it through at the first moment after the freeze.
+
+    Checks once in the worker; inside a freeze it records the postponement and defers
+    (no worker slot) to a clock trigger. On waking up it looks at the calendar again
+    (a freeze may have been added or extended meanwhile) and defers again if needed.
+    """
+
+    template_fields = ("release_id",)
+
+    def __init__(self, *, release_id: str, poll_interval: float = 60, **kwargs):
+        super().__init__(poll_interval=poll_interval, **kwargs)
+        self.release_id = release_id
+
+    def execute(self, context):
+        from release_train_airflow import acceptance
+
+        moment = acceptance.deploy_hold(self.release_id)
+        if moment is None:
+            return {"release_id": self.release_id, "deploy_at": pendulum.now("UTC").isoformat()}
+        self.log.info("release %s: inside a freeze; the deploy waits until %s", self.release_id, moment)
+        trigger = MomentTrigger(moment=moment, poll_interval=self.poll_interval)
+        self.defer(trigger=trigger, method_name="execute_complete")
+
+    def execute_complete(self, context, event: dict[str, Any]):
+        if event.get("status") != "done":
+            raise AirflowException(f"{self.task_id}: unexpected trigger event {event!r}")
+        return self.execute(context)
 
 
 class QaSignoffOperator(ApprovalOperator):

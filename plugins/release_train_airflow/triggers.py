@@ -240,3 +240,29 @@ class ApprovalGateTrigger(BaseTrigger):
                 await asyncio.sleep(min(self.poll_interval * 2**failures, GATE_MAX_BACKOFF_SECONDS))
                 continue
             await asyncio.sleep(self.poll_interval)
+
+
+class MomentTrigger(BaseTrigger):
+    """Fires once the clock reaches ``moment`` (ISO).
+
+    Airflow's ``DateTimeTrigger`` sleeps in steps of up to an hour; this one looks at
+    the clock every ``poll_interval`` seconds, so a moved clock (NTP, a test's pinned
+    clock) is seen within one interval.
+    """
+
+    def __init__(self, moment: str, poll_interval: float):
+        super().__init__()
+        self.moment = moment
+        self.poll_interval = poll_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {"moment": self.moment, "poll_interval": self.poll_interval},
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        target = pendulum.parse(self.moment)
+        while (now := pendulum.now("UTC")) < target:
+            await asyncio.sleep(max(0.05, min(self.poll_interval, (target - now).total_seconds())))
+        yield TriggerEvent({"status": "done", "moment": self.moment, "at": now.isoformat()})

@@ -21,12 +21,14 @@ from typing import Any
 
 import pendulum
 import pytest
+import yaml
 
 from devstack.stack import AirflowApi, free_port
 from release_pipeline.db import connect
 from release_pipeline.db.migrate import upgrade
 from release_pipeline.db.repository import ReleaseRepository
 from release_pipeline.registry import load_registry
+from release_pipeline.release_calendar import ReleaseCalendar, load_calendar
 from simulator.connections import as_environment, release_db_connection, simulator_connections
 from simulator.process import SimulatorClient
 from tests.conftest import AIRFLOW_HOME, REPO
@@ -113,6 +115,21 @@ def test_config(tmp_path, monkeypatch) -> Path:
     (config / "calendar.yaml").write_text(TEST_CALENDAR)
     monkeypatch.setenv("RELEASE_TRAIN_CONFIG_DIR", str(config))
     return config
+
+
+@pytest.fixture
+def test_calendar(test_config):
+    """``test_calendar(freeze_windows=[{"name": ..., "start": ..., "end": ...}])``: this
+    test's calendar is :data:`TEST_CALENDAR` with the fields given (written into its
+    ``test_config``, which every reader finds through ``$RELEASE_TRAIN_CONFIG_DIR``).
+    Returns it loaded."""
+
+    def use(**fields) -> ReleaseCalendar:
+        calendar = {**yaml.safe_load(TEST_CALENDAR), **fields}
+        (test_config / "calendar.yaml").write_text(yaml.safe_dump(calendar, sort_keys=False))
+        return load_calendar()
+
+    return use
 
 
 @pytest.fixture
