@@ -14,6 +14,7 @@ from release_pipeline.models import ReleaseStatus
 from release_train_airflow.triggers import (
     GATE_MAX_OUTAGE_SECONDS,
     ApprovalGateTrigger,
+    HitlAnswerTrigger,
     HttpStatusTrigger,
     MomentTrigger,
     ReleasesSettledTrigger,
@@ -266,7 +267,36 @@ class QaSignoffOperator(ApprovalOperator):
         if earlier:
             self.log.info("release %s was already signed off: %s", self.release_id, earlier)
             return {"chosen_options": [self.APPROVE], "params_input": {}, "earlier": earlier}
+        ti = context["task_instance"]
+        if ti.try_number > 1:
+            # Airflow 3.3.2 races an answer given within about a second of the request (a
+            # bot over REST): the scheduler sees the parking try exit while the answer has
+            # already queued the resume, and fails that try. The task instance keeps its
+            # HITL detail, answer included, but the provider's execute() would wipe it and
+            # ask again. So a retry first looks for that answer; only the triggerer may
+            # read HITL details, so the look-up is a (one-read) trigger.
+            self.defer(trigger=HitlAnswerTrigger(ti_id=str(ti.id)), method_name="after_answer_lookup")
         return super().execute(context)
+
+    def after_answer_lookup(self, context, event: dict[str, Any]):
+        """Go on with the answer an earlier try got; without one, ask (again)."""
+        if not event.get("answered"):
+            self.log.info("no answer recorded by an earlier try (%s): asking", event.get("reason"))
+            return super().execute(context)
+        self.log.info(
+            "going on with the answer given to an earlier try: %s by %s",
+            event["chosen_options"],
+            (event.get("responded_by_user") or {}).get("name"),
+        )
+        return self.execute_complete(
+            context,
+            {
+                "chosen_options": event["chosen_options"],
+                "params_input": event.get("params_input") or {},
+                "responded_at": pendulum.parse(event["responded_at"]),
+                "responded_by_user": event.get("responded_by_user"),
+            },
+        )
 
     def execute_complete(self, context, event: dict[str, Any]):
         """Record the decision first: on Reject the parent skips what follows by raising."""

@@ -96,3 +96,34 @@ def test_release_and_delivery_through_the_scheduler_and_triggerer(stack):
     assert repo.delivery("nimbus", TARGET).status == "installed"
     assert repo.installed_version("nimbus").release_id == TARGET
     repo.engine.dispose()
+
+
+def test_an_instant_qa_answer_through_the_scheduler_still_releases(stack):
+    """A QA bot answers over REST the moment the sign-off request appears. Airflow 3.3.2
+    can then mark the parking try failed (executor reports success, the TI is already
+    queued for the resume); the retry goes on with the answer recorded, asks no one
+    again, and the release reaches production."""
+    release = "2026.23"
+    stack.sim.add_changes(feed_changes(release, count=1))
+    stack.sim.production(deploy_seconds=0)
+    stack.wait_for_dag("production_release")
+
+    bot = HitlAnswer(
+        stack.api, "production_release", "qa_signoff", "Approve", {"reason": "QA bot: all green"}, min_age_seconds=0
+    )
+    bot.start()
+    run = stack.trigger("production_release", {"release_id": release})
+    state = stack.wait_for_run("production_release", run)
+    signoff = stack.task_instance("production_release", run, "qa_signoff")
+    assert state == "success", (stack.task_states("production_release", run), signoff)
+    assert bot.error is None and bot.answered is not None
+    answered_after = pendulum.parse(bot.answered["responded_at"]) - pendulum.parse(bot.asked_at)
+    assert answered_after.total_seconds() < 2, answered_after  # really at once
+    print(f"answered {answered_after.total_seconds():.2f} s after the request; qa_signoff try {signoff['try_number']}")
+
+    repo = stack.repository()
+    assert repo.release(release).status == ReleaseStatus.DEPLOYED
+    approvals = [(e.actor, e.detail) for e in repo.release_events(release) if e.event == ReleaseStatus.QA_APPROVED]
+    assert approvals == [("admin", "QA bot: all green")]  # the bot's answer, recorded once
+    assert [d["release_id"] for d in stack.sim.state()["deployments"].values()].count(release) == 1
+    repo.engine.dispose()
