@@ -12,11 +12,16 @@ the release time), one run at a time.
 3. **qa_signoff**: a QA lead approves or rejects in *Required actions* (a rejection
    needs a reason; no answer within 2 days counts as a rejection). A rejection is
    recorded with its reason and nothing is deployed.
-4. **deploy** through the production deploy API (`ava_production`), **wait_for_deploy**
-   (deferred), then **verify_production**: a smoke check of its health endpoint. A
-   failure is recorded, alerted to `ava_notify`, and fails the run.
-5. **open_signoff** records a pending approval per enabled OEM x change, and
-   **notify_oem** sends each OEM its white-labelled notes and how to sign off (one task
+4. **wait_for_freeze** (deferred): inside a freeze window of the calendar nothing is
+   deployed; the release waits (its QA sign-off stays valid, the postponement is
+   recorded and alerted) and goes out at the first moment after the freeze.
+5. **deploy** looks at the freeze once more, then goes through the production deploy
+   API (`ava_production`), **wait_for_deploy** (deferred), then **verify_production**:
+   a smoke check of its health endpoint. A failure is recorded, alerted to
+   `ava_notify`, and fails the run.
+6. **open_signoff** records a pending approval per enabled OEM x change, and
+   **notify_oem** sends each OEM its white-labelled notes (dated the day it really
+   reached production) and how to sign off (one task
    per OEM: one OEM's channel being down never holds up the others;
    **report_notifications** alerts and fails the run for the ones not reached).
 
@@ -32,7 +37,11 @@ from airflow.sdk import Param, TriggerRule, dag, task
 
 from release_train_airflow import acceptance
 from release_train_airflow.dag_defaults import default_args, release_id_param, watch_for_failures
-from release_train_airflow.operators import QaSignoffOperator, WaitForHttpStatusOperator
+from release_train_airflow.operators import (
+    QaSignoffOperator,
+    WaitForDeployMomentOperator,
+    WaitForHttpStatusOperator,
+)
 from release_train_airflow.timetables import ReleaseTrainTimetable
 
 CUT = "ti.xcom_pull(task_ids='cut_release')"
@@ -100,8 +109,11 @@ def production_release():
         params={"reason": Param("", type="string", description="Why (required when rejecting)")},
         defaults="Reject",
         response_timeout=dt.timedelta(days=2),
-        retries=0,
+        # an instant answer (a bot) can get the first try marked failed by Airflow 3.3.2;
+        # the retry goes on with the answer recorded (QaSignoffOperator.answer_of_earlier_try)
+        retries=2,
     )
+    freeze = WaitForDeployMomentOperator(task_id="wait_for_freeze", release_id=RELEASE)
     deployment = deploy(cut)
     deployed = WaitForHttpStatusOperator(
         task_id="wait_for_deploy",
@@ -114,7 +126,7 @@ def production_release():
     )
     oem_ids = open_signoff(cut)
     cut >> verdict
-    check_qa_verdict(cut, verdict.output) >> signoff >> deployment >> deployed
+    check_qa_verdict(cut, verdict.output) >> signoff >> freeze >> deployment >> deployed
     verify_production(cut, deployed.output) >> oem_ids
     report_notifications(cut, oem_ids) << notify_oem.partial(cut=cut).expand(oem_id=oem_ids)
     watch_for_failures(cut)

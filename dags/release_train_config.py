@@ -17,7 +17,7 @@ import pendulum
 from airflow.sdk import dag, task
 
 from release_pipeline.registry import load_registry
-from release_train_airflow.dag_defaults import default_args
+from release_train_airflow.dag_defaults import default_args, notify_failed_runs
 
 load_registry().raise_for_errors()  # reading config files only; shows up as an import error
 
@@ -60,4 +60,4 @@ def release_train_config_check():
     check_release_db()
 
 
-release_train_config_check()
+notify_failed_runs(release_train_config_check())

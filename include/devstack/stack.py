@@ -238,8 +238,11 @@ class Stack:
             return answer.json()["dag_run_id"]
 
     def run_state(self, dag_id: str, run_id: str) -> str:
-        with self.api.client() as http:
-            return http.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
+        try:
+            with self.api.client() as http:
+                return http.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
+        except httpx.TransportError as exc:  # a busy api-server (SQLite, 2 cores): ask again
+            return f"unknown ({type(exc).__name__})"
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
         return wait_until(

@@ -288,6 +288,22 @@ class ReleaseCalendar:
         day = pendulum.instance(moment).in_timezone(self.tz).date()
         return next((f for f in self.config.freeze_windows if f.start <= day <= f.end), None)
 
+    def first_moment_after_freeze(self, moment: dt.datetime) -> pendulum.DateTime:
+        """``moment`` itself when no freeze covers it, else the first moment after the
+        freeze: midnight (calendar timezone) of the day after its last day. Freezes that
+        touch or overlap are waited out together, so the answer is never frozen."""
+        at = pendulum.instance(moment).in_timezone(self.tz)
+        while (freeze := self.freeze_at(at)) is not None:
+            day = freeze.end + dt.timedelta(days=1)
+            # a midnight that a DST change skips becomes the first moment of that day
+            at = pendulum.datetime(day.year, day.month, day.day, tz=self.tz)
+        return at
+
+    def deploy_moment(self, release: Release) -> pendulum.DateTime:
+        """When ``release`` may reach the vendor production: its release moment, or the
+        first moment after the freeze that covers it."""
+        return self.first_moment_after_freeze(release.at)
+
     @cached_property
     def description(self) -> str:
         return (

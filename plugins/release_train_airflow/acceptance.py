@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pendulum
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from release_pipeline.change_feed import ChangeFeedError, parse_changes
@@ -23,6 +24,8 @@ from release_train_airflow.outbound import alert_vendor
 from release_train_airflow.resources import calendar, registry, repository
 
 ACTOR = "production_release"
+# a release event (its status stays qa_approved): the deploy waits for a freeze to end
+DEPLOY_POSTPONED = "deploy_postponed"
 
 
 # -- production_release ----------------------------------------------------------------
@@ -122,9 +125,61 @@ def _deploy_key(release_id: str) -> str:
     return f"deploy:{release_id}:attempt-{failures + 1}"
 
 
+def _when(moment: dt.datetime) -> str:
+    return pendulum.instance(moment).format("ddd D MMM YYYY HH:mm zz")
+
+
+def deploy_hold(release_id: str) -> str | None:
+    """None when ``release_id`` may go to the vendor production now. Inside a freeze:
+    the first moment after it (ISO), with the postponement recorded in the release's
+    events and told to the vendor once. The QA sign-off stays valid meanwhile."""
+    train = calendar()
+    now = pendulum.now(train.tz)
+    moment = train.first_moment_after_freeze(now)
+    if moment <= now:
+        return None
+    freeze = train.freeze_at(now)
+    release = train.release_by_id(release_id)
+    detail = (
+        f"production deploy held by the freeze {freeze.name!r} ({freeze.start} to {freeze.end}): "
+        f"release moment {_when(release.at)}, deploys at {_when(moment)}"
+    )
+    repo = repository()
+    if not any(e.event == DEPLOY_POSTPONED and e.detail == detail for e in repo.release_events(release_id)):
+        repo.record_release_event(release_id, DEPLOY_POSTPONED, actor=ACTOR, detail=detail)
+    alert_vendor(
+        f"Release {release_id} waits for the end of the {freeze.name}",
+        [detail, "Its QA sign-off stays valid; the deploy starts by itself."],
+        key=f"{DEPLOY_POSTPONED}:{release_id}:{moment.isoformat()}",
+    )
+    return moment.in_timezone("UTC").isoformat()
+
+
+def refuse_frozen_deploy(release_id: str) -> None:
+    """The last look right before the deploy call: never deploy inside a freeze, even
+    when the calendar changed while the run waited."""
+    train = calendar()
+    now = pendulum.now(train.tz)
+    freeze = train.freeze_at(now)
+    if freeze is not None:
+        raise AirflowFailException(
+            f"release {release_id}: not deployed: {_when(now)} is inside the freeze {freeze.name!r} "
+            f"({freeze.start} to {freeze.end}); clear wait_for_freeze to wait until "
+            f"{_when(train.first_moment_after_freeze(now))}"
+        )
+
+
+def deployed_at(release_id: str) -> pendulum.DateTime | None:
+    """When ``release_id`` was (last) recorded as deployed to the vendor production."""
+    events = [e for e in repository().release_events(release_id) if e.event == ReleaseStatus.DEPLOYED]
+    return pendulum.instance(events[-1].created_at) if events else None
+
+
 def deploy(release_id: str) -> str:
     """Start the vendor production deploy; returns the deployment id."""
     from airflow.providers.http.hooks.http import HttpHook
+
+    refuse_frozen_deploy(release_id)
 
     def start(idempotency_key: str) -> dict:
         answer = HttpHook("POST", http_conn_id="ava_production").run(
@@ -189,8 +244,12 @@ def notify_oem_of_release(release_id: str, oem_id: str) -> None:
     audience = Audience.oem(oem, vendor)
     release = train.release_by_id(release_id)
     changes = repo.changes_of([release_id])
-    notes = render_release_notes([ReleaseNotesInput(release_id, release.at, changes)], audience)
+    # the real date: a freeze may have held the deploy back from the release day
+    released = deployed_at(release_id) or release.at
+    notes = render_release_notes([ReleaseNotesInput(release_id, released, changes)], audience)
     install = audience.local(train.delivery_cycle_of(release).install_at)
+    released_on = audience.local(released).format("dddd D MMMM YYYY")
+    planned_on = audience.local(release.at).format("dddd D MMMM YYYY")
     message = render(
         "signoff_request",
         audience,
@@ -199,6 +258,8 @@ def notify_oem_of_release(release_id: str, oem_id: str) -> None:
         production_url=vendor.production_url,
         portal_url=vendor.portal_url,
         install_date=install.format("dddd D MMMM YYYY"),
+        released_on=released_on,
+        planned_on=planned_on if planned_on != released_on else None,
         timezone=oem.timezone,
         changes=[
             {"id": c.id, "title": c.title, "component": c.component, "breaking": c.breaking}

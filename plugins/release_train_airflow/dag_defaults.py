@@ -1,4 +1,5 @@
-"""House rules every release-train DAG follows: owner, retries and the tag vocabulary.
+"""House rules every release-train DAG follows: owner, retries, the tag vocabulary,
+and failures that reach people (the failure watcher and notifier).
 ``tests/dags/test_dag_integrity.py`` checks each DAG against them."""
 
 from __future__ import annotations
@@ -45,12 +46,13 @@ WATCHER_TASK_ID = "watcher"
 
 
 def watch_for_failures(any_task) -> None:
-    """Fail the run when any of its tasks failed.
+    """Fail the run when any of its tasks failed, and tell people (:func:`notify_failed_runs`).
 
     Airflow judges a run by its leaf tasks. Our per-OEM reports run on ALL_DONE and
     skip when there is nothing to report, so without this a failed deploy upstream of
-    a skipped report would end as a green run. The watcher (Airflow's own pattern)
-    sits downstream of every task and fails on ONE_FAILED.
+    a skipped report would end as a green run, and no failure callback would fire.
+    The watcher (Airflow's own pattern) sits downstream of every task and fails on
+    ONE_FAILED.
     """
     from airflow.sdk import TriggerRule, task
     from airflow.sdk.exceptions import AirflowFailException
@@ -65,6 +67,22 @@ def watch_for_failures(any_task) -> None:
     for member in dag.tasks:
         if member is not watch:
             member >> watch
+    notify_failed_runs(dag)
+
+
+def notify_failed_runs(dag: DAG) -> DAG:
+    """The house failure rule: a failed run of ``dag`` posts one message to the vendor's
+    release channel (``ava_notify``), through the DAG-level ``on_failure_callback``.
+    Keeps callbacks the DAG already has; attaching twice adds nothing."""
+    from release_train_airflow.notifiers import RunFailureNotifier
+
+    callbacks = dag.on_failure_callback
+    callbacks = list(callbacks) if isinstance(callbacks, list) else [callbacks] if callbacks else []
+    if not any(isinstance(c, RunFailureNotifier) for c in callbacks):
+        callbacks.append(RunFailureNotifier())
+    dag.on_failure_callback = callbacks
+    dag.has_on_failure_callback = True  # set by Airflow at DAG creation only; the scheduler reads it
+    return dag
 
 
 def release_id_param(description: str) -> Param:

@@ -14,7 +14,9 @@ from release_pipeline.models import ReleaseStatus
 from release_train_airflow.triggers import (
     GATE_MAX_OUTAGE_SECONDS,
     ApprovalGateTrigger,
+    HitlAnswerTrigger,
     HttpStatusTrigger,
+    MomentTrigger,
     ReleasesSettledTrigger,
 )
 
@@ -213,6 +215,37 @@ class ApprovalGateOperator(CheckThenDeferOperator):
         return {"outcome": event["outcome"], "summary": event["summary"]}
 
 
+class WaitForDeployMomentOperator(CheckThenDeferOperator):
+    """Holds a release back from the vendor production while a freeze of the calendar
+    covers the present, then lets it through at the first moment after the freeze.
+
+    Checks once in the worker; inside a freeze it records the postponement and defers
+    (no worker slot) to a clock trigger. On waking up it looks at the calendar again
+    (a freeze may have been added or extended meanwhile) and defers again if needed.
+    """
+
+    template_fields = ("release_id",)
+
+    def __init__(self, *, release_id: str, poll_interval: float = 60, **kwargs):
+        super().__init__(poll_interval=poll_interval, **kwargs)
+        self.release_id = release_id
+
+    def execute(self, context):
+        from release_train_airflow import acceptance
+
+        moment = acceptance.deploy_hold(self.release_id)
+        if moment is None:
+            return {"release_id": self.release_id, "deploy_at": pendulum.now("UTC").isoformat()}
+        self.log.info("release %s: inside a freeze; the deploy waits until %s", self.release_id, moment)
+        trigger = MomentTrigger(moment=moment, poll_interval=self.poll_interval)
+        self.defer(trigger=trigger, method_name="execute_complete")
+
+    def execute_complete(self, context, event: dict[str, Any]):
+        if event.get("status") != "done":
+            raise AirflowException(f"{self.task_id}: unexpected trigger event {event!r}")
+        return self.execute(context)
+
+
 class QaSignoffOperator(ApprovalOperator):
     """A QA lead approves or rejects a release in the Airflow UI (Required actions).
 
@@ -234,7 +267,36 @@ class QaSignoffOperator(ApprovalOperator):
         if earlier:
             self.log.info("release %s was already signed off: %s", self.release_id, earlier)
             return {"chosen_options": [self.APPROVE], "params_input": {}, "earlier": earlier}
+        ti = context["task_instance"]
+        if ti.try_number > 1:
+            # Airflow 3.3.2 races an answer given within about a second of the request (a
+            # bot over REST): the scheduler sees the parking try exit while the answer has
+            # already queued the resume, and fails that try. The task instance keeps its
+            # HITL detail, answer included, but the provider's execute() would wipe it and
+            # ask again. So a retry first looks for that answer; only the triggerer may
+            # read HITL details, so the look-up is a (one-read) trigger.
+            self.defer(trigger=HitlAnswerTrigger(ti_id=str(ti.id)), method_name="after_answer_lookup")
         return super().execute(context)
+
+    def after_answer_lookup(self, context, event: dict[str, Any]):
+        """Go on with the answer an earlier try got; without one, ask (again)."""
+        if not event.get("answered"):
+            self.log.info("no answer recorded by an earlier try (%s): asking", event.get("reason"))
+            return super().execute(context)
+        self.log.info(
+            "going on with the answer given to an earlier try: %s by %s",
+            event["chosen_options"],
+            (event.get("responded_by_user") or {}).get("name"),
+        )
+        return self.execute_complete(
+            context,
+            {
+                "chosen_options": event["chosen_options"],
+                "params_input": event.get("params_input") or {},
+                "responded_at": pendulum.parse(event["responded_at"]),
+                "responded_by_user": event.get("responded_by_user"),
+            },
+        )
 
     def execute_complete(self, context, event: dict[str, Any]):
         """Record the decision first: on Reject the parent skips what follows by raising."""

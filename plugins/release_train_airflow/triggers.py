@@ -240,3 +240,70 @@ class ApprovalGateTrigger(BaseTrigger):
                 await asyncio.sleep(min(self.poll_interval * 2**failures, GATE_MAX_BACKOFF_SECONDS))
                 continue
             await asyncio.sleep(self.poll_interval)
+
+
+class MomentTrigger(BaseTrigger):
+    """Fires once the clock reaches ``moment`` (ISO).
+
+    Airflow's ``DateTimeTrigger`` sleeps in steps of up to an hour; this one looks at
+    the clock every ``poll_interval`` seconds, so a moved clock (NTP, a test's pinned
+    clock) is seen within one interval.
+    """
+
+    def __init__(self, moment: str, poll_interval: float):
+        super().__init__()
+        self.moment = moment
+        self.poll_interval = poll_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {"moment": self.moment, "poll_interval": self.poll_interval},
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        target = pendulum.parse(self.moment)
+        while (now := pendulum.now("UTC")) < target:
+            await asyncio.sleep(max(0.05, min(self.poll_interval, (target - now).total_seconds())))
+        yield TriggerEvent({"status": "done", "moment": self.moment, "at": now.isoformat()})
+
+
+class HitlAnswerTrigger(BaseTrigger):
+    """Reads, once, the answer recorded for a human-in-the-loop task instance.
+
+    Only the triggerer may read HITL details (the task supervisor refuses the request),
+    so a retried sign-off task defers here for one read. Yields ``answered`` False when
+    there is no answer (or no request) for ``ti_id``.
+    """
+
+    def __init__(self, ti_id: str):
+        super().__init__()
+        self.ti_id = ti_id
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (f"{type(self).__module__}.{type(self).__qualname__}", {"ti_id": self.ti_id})
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from uuid import UUID
+
+        from airflow.sdk.execution_time.hitl import get_hitl_detail_content_detail
+        from asgiref.sync import sync_to_async
+
+        try:
+            detail = await sync_to_async(get_hitl_detail_content_detail)(ti_id=UUID(self.ti_id))
+        except Exception as exc:  # no request recorded for this task instance
+            yield TriggerEvent({"answered": False, "reason": f"{type(exc).__name__}: {exc}"})
+            return
+        if not detail.response_received or not detail.chosen_options:
+            yield TriggerEvent({"answered": False, "reason": "the request is still open"})
+            return
+        user = detail.responded_by_user
+        yield TriggerEvent(
+            {
+                "answered": True,
+                "chosen_options": list(detail.chosen_options),
+                "params_input": detail.params_input or {},
+                "responded_at": detail.responded_at.isoformat(),
+                "responded_by_user": {"id": user.id, "name": user.name} if user else None,
+            }
+        )

@@ -184,3 +184,19 @@ def test_a_worker_running_a_delivery_task_builds_only_that_oem_dag(monkeypatch):
     bag, _ = parse(monkeypatch, DAGS / "oem_delivery.py")
     assert bag.import_errors == {}
     assert list(bag.dag_ids) == ["oem_delivery__orbitel"]
+
+
+def test_every_dag_tells_the_release_channel_when_a_run_fails(dagbag):
+    """One notifier of our own as the DAG-level failure callback, and the flag the
+    scheduler reads from the serialized DAG to ask the DAG processor to run it."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from release_train_airflow.notifiers import RunFailureNotifier
+
+    bag, _ = dagbag
+    for dag_id, dag in bag.dags.items():
+        callbacks = dag.on_failure_callback if isinstance(dag.on_failure_callback, list) else [dag.on_failure_callback]
+        notifiers = [c for c in callbacks if isinstance(c, RunFailureNotifier)]
+        assert len(notifiers) == 1, f"{dag_id}: on_failure_callback {dag.on_failure_callback!r}"
+        assert notifiers[0].conn_id == "ava_notify"
+        assert DagSerialization.to_dict(dag)["dag"].get("has_on_failure_callback") is True, dag_id

@@ -19,14 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pendulum
 import pytest
+import yaml
 
 from devstack.stack import AirflowApi, free_port
 from release_pipeline.db import connect
 from release_pipeline.db.migrate import upgrade
 from release_pipeline.db.repository import ReleaseRepository
 from release_pipeline.registry import load_registry
+from release_pipeline.release_calendar import ReleaseCalendar, load_calendar
 from simulator.connections import as_environment, release_db_connection, simulator_connections
 from simulator.process import SimulatorClient
 from tests.conftest import AIRFLOW_HOME, REPO
@@ -116,6 +119,21 @@ def test_config(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
+def test_calendar(test_config):
+    """``test_calendar(freeze_windows=[{"name": ..., "start": ..., "end": ...}])``: this
+    test's calendar is :data:`TEST_CALENDAR` with the fields given (written into its
+    ``test_config``, which every reader finds through ``$RELEASE_TRAIN_CONFIG_DIR``).
+    Returns it loaded."""
+
+    def use(**fields) -> ReleaseCalendar:
+        calendar = {**yaml.safe_load(TEST_CALENDAR), **fields}
+        (test_config / "calendar.yaml").write_text(yaml.safe_dump(calendar, sort_keys=False))
+        return load_calendar()
+
+    return use
+
+
+@pytest.fixture
 def pipeline(release_db_url, simulator, sim, dagbag, monkeypatch, test_config) -> Pipeline:
     connections = simulator_connections(simulator.endpoints, load_registry().oems.values())
     connections["release_db"] = release_db_connection(release_db_url)
@@ -130,11 +148,22 @@ class HitlAnswer(threading.Thread):
     """Answers a human-in-the-loop task over the REST API, as a person in the UI would,
     once the task asks (dag.test() waits for exactly that)."""
 
-    def __init__(self, api: AirflowApi, dag_id: str, task_id: str, option: str, params_input: dict | None = None):
+    def __init__(
+        self,
+        api: AirflowApi,
+        dag_id: str,
+        task_id: str,
+        option: str,
+        params_input: dict | None = None,
+        min_age_seconds: float | None = None,
+    ):
         super().__init__(daemon=True)
+        if min_age_seconds is not None:  # 0: answer at once, as a bot would
+            self.MIN_AGE_SECONDS = min_age_seconds
         self.api, self.dag_id, self.task_id = api, dag_id, task_id
         self.body = {"chosen_options": [option], "params_input": params_input or {}}
         self.answered: dict | None = None
+        self.asked_at: str | None = None
         self.error: BaseException | None = None
 
     # Like a person, answer a request only once it has been up a moment. Seen with Airflow
@@ -150,12 +179,16 @@ class HitlAnswer(threading.Thread):
         since = pendulum.now("UTC").subtract(seconds=1).isoformat()
         try:
             with self.api.client() as http:
-                deadline = time.monotonic() + 180
+                deadline = time.monotonic() + 300
                 while time.monotonic() < deadline:
-                    open_requests = http.get(
-                        f"/dags/{self.dag_id}/dagRuns/~/hitlDetails",
-                        params={"task_id": self.task_id, "response_received": False, "created_at_gte": since},
-                    ).json()["hitl_details"]
+                    try:
+                        open_requests = http.get(
+                            f"/dags/{self.dag_id}/dagRuns/~/hitlDetails",
+                            params={"task_id": self.task_id, "response_received": False, "created_at_gte": since},
+                        ).json()["hitl_details"]
+                    except httpx.TransportError:  # a busy api-server: ask again, as a person would
+                        time.sleep(0.3)
+                        continue
                     for request in open_requests:
                         ti = request["task_instance"]
                         age = pendulum.now("UTC") - pendulum.parse(request["created_at"])
@@ -169,6 +202,7 @@ class HitlAnswer(threading.Thread):
                         )
                         answer = http.patch(path, json=self.body)
                         if answer.status_code == 200:
+                            self.asked_at = request["created_at"]
                             self.answered = answer.json()
                             return
                     time.sleep(0.3)

@@ -4,9 +4,15 @@ asserted, not just task states."""
 
 from __future__ import annotations
 
+import threading
+import time
+
+import pendulum
 import pytest
+import time_machine
 
 from release_pipeline.models import ReleaseStatus
+from release_pipeline.registry import load_registry
 from release_pipeline.release_calendar import load_calendar
 
 pytestmark = pytest.mark.e2e
@@ -50,7 +56,8 @@ def deployments(pipeline) -> list[dict]:
 
 
 def run_release(pipeline, **conf):
-    return pipeline.run(DAG, conf={"release_id": RELEASE, **conf})
+    # dry_run always given: a dry run's conf leaks into later dag.test() runs of the same DAG object
+    return pipeline.run(DAG, conf={"release_id": RELEASE, "dry_run": False, **conf})
 
 
 def test_a_normal_release_reaches_production_and_every_oem(pipeline, answer_hitl):
@@ -66,6 +73,7 @@ def test_a_normal_release_reaches_production_and_every_oem(pipeline, answer_hitl
         "wait_for_qa": "success",
         "check_qa_verdict": "success",
         "qa_signoff": "success",
+        "wait_for_freeze": "success",
         "deploy": "success",
         "wait_for_deploy": "success",
         "verify_production": "success",
@@ -199,3 +207,64 @@ def test_a_dry_run_records_deploys_and_sends_nothing(pipeline):
     assert set(pipeline.task_states(run).values()) == {"skipped"}
     assert pipeline.repo.release(RELEASE) is None
     assert deployments(pipeline) == [] and pipeline.sim.notifications() == []
+
+
+def test_a_release_dated_in_a_freeze_goes_to_production_at_the_first_moment_after_it(
+    pipeline, answer_hitl, test_calendar
+):
+    train = test_calendar(freeze_windows=[{"name": "Test freeze", "start": "2026-11-25", "end": "2026-11-27"}])
+    release = train.release_by_id(RELEASE)  # Thursday 2026-11-26 10:00 Amsterdam, inside the freeze
+    freeze_over = pendulum.datetime(2026, 11, 28, tz="Europe/Amsterdam")
+    pipeline.sim.add_changes(feed_changes())
+    pipeline.sim.production(deploy_seconds=0)
+    during_freeze: dict = {}
+
+    def end_the_freeze(clock) -> None:
+        """Once the deploy waits, look at the world, then move the clock past the freeze."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if any(e.event == "deploy_postponed" for e in pipeline.repo.release_events(RELEASE)):
+                break
+            time.sleep(0.2)
+        time.sleep(2)  # the wait has deferred and its trigger polls the (pinned) clock
+        during_freeze["deployments"] = deployments(pipeline)
+        during_freeze["status"] = pipeline.repo.release(RELEASE).status
+        clock.move_to(freeze_over.add(minutes=5))
+
+    with time_machine.travel(release.at.add(minutes=1), tick=True) as clock:
+        watcher = threading.Thread(target=end_the_freeze, args=(clock,), daemon=True)
+        watcher.start()
+        qa = answer_hitl(DAG, "qa_signoff", "Approve", {"reason": "signed off during the freeze"})
+        run = run_release(pipeline)
+        watcher.join(5)
+
+    assert qa.error is None and qa.answered is not None
+    states = pipeline.task_states(run)
+    assert run.state == "success", states
+    assert states["wait_for_freeze"] == "success" and states["deploy"] == "success", states
+    # nothing went out during the freeze; the QA sign-off stayed valid while it waited
+    assert during_freeze == {"deployments": [], "status": ReleaseStatus.QA_APPROVED}
+    assert [d["release_id"] for d in deployments(pipeline)] == [RELEASE]
+
+    repo = pipeline.repo
+    events = repo.release_events(RELEASE)
+    assert [e.event for e in events][:4] == ["cut", "qa_approved", "deploy_postponed", "deployed"]
+    postponed = events[2].detail
+    assert "'Test freeze' (2026-11-25 to 2026-11-27)" in postponed
+    assert "release moment Thu 26 Nov 2026 10:00 CET, deploys at Sat 28 Nov 2026 00:00 CET" in postponed
+    deployed = pendulum.instance(events[3].created_at)
+    assert freeze_over <= deployed < freeze_over.add(minutes=10)
+    assert train.freeze_at(deployed) is None
+    [alert] = pipeline.sim.notifications("ava_release_managers")
+    assert alert["message"]["subject"] == f"Release {RELEASE} waits for the end of the Test freeze"
+
+    registry = load_registry()
+    for oem in ENABLED:  # the sign-off requests give the real date (in the OEM's timezone)
+        tz = registry.get(oem).timezone
+        released, planned = (m.in_timezone(tz).format("dddd D MMMM YYYY") for m in (deployed, release.at))
+        [message] = [n["message"] for n in pipeline.sim.notifications(oem)]
+        assert (
+            f"Released on {released} (planned for {planned}; held back by a deployment freeze)" in message["markdown"]
+        )
+        assert f"## {BRANDS[oem]} {RELEASE} ({deployed.in_timezone(tz).format('D MMMM YYYY')})" in message["markdown"]
+        assert "Thursday 3 December 2026" in message["markdown"]  # install day stays the cycle's

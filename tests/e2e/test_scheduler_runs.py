@@ -6,6 +6,8 @@ the OEM signs off through the portal API."""
 from __future__ import annotations
 
 import shutil
+import time
+from urllib.parse import quote
 
 import httpx
 import pendulum
@@ -14,6 +16,7 @@ import pytest
 from devstack.stack import Stack, StackConfig, free_port, wait_until
 from release_pipeline.models import ReleaseStatus
 from release_pipeline.tokens import issue_token
+from release_train_airflow.dag_defaults import WATCHER_TASK_ID
 from tests.conftest import REPO
 from tests.e2e.conftest import TEST_CALENDAR, HitlAnswer
 from tests.e2e.test_production_release import feed_changes
@@ -96,3 +99,83 @@ def test_release_and_delivery_through_the_scheduler_and_triggerer(stack):
     assert repo.delivery("nimbus", TARGET).status == "installed"
     assert repo.installed_version("nimbus").release_id == TARGET
     repo.engine.dispose()
+
+
+def test_an_instant_qa_answer_through_the_scheduler_still_releases(stack):
+    """A QA bot answers over REST the moment the sign-off request appears. Airflow 3.3.2
+    can then mark the parking try failed (executor reports success, the TI is already
+    queued for the resume); the retry goes on with the answer recorded, asks no one
+    again, and the release reaches production."""
+    release = "2026.23"
+    stack.sim.add_changes(feed_changes(release, count=1))
+    stack.sim.production(deploy_seconds=0)
+    stack.wait_for_dag("production_release")
+
+    bot = HitlAnswer(
+        stack.api, "production_release", "qa_signoff", "Approve", {"reason": "QA bot: all green"}, min_age_seconds=0
+    )
+    bot.start()
+    run = stack.trigger("production_release", {"release_id": release})
+    state = stack.wait_for_run("production_release", run)
+    signoff = stack.task_instance("production_release", run, "qa_signoff")
+    assert state == "success", (stack.task_states("production_release", run), signoff)
+    assert bot.error is None and bot.answered is not None
+    answered_after = pendulum.parse(bot.answered["responded_at"]) - pendulum.parse(bot.asked_at)
+    assert answered_after.total_seconds() < 2, answered_after  # really at once
+    print(f"answered {answered_after.total_seconds():.2f} s after the request; qa_signoff try {signoff['try_number']}")
+
+    repo = stack.repository()
+    assert repo.release(release).status == ReleaseStatus.DEPLOYED
+    approvals = [(e.actor, e.detail) for e in repo.release_events(release) if e.event == ReleaseStatus.QA_APPROVED]
+    assert approvals == [("admin", "QA bot: all green")]  # the bot's answer, recorded once
+    assert [d["release_id"] for d in stack.sim.state()["deployments"].values()].count(release) == 1
+    repo.engine.dispose()
+
+
+def failure_notices(stack, run_id: str) -> list[dict]:
+    return [
+        n
+        for n in stack.sim.notifications("ava_release_managers")
+        if n["message"].get("kind") == "run_failed" and n["message"].get("run_id") == run_id
+    ]
+
+
+def test_a_failed_run_tells_the_release_channel_exactly_once(stack):
+    """The change feed answers garbage: production_release fails at cut_release, and the
+    DAG processor runs the DAG-level failure notifier: one message in the vendor's release
+    channel naming the DAG, the task, the release, and linking the run. The same for an
+    OEM delivery run, which names its OEM too."""
+    stack.wait_for_dag("production_release")
+    stack.wait_for_dag("oem_delivery__nimbus")
+    stack.sim.set_feed_raw('{"changes": [{"id": "CHG-1", "type": "feature", "component": "x"}]}')
+    try:
+        release_run = stack.trigger("production_release", {"release_id": "2026.21"})
+        assert stack.wait_for_run("production_release", release_run) == "failed"
+    finally:
+        stack.sim.set_feed_raw(None)
+    delivery_run = stack.trigger("oem_delivery__nimbus", {"target_release": "2026.99"})  # names no release
+    assert stack.wait_for_run("oem_delivery__nimbus", delivery_run) == "failed"
+
+    expected = {
+        release_run: ("production_release", "cut_release", None, "2026.21"),
+        # recover (ONE_FAILED) may run after the failed plan and fail too: then named after the cause
+        delivery_run: ("oem_delivery__nimbus", "plan_delivery", "nimbus", "2026.99"),
+    }
+    for run_id in expected:
+        wait_until(lambda run_id=run_id: failure_notices(stack, run_id), 120, f"the failure notice of {run_id}")
+    time.sleep(5)  # a second message would have arrived by now
+    for run_id, (dag_id, task_id, oem_id, release_id) in expected.items():
+        [notice] = failure_notices(stack, run_id)
+        message = notice["message"]
+        url = f"{stack.api.base_url.replace('127.0.0.1', 'localhost')}/dags/{dag_id}/runs/{quote(run_id, safe='')}"
+        assert (message["dag_id"], message["failed_tasks"][0], message["oem_id"], message["release_id"]) == (
+            dag_id,
+            task_id,
+            oem_id,
+            release_id,
+        ), message
+        assert message["url"] == url
+        assert message["subject"] == f"Run of {dag_id} failed: {', '.join(message['failed_tasks'])}"
+        assert WATCHER_TASK_ID not in message["failed_tasks"]
+        assert url in message["markdown"] and f"Release: {release_id}" in message["markdown"]
+        assert notice["idempotency_key"] == f"run_failed:{dag_id}:{run_id}:0"

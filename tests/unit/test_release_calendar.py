@@ -149,3 +149,81 @@ def test_load_calendar_names_file_line_and_field(tmp_path):
 
 def test_the_shipped_calendar_is_valid():
     assert load_calendar().config.cadence_weeks == 2
+
+
+# -- deploy moments: freezes hold for the vendor production too ----------------------------------
+def test_a_release_outside_a_freeze_deploys_at_its_release_moment(calendar):
+    release = calendar.release_by_id("2026.24")  # 2026-11-26
+    assert calendar.deploy_moment(release) == release.at
+
+
+def test_a_release_inside_a_freeze_deploys_at_the_first_moment_after_it(calendar):
+    release = calendar.release_by_id("2026.26")  # 2026-12-24, inside the 2026-12-21..2027-01-04 freeze
+    moment = calendar.deploy_moment(release)
+    assert moment == pendulum.datetime(2027, 1, 5, tz="Europe/Amsterdam")
+    assert calendar.freeze_at(moment) is None
+    assert calendar.freeze_at(moment.subtract(microseconds=1)) is not None
+
+
+def test_touching_and_overlapping_freezes_are_waited_out_together():
+    train = ReleaseCalendar(
+        CalendarConfig(
+            timezone="Europe/Amsterdam",
+            anchor="2026-01-08",
+            freeze_windows=[
+                {"name": "A", "start": "2026-11-25", "end": "2026-11-27"},
+                {"name": "B", "start": "2026-11-28", "end": "2026-11-30"},  # starts the day A ends
+                {"name": "C", "start": "2026-11-29", "end": "2026-12-02"},  # overlaps B
+            ],
+        )
+    )
+    release = train.release_by_id("2026.24")
+    assert train.deploy_moment(release) == pendulum.datetime(2026, 12, 3, tz="Europe/Amsterdam")
+
+
+freezes = st.lists(
+    st.tuples(st.dates(dt.date(2025, 12, 1), dt.date(2027, 2, 1)), st.integers(0, 20)).map(
+        lambda t: {"name": "freeze", "start": t[0], "end": t[0] + dt.timedelta(days=t[1])}
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([*TIMEZONES, "America/Santiago", "America/Havana"]),  # DST at midnight in the last two
+    freezes,
+    st.datetimes(dt.datetime(2025, 11, 1), dt.datetime(2027, 3, 1), timezones=st.just(dt.UTC)),
+)
+def test_a_deploy_moment_is_never_frozen_never_early_and_never_later_than_needed(tz, windows, moment):
+    train = ReleaseCalendar(CalendarConfig(timezone=tz, anchor="2026-01-08", freeze_windows=windows))
+    deploy = train.first_moment_after_freeze(moment)
+    assert train.freeze_at(deploy) is None
+    assert deploy >= moment
+    if deploy > moment:  # it waited: every local day from the moment's up to the deploy's is frozen
+        day = pendulum.instance(moment).in_timezone(tz).date()
+        while day < deploy.date():
+            assert train.freeze_at(pendulum.datetime(day.year, day.month, day.day, 12, tz=tz)) is not None
+            day += dt.timedelta(days=1)
+        assert deploy.time() <= dt.time(1, 0)  # the start of the day (a DST gap may make it 01:00)
+
+
+@settings(max_examples=100, deadline=None)
+@given(calendars, indexes)
+def test_a_release_with_no_freeze_deploys_on_time(train, index):
+    release = train.release(index)
+    assert train.deploy_moment(release) == release.at
+
+
+def test_a_freeze_ending_before_a_midnight_dst_gap_deploys_at_the_first_real_moment():
+    # Santiago skips 2026-09-06 00:00-01:00: the first moment of that day is 01:00
+    train = ReleaseCalendar(
+        CalendarConfig(
+            timezone="America/Santiago",
+            anchor="2026-01-08",
+            freeze_windows=[{"name": "spring", "start": "2026-09-01", "end": "2026-09-05"}],
+        )
+    )
+    moment = train.first_moment_after_freeze(pendulum.datetime(2026, 9, 3, 12, tz="America/Santiago"))
+    assert moment.in_timezone("UTC") == pendulum.datetime(2026, 9, 6, 4, tz="UTC")
+    assert train.freeze_at(moment) is None

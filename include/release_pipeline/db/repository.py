@@ -220,6 +220,14 @@ class ReleaseRepository:
                 raise ReleaseDbError(f"release {release_id!r} is not recorded")
             self._event(conn, release_id, str(status), actor, reason, now)
 
+    def record_release_event(self, release_id: str, event: str, *, actor: str, detail: str | None = None) -> None:
+        """An event in a release's history that does not change its status (e.g. a
+        deploy held back by a freeze)."""
+        with self.engine.begin() as conn:
+            if conn.execute(select(t.releases.c.id).where(t.releases.c.id == release_id)).first() is None:
+                raise ReleaseDbError(f"release {release_id!r} is not recorded")
+            self._event(conn, release_id, event, actor, detail, _now())
+
     def release_events(self, release_id: str) -> list[Row]:
         with self.engine.connect() as conn:
             return list(
