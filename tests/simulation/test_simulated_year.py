@@ -212,10 +212,8 @@ class Year:
         if roll < 0.2:
             self.repo.set_release_status(release.id, ReleaseStatus.DEPLOY_FAILED, actor="sim")
             return
-        deploy_at = release.at  # a release dated in a freeze goes to production right after it
-        while self.train.freeze_at(deploy_at):
-            deploy_at = deploy_at.in_timezone(self.train.tz).add(days=1).start_of("day")
-        self.at(deploy_at, self.deploy, release.id)
+        # a release dated in a freeze goes to production right after it (production_release's rule)
+        self.at(self.train.deploy_moment(release), self.deploy, release.id)
 
     def deploy(self, release_id: str) -> None:
         self.repo.set_release_status(release_id, ReleaseStatus.DEPLOYED, actor="sim")
