@@ -593,3 +593,25 @@ def test_feedback_is_limited_per_oem_per_day_with_a_clear_429(world):
     assert other.post("/api/v1/feedback", json=body).status_code == 201
     clock["now"] = clock["now"].add(hours=22, seconds=1)
     assert api.post("/api/v1/feedback", json=body).status_code == 201
+
+
+def test_delivery_history_says_why_in_the_oems_words(world):
+    world.repo.upsert_delivery(
+        "orbitel",
+        "2026.24",
+        status=DeliveryStatus.SKIPPED,
+        from_release_id="2026.22",
+        detail="not approved by install day: CHG-2 (release 2026.24) not signed off; rolls over to the next cycle",
+    )
+    world.repo.upsert_delivery(
+        "orbitel",
+        "2026.25",
+        status=DeliveryStatus.ROLLED_BACK,
+        detail="rolled back to 2026.22 after: verification failed on AVA\n$ ava-ctl install 2026.25\n[exit 0]",
+    )
+    history = {d["release_id"]: d for d in world.client("orbitel").get("/api/v1/deliveries").json()["history"]}
+    assert history["2026.24"]["reason"].startswith("not approved by install day: CHG-2")
+    reason = history["2026.25"]["reason"]  # one line, never the install log, white-labelled
+    assert reason == "rolled back to 2026.22 after: verification failed on OrbitLink Integrate"
+    page = world.client("orbitel", browser=True).get("/deliveries").text
+    assert "not approved by install day: CHG-2" in page and "ava-ctl" not in page

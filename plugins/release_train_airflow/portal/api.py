@@ -170,6 +170,7 @@ class ScheduledDelivery(BaseModel):
 class DeliveryRecord(BaseModel):
     release_id: str
     status: str
+    reason: str | None
     from_release_id: str | None
     started_at: str | None
     finished_at: str | None

@@ -125,6 +125,8 @@ def deliveries(caller: Caller, now: dt.datetime | None = None) -> dict:
         {
             "release_id": d.release_id,
             "status": d.status,
+            # why, in one line: the first line of the recorded reason (never an install log)
+            "reason": branded(caller, d.detail.splitlines()[0]) if d.detail else None,
             "from_release_id": d.from_release_id,
             "started_at": local(caller, d.started_at),
             "finished_at": local(caller, d.finished_at),
