@@ -57,17 +57,22 @@ def _compile(terms: Iterable[str]) -> re.Pattern | None:
     return re.compile("|".join(f"(?:{term_pattern(t)})" for t in ordered), re.IGNORECASE)
 
 
-def _in_ordinary_word(text: str, start: int, end: int, ordinary: frozenset[str]) -> bool:
-    """The match lies inside one run of letters that is an ordinary word (``Java``)."""
-    if not ordinary:
-        return False
+def _enclosing_word(text: str, start: int, end: int) -> str:
+    """The run of letters around ``text[start:end]`` (the match itself, widened)."""
     left = start
     while left > 0 and text[left - 1].isalpha():
         left -= 1
     right = end
     while right < len(text) and text[right].isalpha():
         right += 1
-    word = text[left:right]
+    return text[left:right]
+
+
+def _in_ordinary_word(text: str, start: int, end: int, ordinary: frozenset[str]) -> bool:
+    """The match lies inside one run of letters that is an ordinary word (``Java``)."""
+    if not ordinary:
+        return False
+    word = _enclosing_word(text, start, end)
     return word.isalpha() and word.lower() in ordinary
 
 
@@ -114,13 +119,7 @@ def _styled(brand: str, text: str, start: int, end: int) -> str:
     before = text[start - 1] if start > 0 else ""
     after = text[end] if end < len(text) else ""
     words = _brand_words(brand)
-    left = start
-    while left > 0 and text[left - 1].isalpha():
-        left -= 1
-    right = end
-    while right < len(text) and text[right].isalpha():
-        right += 1
-    word = text[left:right]
+    word = _enclosing_word(text, start, end)
     if word.isupper():
         case = [w.upper() for w in words]
     elif word.islower():

@@ -94,20 +94,23 @@ class ReleaseDetail(ReleaseSummary):
     notes: Notes
 
 
-CHANGES_DOC = "change ids, each once; omit to decide on every change not yet so decided"
+# the changes a decision names; omitted: every change not yet so decided
+ChangeIds = Annotated[
+    list[ChangeId] | None,
+    Field(
+        min_length=1,
+        max_length=inputs.MAX_CHANGES,
+        description="change ids, each once; omit to decide on every change not yet so decided",
+        json_schema_extra={"uniqueItems": True},
+    ),
+]
 
 
 class Approval(BaseModel):
     model_config = ConfigDict(extra="forbid", title="Approval")
 
     decision: Literal["approved"]
-    changes: list[ChangeId] | None = Field(
-        None,
-        min_length=1,
-        max_length=inputs.MAX_CHANGES,
-        description=CHANGES_DOC,
-        json_schema_extra={"uniqueItems": True},
-    )
+    changes: ChangeIds = None
     comment: str | None = Field(None, max_length=inputs.MAX_COMMENT, pattern=inputs.TEXT)
 
 
@@ -115,13 +118,7 @@ class Rejection(BaseModel):
     model_config = ConfigDict(extra="forbid", title="Rejection")
 
     decision: Literal["rejected"]
-    changes: list[ChangeId] | None = Field(
-        None,
-        min_length=1,
-        max_length=inputs.MAX_CHANGES,
-        description=CHANGES_DOC,
-        json_schema_extra={"uniqueItems": True},
-    )
+    changes: ChangeIds = None
     comment: str = Field(
         max_length=inputs.MAX_COMMENT, pattern=inputs.NONBLANK_TEXT, description="why: a rejection needs a comment"
     )
