@@ -14,16 +14,6 @@ from tests.unit.test_repository import cut
 
 
 @pytest.fixture
-def cli(release_db_url, capsys):
-    def run(*argv):
-        code = main(["--db-url", release_db_url, *argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
-@pytest.fixture
 def release_24(repo, calendar):
     cut(repo, calendar, "2026.24", "CHG-1", "CHG-2")
     repo.request_approvals("2026.24", ["nimbus", "orbitel"])

@@ -5,18 +5,7 @@ import json
 
 import pytest
 
-from release_pipeline.cli import main
 from release_pipeline.models import FeedbackCategory
-
-
-@pytest.fixture
-def cli(release_db_url, capsys):
-    def run(*argv):
-        code = main(["--db-url", release_db_url, *argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def give(repo, oem_id, title, category=FeedbackCategory.REQUIRED_FUNCTIONALITY):
