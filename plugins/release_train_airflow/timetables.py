@@ -38,6 +38,9 @@ class ReleaseTrainTimetable(Timetable):
         self.description = f"{kind} train: every {every} weeks from {self.calendar.description}" + (
             f", {offset} after the release" if offset else ""
         )
+        # Airflow hashes a DAG, its schedule included, each time tasks are wired
+        # (dozens of times per DAG at parse time); the parts never change
+        self._hash = hash((kind, self.calendar, offset))
 
     # -- the periods of this timetable --------------------------------------------------
     def _period(self, index: int) -> tuple[int, pendulum.DateTime, pendulum.DateTime]:
@@ -114,4 +117,4 @@ class ReleaseTrainTimetable(Timetable):
         )
 
     def __hash__(self) -> int:
-        return hash((self.kind, self.calendar, self.offset))
+        return self._hash
