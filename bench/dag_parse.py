@@ -14,10 +14,12 @@ whose tasks are a no-op TaskFlow ``@task``, what the delivery DAG's tasks are. T
 ratio is ``oem_delivery.py``'s import plus serialization over the trivial floor's,
 in CPU time: on a shared machine wall time also counts the other processes.
 
-    .venv/bin/python bench/dag_parse.py [--oems 10 100 1000] [--repeats 3]
+    .venv/bin/python bench/dag_parse.py [--oems 10 100 1000] [--repeats 2] [--all-files]
 
 A fleet of 1,000 or more OEMs is parsed once per run (``--repeats`` applies to the
-smaller ones), which keeps a run under three minutes on a busy 2-core machine.
+smaller ones), and only ``oem_delivery.py`` unless ``--all-files``: that keeps a run
+under three minutes on a busy 2-core machine. The import runs with the timeout
+lifted (its share of the configured one is printed).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
 DELIVERY_FILE = "oem_delivery.py"
 BIG_FLEET = 1000
+TIMEOUT_ENV = "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT"
+TIMEOUT_SHOWN_ENV = "BENCH_DAGBAG_IMPORT_TIMEOUT"
 
 # The floors: {count} DAGs of {tasks} tasks each, scheduled like nothing, no params.
 FLOOR_SOURCES = {
@@ -65,21 +69,20 @@ for n in range({count}):
 }
 
 
-def parse_every_file(oem_count: int, floor_dir: Path) -> dict:
+def parse_every_file(oem_count: int, floor_dir: Path, every_file: bool) -> dict:
     """In the child: with Airflow imported once, fork a process per DAG file and parse
     it there, as the DAG processor manager does; then the floors, with the delivery
     DAG's task count."""
     started = time.perf_counter()
-    from airflow.configuration import conf
     from airflow.dag_processing import processor  # noqa: F401  (imported before the forks, like the manager)
 
     results = {
         "airflow_import_s": time.perf_counter() - started,
-        "timeout_s": conf.getfloat("core", "dagbag_import_timeout"),
+        "timeout_s": float(os.environ[TIMEOUT_SHOWN_ENV]),
         "files": {},
         "floors": {},
     }
-    for path in sorted(DAGS.glob("*.py")):
+    for path in sorted(DAGS.glob("*.py")) if every_file else [DAGS / DELIVERY_FILE]:
         results["files"][path.name] = parse_in_fork(path, DAGS)
     tasks = results["files"][DELIVERY_FILE]["tasks_per_dag"]
     for name, source in FLOOR_SOURCES.items():
@@ -130,7 +133,7 @@ def parse_one_file(path: Path, bundle: Path) -> dict:
     }
 
 
-def measure(oem_count: int, repeats: int, workdir: Path) -> list[dict]:
+def measure(oem_count: int, repeats: int, workdir: Path, every_file: bool) -> list[dict]:
     # Only here, in the parent: the measuring child imports nothing but Airflow before
     # it forks, as the DAG processor manager does, so no DAG file finds our modules loaded.
     sys.path[:0] = [str(REPO / "include"), str(REPO / "dev")]
@@ -142,10 +145,14 @@ def measure(oem_count: int, repeats: int, workdir: Path) -> list[dict]:
     floor_dir = workdir / f"floor-{oem_count}"
     floor_dir.mkdir()
     env = {**os.environ, **airflow_environment(workdir / "airflow-home"), CONFIG_DIR_ENV: str(config)}
+    # measured against the timeout configured, but not stopped by it: on a busy machine
+    # an import past it is a figure to print, not a reason to print none
+    env[TIMEOUT_SHOWN_ENV] = env.get(TIMEOUT_ENV, "30")
+    env[TIMEOUT_ENV] = "3600"
     runs = []
     for _ in range(repeats):
         answer = subprocess.run(
-            [sys.executable, __file__, "--child", str(oem_count), str(floor_dir)],
+            [sys.executable, __file__, "--child", str(oem_count), str(floor_dir), str(int(every_file))],
             env=env,
             capture_output=True,
             text=True,
@@ -187,8 +194,9 @@ def report(oem_count: int, runs: list[dict]) -> None:
             f" {values['import_cpu_s']:>10.2f}s {values['serialize_cpu_s']:>8.2f}s"
             f" {values['import_cpu_s'] + values['serialize_cpu_s']:>6.2f}s"
         )
-    every_file = [sum(total(result) for result in r["files"].values()) for r in runs]
-    print(f"  all files of dags/, import and serialization (wall): {statistics.median(every_file):.2f}s")
+    if len(runs[0]["files"]) > 1:
+        every_file = [sum(total(result) for result in r["files"].values()) for r in runs]
+        print(f"  all files of dags/, import and serialization (wall): {statistics.median(every_file):.2f}s")
     result = statistics.median(total(r["files"][DELIVERY_FILE], "_cpu_s") for r in runs)
     for name in FLOOR_SOURCES:
         floor = statistics.median(total(r["floors"][name], "_cpu_s") for r in runs)
@@ -203,11 +211,12 @@ def report(oem_count: int, runs: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--oems", type=int, nargs="+", default=[10, 100, 1000])
-    parser.add_argument("--repeats", type=int, default=3, help=f"runs per fleet under {BIG_FLEET} OEMs")
-    parser.add_argument("--child", nargs=2, metavar=("OEMS", "FLOOR_DIR"), help=argparse.SUPPRESS)
+    parser.add_argument("--repeats", type=int, default=2, help=f"runs per fleet under {BIG_FLEET} OEMs")
+    parser.add_argument("--all-files", action="store_true", help=f"every file of dags/, not only {DELIVERY_FILE}")
+    parser.add_argument("--child", nargs=3, metavar=("OEMS", "FLOOR_DIR", "ALL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(parse_every_file(int(args.child[0]), Path(args.child[1]))))
+        print(json.dumps(parse_every_file(int(args.child[0]), Path(args.child[1]), args.child[2] == "1")))
         return
     from _machine import machine_line
 
@@ -216,7 +225,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-parse-") as tmp:
         for oem_count in args.oems:
             repeats = 1 if oem_count >= BIG_FLEET else args.repeats
-            report(oem_count, measure(oem_count, repeats, Path(tmp)))
+            report(oem_count, measure(oem_count, repeats, Path(tmp), args.all_files))
 
 
 if __name__ == "__main__":
