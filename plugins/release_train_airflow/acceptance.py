@@ -16,7 +16,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from release_pipeline.change_feed import ChangeFeedError, parse_changes
 from release_pipeline.models import ReleaseStatus
-from release_pipeline.notes import Audience, ReleaseNotesInput, render, render_release_notes
+from release_pipeline.notes import Audience, ReleaseNotesInput, release_sections, render, render_release_notes
 from release_pipeline.release_calendar import Release, UnknownRelease
 from release_pipeline.vendor import load_vendor
 from release_train_airflow import outbound
@@ -268,18 +268,18 @@ def notify_oem_of_release(release_id: str, oem_id: str) -> None:
         notes_markdown=notes.markdown,
         notes_html=notes.html,
     )
-    record = {"kind": "release_notes", "scope_key": release_id, "audience": oem_id, "channel": "notification"}
-    try:
+
+    def send() -> None:
         outbound.send_message(
             repo,
             oem.connections.notify,
             message.as_message(kind="signoff_request", release_id=release_id),
             key=f"release_notes:{release_id}:{oem_id}",
         )
-    except Exception as exc:
-        repo.record_publication(**record, status="failed", detail=f"{type(exc).__name__}: {exc}"[:2000])
-        raise
-    repo.record_publication(**record, status="sent")
+
+    outbound.recorded_publication(
+        repo, send, kind="release_notes", scope_key=release_id, audience=oem_id, channel="notification"
+    )
 
 
 def report_publications(kind: str, scope_key: str | None, oem_ids: list[str] | None, what: str) -> dict[str, str]:
@@ -317,11 +317,7 @@ def _window_notes(window: dict[str, Any], audience: Audience):  # the vendor's a
     deployed = [r for r in window["release_ids"] if getattr(repo.release(r), "status", None) == ReleaseStatus.DEPLOYED]
     if not deployed:
         return None
-    changes = repo.changes_of(deployed)
-    sections = [
-        ReleaseNotesInput(r, train.release_by_id(r).at, [c for c in changes if c.release_id == r]) for r in deployed
-    ]
-    return render_release_notes(sections, audience)
+    return render_release_notes(release_sections(train, deployed, repo.changes_of(deployed)), audience)
 
 
 def publish_general_notes(window: dict[str, Any]) -> str:
