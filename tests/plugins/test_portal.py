@@ -504,6 +504,8 @@ def test_multi_line_text_keeps_its_line_breaks(world):
         ("/releases/2026.24/decisions", {"decision": "rejected", "comment": "x" * 4001}, "comment: at most 4000"),
         ("/releases/2026.24/decisions", {"decision": "approved", "change": "CHG-1\x00"}, "change: control character"),
         ("/feedback", {"category": "use_cases", "title": "t\x00"}, "title: control character"),
+        ("/feedback", {"category": "use_cases", "title": "   "}, "title: a value is required"),
+        ("/feedback", {"category": "use_cases", "title": "t" * 301}, "title: at most 300"),
         ("/feedback", {"category": "use_cases", "title": "t", "body": "b\x00"}, "body: control character"),
         ("/feedback", {"category": "use_cases", "title": "t", "body": "b" * 10001}, "body: at most 10000"),
         ("/feedback", {"category": "use_cases", "title": "t", "component": "c" * 101}, "component: at most 100"),
