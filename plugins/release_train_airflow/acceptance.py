@@ -9,6 +9,7 @@ outbound call is keyed in the idempotency ledger first.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import pendulum
@@ -23,6 +24,7 @@ from release_train_airflow import outbound
 from release_train_airflow.outbound import alert_vendor
 from release_train_airflow.resources import calendar, registry, repository
 
+log = logging.getLogger(__name__)
 ACTOR = "production_release"
 # a release event (its status stays qa_approved): the deploy waits for a freeze to end
 DEPLOY_POSTPONED = "deploy_postponed"
@@ -194,7 +196,7 @@ def deploy(release_id: str) -> str:
 
     performed, result = perform_once(repository(), _deploy_key(release_id), "deploy", start)
     if not performed:
-        print(f"release {release_id}: deploy already started earlier ({result}); not starting another")
+        log.info("release %s: deploy already started earlier (%s); not starting another", release_id, result)
     return result["deployment_id"]
 
 
@@ -233,7 +235,7 @@ def open_signoff(release_id: str) -> list[str]:
     """Record a pending sign-off request for every enabled OEM x change."""
     oem_ids = [o.id for o in registry().enabled]
     created = repository().request_approvals(release_id, oem_ids)
-    print(f"release {release_id}: {created} new sign-off request(s) for {len(oem_ids)} OEM(s)")
+    log.info("release %s: %d new sign-off request(s) for %d OEM(s)", release_id, created, len(oem_ids))
     return oem_ids
 
 

@@ -28,6 +28,31 @@ def test_the_domain_never_imports_airflow_or_the_simulator():
     assert offenders == []
 
 
+def test_the_product_never_imports_the_simulator_or_the_local_stack():
+    """dags/, plugins/ and include/ are what production runs; dev/ is not shipped there."""
+    offenders = [
+        f"{path.relative_to(REPO)}: {module}"
+        for folder in ("dags", "plugins", "include")
+        for path in (REPO / folder).rglob("*.py")
+        for module in imported_modules(path)
+        if module.split(".")[0] in {"simulator", "devstack"}
+    ]
+    assert offenders == []
+
+
+def test_task_code_logs_instead_of_printing():
+    """What a task says goes to its log through ``logging``; only the CLI prints."""
+    offenders = [
+        f"{path.relative_to(REPO)}:{node.lineno}"
+        for folder in ("dags", "plugins", "include")
+        for path in (REPO / folder).rglob("*.py")
+        if path != DOMAIN / "cli.py"
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"
+    ]
+    assert offenders == []
+
+
 def test_the_domain_imports_in_a_fresh_interpreter_without_airflow():
     code = (
         "import sys, pkgutil, importlib, release_pipeline\n"
