@@ -383,5 +383,6 @@ def test_a_stored_feedback_row_becomes_an_entry(repo):
     )
     (row,) = repo.feedback(oem_id="nimbus")
     entry = FeedbackEntry.from_row(row)
-    assert entry == FeedbackEntry(feedback_id, "nimbus", C.REQUIRED_COMPONENT, "SAP S/4 connector", row.created_at, "sap")
+    expected = FeedbackEntry(feedback_id, "nimbus", C.REQUIRED_COMPONENT, "SAP S/4 connector", row.created_at, "sap")
+    assert entry == expected
     assert entry.created_at == NOW
