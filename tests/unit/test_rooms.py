@@ -80,3 +80,14 @@ def test_dag_files_hold_no_domain_logic():
     for path in (REPO / "dags").glob("*.py"):
         lines = [line for line in path.read_text().splitlines() if line.strip()]
         assert len(lines) < 200, f"{path.name} has {len(lines)} lines"
+
+
+def test_test_modules_share_helpers_through_builders_not_each_other():
+    """A helper two test modules need lives in tests/builders.py."""
+    offenders = [
+        f"{path.relative_to(REPO)}: {node.module}"
+        for path in (REPO / "tests").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.rsplit(".", 1)[-1].startswith("test_")
+    ]
+    assert offenders == []
