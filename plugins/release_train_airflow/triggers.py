@@ -138,20 +138,23 @@ class ReleasesSettledTrigger(PollingTrigger):
 
 
 GATE_MAX_OUTAGE_SECONDS = 3600.0
-GATE_MAX_BACKOFF_SECONDS = 300.0
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
-class ApprovalGateTrigger(PollingTrigger):
-    """Polls an OEM's sign-off of the production releases in ``(after, until]`` (two
-    indexed queries per poll, whatever the number of changes) until the gate's verdict
-    (``release_pipeline.delivery.gate_verdict``) lets the delivery go on.
+class ApprovalGateTrigger(ReleaseTrainTrigger):
+    """Waits on an OEM's sign-off of the production releases in ``(after, until]`` until
+    the gate's verdict (``release_pipeline.delivery.gate_verdict``) lets the delivery go on.
 
-    Release-database errors are logged and polled through with a growing pause; only
-    an outage longer than ``max_outage_seconds`` ends the wait (``outage``). Nothing
-    is kept between polls but the outage's start, so a triggerer restart loses nothing.
+    It does not query by itself: the gates of a triggerer share one poller
+    (``gate_poller``), which reads all of them at once every ``poll_interval`` and, on
+    PostgreSQL, wakes at a decision's NOTIFY. Between answers the gate still looks at the
+    clock every ``poll_interval`` (install day's window, the deadline). While the release
+    database is unreachable it waits, and only an outage longer than
+    ``max_outage_seconds`` ends the wait (``outage``). A trigger holds nothing but its
+    kwargs, so a triggerer restart loses nothing.
     """
 
+    poll_interval: float
     oem_id: str
     after_release_id: str
     until_release_id: str
@@ -160,58 +163,46 @@ class ApprovalGateTrigger(PollingTrigger):
     max_outage_seconds: float = GATE_MAX_OUTAGE_SECONDS
     release_db_conn_id: str = "release_db"
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._outage_since: pendulum.DateTime | None = None
-        self._failures = 0
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from release_train_airflow.gate_poller import Gate, watching
 
-    async def _verdict(self):
-        from release_pipeline.delivery import assess, gate_verdict
+        gate = Gate(self.oem_id, self.after_release_id, self.until_release_id)
+        async with watching(self.release_db_conn_id, gate, self.poll_interval) as watch:
+            while (payload := self._judge(watch)) is None:
+                await watch.next(self.poll_interval)
+        yield TriggerEvent(payload)
 
-        reader = await release_db_reader(self.release_db_conn_id)
-        after, until = self.after_release_id, self.until_release_id
+    def _judge(self, watch) -> dict[str, Any] | None:
+        """The event's payload once the wait is over, from the poller's latest answer."""
+        from release_pipeline.delivery import GateVerdict, assess, gate_verdict
+
+        now = pendulum.now("UTC")
+        outage = watch.outage(now)
+        if outage is not None:  # no verdict from an answer that may be stale
+            if outage < self.max_outage_seconds:
+                return None
+            since = now.subtract(seconds=outage)
+            return {
+                "status": "done",
+                "outcome": "outage",
+                "summary": f"the release database was unreachable from {since.isoformat()} "
+                f"to {now.isoformat()} while the approval gate waited ({watch.poller.last_error})",
+            }
+        answer = watch.answer
+        if answer is None:  # not read yet
+            return None
         signoff = assess(
-            installed=after,
-            aim=until,
-            production=await reader.production_release_ids(after, until),
-            states=await reader.approval_states(self.oem_id, after, until),
+            installed=self.after_release_id,
+            aim=self.until_release_id,
+            production=answer.production,
+            states=answer.states,
         )
         verdict = gate_verdict(
-            signoff,
-            now=pendulum.now("UTC"),
-            settle_at=pendulum.parse(self.settle_at),
-            deadline=pendulum.parse(self.deadline),
+            signoff, now=now, settle_at=pendulum.parse(self.settle_at), deadline=pendulum.parse(self.deadline)
         )
-        return verdict, signoff
-
-    async def poll(self) -> dict[str, Any] | None:
-        from release_pipeline.delivery import GateVerdict
-
-        try:
-            verdict, signoff = await self._verdict()
-        except Exception as exc:  # the release database is away: keep the wait, say so
-            now = pendulum.now("UTC")
-            self._outage_since = self._outage_since or now
-            self._failures += 1
-            self.log.warning("approval gate of %s: release database error (%s): %s", self.oem_id, self._failures, exc)
-            if (now - self._outage_since).total_seconds() >= self.max_outage_seconds:
-                return {
-                    "status": "done",
-                    "outcome": "outage",
-                    "summary": f"the release database was unreachable from {self._outage_since.isoformat()} "
-                    f"to {now.isoformat()} while the approval gate waited ({type(exc).__name__}: {exc})",
-                }
+        if verdict == GateVerdict.WAIT:
             return None
-        self._outage_since, self._failures = None, 0
-        if verdict != GateVerdict.WAIT:
-            return {"status": "done", "outcome": str(verdict), "summary": signoff.summary()}
-        return None
-
-    def pause(self) -> float:
-        """The poll interval; during an outage, doubling with each failure (capped)."""
-        if not self._failures:
-            return self.poll_interval
-        return min(self.poll_interval * 2**self._failures, GATE_MAX_BACKOFF_SECONDS)
+        return {"status": "done", "outcome": str(verdict), "summary": signoff.summary()}
 
 
 @dataclass(kw_only=True, eq=False, repr=False)

@@ -15,7 +15,7 @@ import pytest
 import time_machine
 from airflow.sdk.module_loading import import_string
 
-from release_pipeline.models import Change, ChangeType, Decision, ReleaseStatus
+from release_pipeline.models import Decision
 from release_train_airflow.triggers import (
     ApprovalGateTrigger,
     HitlAnswerTrigger,
@@ -23,7 +23,6 @@ from release_train_airflow.triggers import (
     MomentTrigger,
     ReleasesSettledTrigger,
 )
-from simulator.connections import as_environment, release_db_connection
 
 NOW = pendulum.datetime(2026, 5, 14, 9, tz="UTC")
 
@@ -54,32 +53,6 @@ def gate(conn_id: str = "release_db", **overrides) -> ApprovalGateTrigger:
         **overrides,
     }
     return ApprovalGateTrigger(**args)
-
-
-def use_release_db(url: str, monkeypatch) -> None:
-    for name, value in as_environment({"release_db": release_db_connection(url)}).items():
-        monkeypatch.setenv(name, value)
-
-
-@pytest.fixture
-def released(repo, calendar, release_db_url, monkeypatch):
-    """2026.24 in production with one change asked of acme; 2026.23 rejected by QA."""
-    for release_id, status in (("2026.22", ReleaseStatus.DEPLOYED), ("2026.23", ReleaseStatus.QA_REJECTED)):
-        release = calendar.release_by_id(release_id)
-        change = Change(f"C-{release_id}", ChangeType.FIX, "core", "x", "", False, release.at, release_id)
-        repo.record_release(
-            release, [change], changes_since=calendar.previous(release).at, changes_until=release.at, actor="t"
-        )
-        repo.set_release_status(release_id, status, actor="test")
-    release = calendar.release_by_id("2026.24")
-    change = Change("C-24", ChangeType.FIX, "core", "x", "", False, release.at, "2026.24")
-    repo.record_release(
-        release, [change], changes_since=calendar.previous(release).at, changes_until=release.at, actor="t"
-    )
-    repo.set_release_status("2026.24", ReleaseStatus.DEPLOYED, actor="test")
-    repo.request_approvals("2026.24", ["acme"])
-    use_release_db(release_db_url, monkeypatch)
-    return repo
 
 
 # -- serialize: the triggerer re-creates the very trigger the task deferred to ----------------
@@ -167,32 +140,6 @@ def test_a_release_database_outage_is_polled_through_then_reported(monkeypatch):
     event = first_event(gate("down_db", max_outage_seconds=0.5))
     assert event["outcome"] == "outage" and "unreachable" in event["summary"]
     assert (pendulum.now("UTC") - started).total_seconds() >= 0.5
-
-
-def test_an_outage_backs_off_and_a_recovery_resets_the_pause(released, monkeypatch):
-    trigger = gate(poll_interval=1.0)
-    broken = SimpleNamespace(error=True)
-    verdict = trigger._verdict
-
-    async def flaky():
-        if broken.error:
-            raise ConnectionError("server closed the connection")
-        return await verdict()
-
-    monkeypatch.setattr(trigger, "_verdict", flaky)
-
-    async def polls():
-        pauses = []
-        for _ in range(3):
-            assert await trigger.poll() is None
-            pauses.append(trigger.pause())
-        broken.error = False
-        assert await trigger.poll() is None  # pending, the database answers again
-        return pauses, trigger.pause()
-
-    pauses, after = asyncio.run(polls())
-    assert pauses == [2.0, 4.0, 8.0]
-    assert after == 1.0
 
 
 # -- ReleasesSettledTrigger ---------------------------------------------------------------------

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from release_pipeline.db import schema as t
+from release_pipeline.db.signoff_poll import notify_signoff
 from release_pipeline.models import (
     Change,
     ChangeType,
@@ -385,6 +386,7 @@ class ReleaseRepository:
                     created_at=_now(),
                 )
             )
+            notify_signoff(conn, oem_id)
             return result.inserted_primary_key[0]
 
     def approval_states(self, oem_id: str, after_release_id: str | None, until_release_id: str) -> list[ChangeApproval]:
@@ -1040,6 +1042,7 @@ class ReleaseRepository:
                     )
                 )
                 ids.append(result.inserted_primary_key[0])
+            notify_signoff(conn, oem_id)  # wakes the OEM's approval gates at commit
             return ids
 
     def signoff_summary(self) -> list[Row]:
