@@ -70,6 +70,7 @@ class Watch:
         self.gate = gate
         self.poll_interval = poll_interval
         self.started = pendulum.now("UTC")
+        self.due: pendulum.DateTime | None = None  # when the clock alone may change the verdict
         self._news = asyncio.Event()
 
     @property
@@ -85,10 +86,14 @@ class Watch:
             return None
         return (now - max(since, self.started)).total_seconds()
 
-    async def next(self, timeout: float) -> None:
-        """Until the answer changed, the database became unreachable, or ``timeout``."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._news.wait(), timeout)
+    async def next(self) -> None:
+        """Until the answer changed, ``due`` came (seen at a poll), or the database
+        became unreachable; while it is, every ``poll_interval`` (to count the outage)."""
+        if self.poller.outage_since is None:
+            await self._news.wait()
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._news.wait(), self.poll_interval)
         self._news.clear()
 
     def tell(self) -> None:
@@ -174,7 +179,9 @@ class GatePoller:
             else:
                 if failures:
                     log.info("approval gates (%s): release database back after %s errors", self.conn_id, failures)
+                    self._tell_all()  # judge again on a fresh answer
                 failures, self.outage_since, self.last_error = 0, None, None
+            self._tell_due()
             if not self._watches:
                 return
             with contextlib.suppress(TimeoutError):
@@ -269,6 +276,15 @@ class GatePoller:
             )
         production = sorted({r for r, _ in self._production or () if gate.covers(r)})
         return GateAnswer(production=tuple(production), states=tuple(states))
+
+    def _tell_due(self) -> None:
+        """Wake the gates whose verdict the clock alone may have changed. Looked at once
+        per poll, not slept until: the clock can jump (NTP, a test's pinned clock)."""
+        now = pendulum.now("UTC")
+        for watches in self._watches.values():
+            for watch in watches:
+                if watch.due is not None and watch.due <= now:
+                    watch.tell()
 
     def _tell_all(self) -> None:
         for watches in self._watches.values():

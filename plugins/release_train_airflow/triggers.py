@@ -147,8 +147,9 @@ class ApprovalGateTrigger(ReleaseTrainTrigger):
 
     It does not query by itself: the gates of a triggerer share one poller
     (``gate_poller``), which reads all of them at once every ``poll_interval`` and, on
-    PostgreSQL, wakes at a decision's NOTIFY. Between answers the gate still looks at the
-    clock every ``poll_interval`` (install day's window, the deadline). While the release
+    PostgreSQL, wakes at a decision's NOTIFY. It wakes a gate when its answer changed, or
+    when a poll sees the clock past its next moment (install day's window, the
+    deadline), so an idle gate costs nothing between its answers. While the release
     database is unreachable it waits, and only an outage longer than
     ``max_outage_seconds`` ends the wait (``outage``). A trigger holds nothing but its
     kwargs, so a triggerer restart loses nothing.
@@ -169,7 +170,7 @@ class ApprovalGateTrigger(ReleaseTrainTrigger):
         gate = Gate(self.oem_id, self.after_release_id, self.until_release_id)
         async with watching(self.release_db_conn_id, gate, self.poll_interval) as watch:
             while (payload := self._judge(watch)) is None:
-                await watch.next(self.poll_interval)
+                await watch.next()
         yield TriggerEvent(payload)
 
     def _judge(self, watch) -> dict[str, Any] | None:
@@ -177,6 +178,8 @@ class ApprovalGateTrigger(ReleaseTrainTrigger):
         from release_pipeline.delivery import GateVerdict, assess, gate_verdict
 
         now = pendulum.now("UTC")
+        settle_at, deadline = pendulum.parse(self.settle_at), pendulum.parse(self.deadline)
+        watch.due = next((moment for moment in sorted((settle_at, deadline)) if moment > now), now)
         outage = watch.outage(now)
         if outage is not None:  # no verdict from an answer that may be stale
             if outage < self.max_outage_seconds:
@@ -197,9 +200,7 @@ class ApprovalGateTrigger(ReleaseTrainTrigger):
             production=answer.production,
             states=answer.states,
         )
-        verdict = gate_verdict(
-            signoff, now=now, settle_at=pendulum.parse(self.settle_at), deadline=pendulum.parse(self.deadline)
-        )
+        verdict = gate_verdict(signoff, now=now, settle_at=settle_at, deadline=deadline)
         if verdict == GateVerdict.WAIT:
             return None
         return {"status": "done", "outcome": str(verdict), "summary": signoff.summary()}
