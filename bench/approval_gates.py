@@ -87,7 +87,7 @@ async def poll_one_query_per_gate(url: str, oem_ids: list[str], poll: float, sec
     import asyncpg
     from sqlalchemy.dialects.postgresql.asyncpg import dialect
 
-    from release_pipeline.db.repository import approval_states_query
+    from release_pipeline.db.signoff import approval_states_query
 
     # the gates' own query (every production change with the OEM's latest decision), as asyncpg SQL
     compiled = approval_states_query("OEM", BASELINE, TARGET).compile(dialect=dialect())

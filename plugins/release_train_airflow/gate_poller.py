@@ -8,7 +8,7 @@ decisions again only for the OEMs that have new ones, and hands each gate its
 answer. Its cost follows the number of decisions, not of gates.
 
 On PostgreSQL it also ``LISTEN``s: a recorded decision sends a ``NOTIFY`` naming its
-OEM (``release_pipeline.db.signoff_poll.notify_signoff``), which wakes the poller at
+OEM (``release_pipeline.db.signoff.notify_signoff``), which wakes the poller at
 once, so a sign-off reaches its gate in well under a second. Polling stays as the
 fallback and is the only way on SQLite.
 
@@ -30,9 +30,8 @@ from dataclasses import dataclass
 
 import pendulum
 
-from release_pipeline.db.repository import ChangeApproval
-from release_pipeline.db.signoff_poll import SIGNOFF_CHANNEL, latest_decisions_query, poll_query
-from release_pipeline.models import Decision
+from release_pipeline.db.signoff import SIGNOFF_CHANNEL, change_approval, latest_decisions_query, poll_query
+from release_pipeline.models import ChangeApproval
 
 log = logging.getLogger(__name__)
 
@@ -259,21 +258,11 @@ class GatePoller:
 
     def _answer(self, gate: Gate) -> GateAnswer:
         decided = self._decisions.get(gate.oem_id, {})
-        states = []
-        for release_id, change_id in self._production or ():
-            if change_id is None or not gate.covers(release_id):
-                continue
-            event = decided.get(change_id)
-            states.append(
-                ChangeApproval(
-                    change_id=change_id,
-                    release_id=release_id,
-                    decision=Decision(event.decision) if event else None,
-                    actor=event.actor if event else None,
-                    comment=event.comment if event else None,
-                    decided_at=event.created_at if event else None,
-                )
-            )
+        states = [
+            change_approval(change_id, release_id, decided.get(change_id))
+            for release_id, change_id in self._production or ()
+            if change_id is not None and gate.covers(release_id)
+        ]
         production = sorted({r for r, _ in self._production or () if gate.covers(r)})
         return GateAnswer(production=tuple(production), states=tuple(states))
 

@@ -18,7 +18,7 @@ import pendulum
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from release_pipeline.db import connect_async
-from release_pipeline.db.repository import AsyncReleaseReader
+from release_pipeline.db.signoff import AsyncReleaseReader
 
 # One async engine per (event loop, database): the triggerer runs every trigger in
 # one loop, so a thousand waiting gates share one small connection pool.
