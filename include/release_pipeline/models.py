@@ -69,3 +69,4 @@ class Change:
     breaking: bool
     merged_at: dt.datetime
     release_id: str | None = None
+    roadmap_items: tuple[str, ...] = ()  # the roadmap items it delivers (their ids)
