@@ -1,18 +1,24 @@
-"""1,000 OEM approval gates waiting at once in one triggerer.
+"""Approval gates waiting at once: what they cost, as a ratio to a floor measured in the same run.
 
-A real Airflow (scheduler, LocalExecutor, one triggerer, PostgreSQL for the metadata
-and the release database) runs one DAG that maps the release train's own
-ApprovalGateOperator over N generated OEMs, each with a pending sign-off of a release
-of C changes. Once every gate is deferred, it prints: the task instances holding a
-worker slot (running or queued) and the default pool's slots, the triggerer's CPU
-(share of one core) and resident memory over a window, and the release-database
-transactions per minute (PostgreSQL's own count) against the polls expected.
+For each size of --gates (default 100, 1,000 and 5,000), on a PostgreSQL release
+database of its own where every OEM has a pending sign-off of a release of C changes:
 
-The floor, measured first in the same run: N asyncio tasks in one process, each
-running the gate's query through the same async reader at the same poll interval,
-without Airflow. The triggerer's figures are also given as a ratio to it.
+- floor: bare asyncio (asyncpg), one task per gate running the gate's indexed
+  approvals query once per poll interval, as a gate that polls by itself would;
+- gates: the release train's own ``ApprovalGateTrigger.run()``, N of them in one event
+  loop as the triggerer runs them, sharing one ``gate_poller.GatePoller``.
 
-    .venv/bin/python bench/approval_gates.py [--gates 1000] [--poll 30] [--window 120]
+Each is a process of its own, measured over a window after a poll of warm-up: CPU
+(share of one core), resident memory and release-database transactions per minute
+(PostgreSQL's own count). It prints the floor, the result, their ratio and the machine.
+
+--airflow N runs the real thing instead, for N gates: a real Airflow (scheduler,
+LocalExecutor, triggerer, PostgreSQL) maps ``ApprovalGateOperator`` over N OEMs and
+measures the triggerer once every gate is deferred (each gate checks once in a worker
+first: about 4 minutes of ramp-up per 1,000 gates on 2 cores).
+
+    .venv/bin/python bench/approval_gates.py [--gates 100 1000 5000] [--poll 30] [--window 60]
+    .venv/bin/python bench/approval_gates.py --airflow 1000
 """
 
 from __future__ import annotations
@@ -20,13 +26,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import platform
 import subprocess
 import sys
+import tempfile
 import time
 
-from _support import measure_tree, postgres_stack, transactions
+from _support import PG_URL, measure_tree, postgres_stack, transactions
 
 from devstack.fleet import fleet_oem_ids, seed_deployed_release
+from devstack.postgres import ThrowawayDatabases
 from devstack.stack import Stack
 
 BASELINE, TARGET = "2026.20", "2026.22"
@@ -62,38 +72,147 @@ bench_approval_gates()
 '''
 
 
-# -- the floor: the same polling without Airflow ----------------------------------------------
-async def poll_like_the_gates(url: str, oem_ids: list[str], poll: float, seconds: float) -> None:
-    from release_pipeline.db import connect_async
-    from release_pipeline.db.repository import AsyncReleaseReader
+def machine() -> str:
+    """What the figures were measured on."""
+    from pathlib import Path
 
-    # the engine the triggers use (release_train_airflow.triggers.release_db_reader)
-    reader = AsyncReleaseReader(connect_async(url, pool_size=5, max_overflow=5, pool_pre_ping=True))
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "?")
+    system = f"{platform.system()} {platform.release()}"
+    return f"{platform.node()}: {os.cpu_count()} x {model}, {system}, Python {platform.python_version()}"
+
+
+# -- the floor: bare asyncio, one indexed query per gate per poll ------------------------------
+async def poll_one_query_per_gate(url: str, oem_ids: list[str], poll: float, seconds: float) -> None:
+    import asyncpg
+    from sqlalchemy.dialects.postgresql.asyncpg import dialect
+
+    from release_pipeline.db.signoff import approval_states_query
+
+    # the gates' own query (every production change with the OEM's latest decision), as asyncpg SQL
+    compiled = approval_states_query("OEM", BASELINE, TARGET).compile(dialect=dialect())
+    names = compiled.positiontup
+    sql = compiled.string
+
+    async def no_reset(connection) -> None:  # asyncpg's default reset is one more statement per query
+        pass
+
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=5, reset=no_reset)
     stop = time.monotonic() + seconds
+    print("ready", flush=True)
 
     async def gate(n: int, oem_id: str) -> None:
-        await asyncio.sleep(poll * n / len(oem_ids))  # triggers start spread out, too
+        args = [oem_id if compiled.params[name] == "OEM" else compiled.params[name] for name in names]
+        await asyncio.sleep(poll * n / len(oem_ids))  # gates start spread out
         while time.monotonic() < stop:
-            await reader.approval_states(oem_id, BASELINE, TARGET)
+            async with pool.acquire() as conn:
+                await conn.fetch(sql, *args)
             await asyncio.sleep(poll)
 
     await asyncio.gather(*(gate(n, oem_id) for n, oem_id in enumerate(oem_ids)))
-    await reader.engine.dispose()
+    await pool.close()
 
 
-def floor(url: str, count: int, poll: float, window: float) -> dict:
-    """Run the floor in a process of its own and measure it after one poll of warm-up."""
+# -- the result: the release train's gates, one event loop as in the triggerer -----------------
+async def wait_like_the_triggerer(oem_ids: list[str], poll: float, seconds: float) -> None:
+    from release_train_airflow.gate_poller import poller
+    from release_train_airflow.triggers import ApprovalGateTrigger
+
+    gates = [
+        ApprovalGateTrigger(
+            oem_id=oem_id,
+            after_release_id=BASELINE,
+            until_release_id=TARGET,
+            poll_interval=poll,
+            settle_at=DEADLINE,
+            deadline=DEADLINE,
+        )
+        for oem_id in oem_ids
+    ]
+    waiting = [asyncio.ensure_future(anext(gate.run())) for gate in gates]
+    while not ((shared := poller("release_db")) and len(shared.answers) == len(gates)):
+        await asyncio.sleep(0.1)
+    print("ready", flush=True)  # every gate has its first answer
+    await asyncio.sleep(seconds)
+    if fired := [w.result().payload for w in waiting if w.done()]:
+        raise SystemExit(f"{len(fired)} gates stopped waiting: {fired[:3]}")
+    for w in waiting:
+        w.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
+
+
+def measured(kind: str, url: str, count: int, poll: float, window: float, env: dict | None = None) -> dict:
+    """Run ``kind`` for ``count`` gates in a process of its own; measure it once it is
+    ready (imports done, every gate waiting) and one poll interval has passed."""
     process = subprocess.Popen(
-        [sys.executable, __file__, "--floor", url, str(count), str(poll), str(poll + window + 5)],
+        [sys.executable, __file__, f"--{kind}", url, str(count), str(poll), str(poll + window + 600)],
+        env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,
         text=True,
     )
-    time.sleep(poll)
-    before = transactions(url)
-    usage = measure_tree(process.pid, window)
-    per_minute = (transactions(url) - before) * 60 / window
-    process.wait()
+    try:
+        if process.stdout.readline().strip() != "ready":
+            raise SystemExit(f"the {kind} process ended before it was ready ({process.wait()})")
+        time.sleep(poll)
+        before = transactions(url)
+        usage = measure_tree(process.pid, window)
+        after = transactions(url)
+        counting = transactions(url) - after  # what one look at the count costs itself
+        per_minute = (after - before - counting) * 60 / window
+    finally:
+        process.terminate()
+        process.wait()
     return {"cpu": usage.cpu_share, "rss_mb": usage.rss_mb, "xact_per_min": per_minute}
+
+
+def in_process(args) -> None:
+    """The child side of ``measured``."""
+    kind = "floor" if args.floor else "gates"
+    url, count, poll, seconds = args.floor or args.gates_child
+    oem_ids, poll, seconds = fleet_oem_ids(int(count)), float(poll), float(seconds)
+    if kind == "floor":
+        asyncio.run(poll_one_query_per_gate(url, oem_ids, poll, seconds))
+    else:
+        asyncio.run(wait_like_the_triggerer(oem_ids, poll, seconds))
+
+
+def compare(sizes: list[int], changes: int, poll: float, window: float) -> None:
+    from release_pipeline.db import connect
+    from release_pipeline.db.migrate import upgrade
+    from release_pipeline.db.repository import ReleaseRepository
+
+    print(f"approval gates, {changes} changes each, poll every {poll:g} s, window {window:g} s")
+    print(f"machine: {machine()}")
+    rows = []
+    with ThrowawayDatabases(PG_URL) as databases, tempfile.TemporaryDirectory(prefix="bench-gates-") as home:
+        for n in sizes:
+            url = databases.create("bench_gates")
+            engine = connect(url)
+            upgrade(engine)
+            engine.dispose()
+            repo = ReleaseRepository.from_url(url)
+            seed_deployed_release(repo, TARGET, fleet_oem_ids(n), changes=changes)
+            repo.engine.dispose()
+            connection = {"conn_type": "postgres", "host": "127.0.0.1", "login": "postgres"}
+            from sqlalchemy.engine import make_url
+
+            parsed = make_url(url)
+            connection.update(host=parsed.host, port=parsed.port or 5432, login=parsed.username, schema=parsed.database)
+            if parsed.password:
+                connection["password"] = parsed.password
+            env = {"AIRFLOW_HOME": home, "AIRFLOW_CONN_RELEASE_DB": json.dumps(connection)}
+            print(f"  {n} gates: floor ...", flush=True)
+            floor = measured("floor", url, n, poll, window)
+            print(f"  {n} gates: the release train's gates ...", flush=True)
+            gates = measured("gates-child", url, n, poll, window, env)
+            rows.append((n, floor, gates))
+    print("\n  gates   floor CPU  floor xact/min  floor RSS   gates CPU  gates xact/min  gates RSS   CPU ratio")
+    for n, floor, gates in rows:
+        print(
+            f"  {n:5d}   {floor['cpu']:8.2%}  {floor['xact_per_min']:14.0f}  {floor['rss_mb']:6.0f} MB"
+            f"   {gates['cpu']:8.2%}  {gates['xact_per_min']:14.0f}  {gates['rss_mb']:6.0f} MB"
+            f"   x{gates['cpu'] / max(floor['cpu'], 1e-9):.2f}"
+        )
 
 
 # -- the real thing ---------------------------------------------------------------------------
@@ -116,19 +235,26 @@ def default_pool(stack: Stack) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--gates", type=int, default=1000)
+    parser.add_argument("--gates", type=int, nargs="+", default=[100, 1000, 5000], help="sizes to compare")
+    parser.add_argument("--airflow", type=int, metavar="N", help="N gates in a real Airflow triggerer instead")
     parser.add_argument("--changes", type=int, default=10, help="changes in the release each gate waits on")
     parser.add_argument("--poll", type=float, default=30.0, help="seconds between a gate's queries")
-    parser.add_argument("--window", type=float, default=120.0, help="seconds measured once all wait")
-    parser.add_argument("--parallelism", type=int, default=8, help="LocalExecutor worker slots")
+    parser.add_argument("--window", type=float, default=60.0, help="seconds measured once all wait")
+    parser.add_argument("--parallelism", type=int, default=8, help="LocalExecutor worker slots (--airflow)")
     parser.add_argument("--floor", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--gates-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.floor:
-        url, count, poll, seconds = args.floor
-        asyncio.run(poll_like_the_gates(url, fleet_oem_ids(int(count)), float(poll), float(seconds)))
-        return
+    if args.floor or args.gates_child:
+        in_process(args)
+    elif args.airflow:
+        in_airflow(args)
+    else:
+        compare(args.gates, args.changes, args.poll, args.window)
 
-    n = args.gates
+
+def in_airflow(args) -> None:
+    n = args.airflow
+    print(f"machine: {machine()}")
     oem_ids = fleet_oem_ids(n)
     print(f"{n} approval gates, {args.changes} changes each, poll every {args.poll:g} s, window {args.window:g} s")
     source = DAG_SOURCE.format(
@@ -149,8 +275,8 @@ def main() -> None:
         repo.engine.dispose()
         triggerer = next(c for c in stack.supervisor.children if c.name == "triggerer").process.pid
 
-        print("floor: the same queries from plain asyncio ...", flush=True)
-        base = floor(release_db, n, args.poll, args.window)
+        print("floor: one indexed query per gate per poll from bare asyncio ...", flush=True)
+        base = measured("floor", release_db, n, args.poll, args.window)
         idle = measure_tree(triggerer, 20)
 
         stack.wait_for_dag(DAG_ID)
@@ -178,7 +304,6 @@ def main() -> None:
         after = count_states(stack, run_id)
         pool = default_pool(stack)
 
-    expected = n * 60 / args.poll
     holding = after["running"] + after["queued"]
     print(
         f"""
@@ -189,11 +314,11 @@ def main() -> None:
 {pool["deferred_slots"]} deferred (deferred take no slot)
   triggerer CPU                        {usage.cpu_share:.1%} of a core ({idle.cpu_share:.1%} idle before)
   triggerer memory (RSS, {usage.processes} processes)   {usage.rss_mb:.0f} MB ({idle.rss_mb:.0f} MB idle before)
-  release-DB transactions / min        {per_minute:.0f} (polls expected: {expected:.0f})
-  floor (plain asyncio, same queries)  CPU {base["cpu"]:.1%} of a core, RSS {base["rss_mb"]:.0f} MB, \
+  release-DB transactions / min        {per_minute:.0f} (one poll for all gates: {60 / args.poll:.0f})
+  floor (asyncpg, a query per gate)    CPU {base["cpu"]:.1%} of a core, RSS {base["rss_mb"]:.0f} MB, \
 {base["xact_per_min"]:.0f} transactions / min
-  triggerer vs floor                   CPU x{usage.cpu_share / max(base["cpu"], 1e-9):.1f}, \
-added CPU over idle x{(usage.cpu_share - idle.cpu_share) / max(base["cpu"], 1e-9):.1f}"""
+  triggerer vs floor                   CPU x{usage.cpu_share / max(base["cpu"], 1e-9):.2f}, \
+added CPU over idle x{(usage.cpu_share - idle.cpu_share) / max(base["cpu"], 1e-9):.2f}"""
     )
     if holding:
         raise SystemExit(f"{holding} waiting gates hold a worker slot: they should all be deferred")

@@ -67,27 +67,21 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate config/calendar.yaml, vendor.yaml, oems.yaml and roadmap.yaml (and, given the
     connections, that every enabled OEM's SSH connection pins a host key); non-zero exit on any error."""
     problems = []
-    try:
-        calendar = load_calendar(args.config_dir / "calendar.yaml" if args.config_dir else None)
-    except InvalidConfig as exc:
-        problems.extend(exc.errors)
-        calendar = None
-    try:
-        vendor = load_vendor(args.config_dir / "vendor.yaml" if args.config_dir else None)
-    except InvalidConfig as exc:
-        problems.extend(exc.errors)
-        vendor = None
-    try:
-        registry = load_registry(args.config_dir / "oems.yaml" if args.config_dir else None)
-        problems.extend(registry.errors)
-    except InvalidConfig as exc:
-        problems.extend(exc.errors)
-        registry = None
-    try:
-        roadmap = load_roadmap_config(args.config_dir / "roadmap.yaml" if args.config_dir else None)
-    except InvalidConfig as exc:
-        problems.extend(exc.errors)
-        roadmap = None
+
+    def loaded(load, name: str):
+        """``config/<name>`` loaded, or None with its errors added to the problems."""
+        try:
+            return load(args.config_dir / name if args.config_dir else None)
+        except InvalidConfig as exc:
+            problems.extend(exc.errors)
+            return None
+
+    calendar = loaded(load_calendar, "calendar.yaml")
+    vendor = loaded(load_vendor, "vendor.yaml")
+    registry = loaded(load_registry, "oems.yaml")
+    if registry is not None:
+        problems.extend(registry.errors)  # the invalid OEMs, left out of an otherwise valid registry
+    roadmap = loaded(load_roadmap_config, "roadmap.yaml")
     if registry and vendor:
         from release_pipeline.notes.whitelabel import config_problems
 

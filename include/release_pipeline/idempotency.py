@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from release_pipeline.db.repository import ReleaseRepository
+from release_pipeline.errors import error_detail
 
 
 def perform_once(
@@ -23,7 +24,7 @@ def perform_once(
     try:
         result = action(key)
     except Exception as exc:
-        repo.finish_side_effect(key, result={"error": f"{type(exc).__name__}: {exc}"[:2000]}, failed=True)
+        repo.finish_side_effect(key, result={"error": error_detail(exc)}, failed=True)
         raise
     repo.finish_side_effect(key, result=result)
     return True, result

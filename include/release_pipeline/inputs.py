@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 # regexes that Python, pydantic's (Rust) regex engine and JSON Schema's (ECMAScript) one
 # all read alike, so the OpenAPI schema shows exactly what the server enforces: no
@@ -65,6 +66,17 @@ class Rule:
         if self.pattern and not re.fullmatch(self.pattern.strip("^$"), value):
             raise InvalidInput(f"{field}: {value!r} is not {self.shape or 'well-formed'}")
         return value
+
+    def field(self) -> dict[str, Any]:
+        """The same bounds as pydantic ``Field`` arguments: the JSON API enforces them, and
+        documents them in its OpenAPI schema, exactly as :meth:`check` does for forms."""
+        if self.pattern:
+            pattern = self.pattern
+        elif self.multiline:
+            pattern = NONBLANK_TEXT if self.required else TEXT
+        else:
+            pattern = NONBLANK_LINE if self.required else LINE
+        return {"max_length": self.max_length, "pattern": pattern} | ({"min_length": 1} if self.required else {})
 
 
 def _control_character(value: str, multiline: bool) -> str | None:

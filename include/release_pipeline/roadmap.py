@@ -38,7 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -566,18 +566,11 @@ def plan_roadmap(
     ``previous`` is the snapshot row to say what changed against."""
     moment = pendulum.instance(moment)
     feedback = [
-        FeedbackEntry(
-            id=row.id,
-            oem_id=row.oem_id,
-            category=FeedbackCategory(row.category),
-            # an OEM names the platform by its brand: match the vendor's titles by theirs
-            title=in_vendor_terms(row.title, registry.oems[row.oem_id].brand_name, vendor.product_name),
-            created_at=row.created_at,
-            component=row.component,
-            item_id=row.item_id,
+        # an OEM names the platform by its brand: match the vendor's titles by theirs
+        replace(entry, title=in_vendor_terms(entry.title, registry.oems[entry.oem_id].brand_name, vendor.product_name))
+        for entry in (
+            FeedbackEntry.from_row(row) for row in repo.feedback(since=moment - LOOKBACK) if row.oem_id in registry.oems
         )
-        for row in repo.feedback(since=moment - LOOKBACK)
-        if row.oem_id in registry.oems
     ]
     planned = planned_items(config, repo.planned_items())
     horizon = roadmap_horizon(calendar, moment)

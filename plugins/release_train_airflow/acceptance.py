@@ -9,6 +9,7 @@ outbound call is keyed in the idempotency ledger first.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import pendulum
@@ -16,7 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from release_pipeline.change_feed import ChangeFeedError, parse_changes
 from release_pipeline.models import ReleaseStatus
-from release_pipeline.notes import Audience, ReleaseNotesInput, render, render_release_notes
+from release_pipeline.notes import Audience, ReleaseNotesInput, release_sections, render, render_release_notes
 from release_pipeline.release_calendar import Release, UnknownRelease
 from release_pipeline.roadmap import UnknownRoadmapItems, check_item_ids, load_roadmap_config, planned_items
 from release_pipeline.vendor import load_vendor
@@ -24,6 +25,7 @@ from release_train_airflow import outbound
 from release_train_airflow.outbound import alert_vendor
 from release_train_airflow.resources import calendar, registry, repository
 
+log = logging.getLogger(__name__)
 ACTOR = "production_release"
 # a release event (its status stays qa_approved): the deploy waits for a freeze to end
 DEPLOY_POSTPONED = "deploy_postponed"
@@ -209,7 +211,7 @@ def deploy(release_id: str) -> str:
 
     performed, result = perform_once(repository(), _deploy_key(release_id), "deploy", start)
     if not performed:
-        print(f"release {release_id}: deploy already started earlier ({result}); not starting another")
+        log.info("release %s: deploy already started earlier (%s); not starting another", release_id, result)
     return result["deployment_id"]
 
 
@@ -248,7 +250,7 @@ def open_signoff(release_id: str) -> list[str]:
     """Record a pending sign-off request for every enabled OEM x change."""
     oem_ids = [o.id for o in registry().enabled]
     created = repository().request_approvals(release_id, oem_ids)
-    print(f"release {release_id}: {created} new sign-off request(s) for {len(oem_ids)} OEM(s)")
+    log.info("release %s: %d new sign-off request(s) for %d OEM(s)", release_id, created, len(oem_ids))
     return oem_ids
 
 
@@ -283,18 +285,18 @@ def notify_oem_of_release(release_id: str, oem_id: str) -> None:
         notes_markdown=notes.markdown,
         notes_html=notes.html,
     )
-    record = {"kind": "release_notes", "scope_key": release_id, "audience": oem_id, "channel": "notification"}
-    try:
+
+    def send() -> None:
         outbound.send_message(
             repo,
             oem.connections.notify,
             message.as_message(kind="signoff_request", release_id=release_id),
             key=f"release_notes:{release_id}:{oem_id}",
         )
-    except Exception as exc:
-        repo.record_publication(**record, status="failed", detail=f"{type(exc).__name__}: {exc}"[:2000])
-        raise
-    repo.record_publication(**record, status="sent")
+
+    outbound.recorded_publication(
+        repo, send, kind="release_notes", scope_key=release_id, audience=oem_id, channel="notification"
+    )
 
 
 def report_publications(kind: str, scope_key: str | None, oem_ids: list[str] | None, what: str) -> dict[str, str]:
@@ -332,11 +334,7 @@ def _window_notes(window: dict[str, Any], audience: Audience):  # the vendor's a
     deployed = [r for r in window["release_ids"] if getattr(repo.release(r), "status", None) == ReleaseStatus.DEPLOYED]
     if not deployed:
         return None
-    changes = repo.changes_of(deployed)
-    sections = [
-        ReleaseNotesInput(r, train.release_by_id(r).at, [c for c in changes if c.release_id == r]) for r in deployed
-    ]
-    return render_release_notes(sections, audience)
+    return render_release_notes(release_sections(train, deployed, repo.changes_of(deployed)), audience)
 
 
 def publish_general_notes(window: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from release_pipeline.delivery_process import DeliveryEnded, DeliveryFailed, DeliveryProcess
-from release_pipeline.notes import Audience, ReleaseNotesInput, render, render_release_notes
+from release_pipeline.notes import Audience, release_sections, render, render_release_notes
 from release_pipeline.registry import Oem
 from release_pipeline.vendor import load_vendor
 from release_train_airflow import instance, outbound
@@ -110,11 +110,7 @@ def notes_since(oem: Oem, installed: str, target: str, asked: dict[str, list[dic
     production = set(repo.production_release_ids(installed, target))
     changes = [c for c in repo.changes_between(installed, target) if c.release_id in production]
     releases = sorted(production) or [target]
-    return render_release_notes(
-        [ReleaseNotesInput(r, train.release_by_id(r).at, [c for c in changes if c.release_id == r]) for r in releases],
-        Audience.oem(oem, load_vendor()),
-        asked,
-    )
+    return render_release_notes(release_sections(train, releases, changes), Audience.oem(oem, load_vendor()), asked)
 
 
 def process(oem_id: str) -> DeliveryProcess:

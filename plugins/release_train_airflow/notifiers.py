@@ -9,11 +9,16 @@ to the run in the Airflow UI (``[api] base_url``).
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 from urllib.parse import quote
 
 from airflow.sdk import BaseNotifier
+
+from release_pipeline.errors import error_detail
+
+log = logging.getLogger(__name__)
 
 VENDOR_CHANNEL = "ava_notify"
 # the run's own failure watcher fails because others did: it is never "the" failed task
@@ -156,7 +161,7 @@ def send_notice(conn_id: str, notice: dict[str, Any]) -> bool:
     except Exception as exc:
         from airflow.providers.http.hooks.http import HttpHook
 
-        print(f"release DB not reachable ({type(exc).__name__}: {exc}); sending the failure notice unledgered")
+        log.warning("release DB not reachable (%s); sending the failure notice unledgered", error_detail(exc))
         HttpHook("POST", http_conn_id=conn_id).run(
             "", json=message, headers={"Idempotency-Key": key}, extra_options=outbound.HTTP_TIMEOUT
         )

@@ -45,12 +45,13 @@ class CheckThenDeferOperator(BaseOperator):
     def make_trigger(self, context, deadline: str):
         raise NotImplementedError
 
-    def on_deadline(self, event: dict) -> str:
+    def deadline_reason(self, event: dict) -> str:
+        """Why the wait failed, from the trigger's ``deadline`` event: what was still missing."""
         raise NotImplementedError
 
-    def at_deadline(self, context, event: dict) -> Any:
-        """What a wait that reached its deadline means; by default a loud failure."""
-        raise AirflowFailException(self.on_deadline(event))
+    def finish_at_deadline(self, context, event: dict) -> Any:
+        """What a wait that reached its deadline ends in; by default a loud failure."""
+        raise AirflowFailException(self.deadline_reason(event))
 
     def execute(self, context):
         result = self.check(context)
@@ -63,7 +64,7 @@ class CheckThenDeferOperator(BaseOperator):
     def execute_complete(self, context, event: dict[str, Any]):
         status = event.get("status")
         if status == "deadline":
-            return self.at_deadline(context, event)
+            return self.finish_at_deadline(context, event)
         if status != "done":
             raise AirflowException(f"{self.task_id}: unexpected trigger event {event!r}")
         return self.result_of(event)
@@ -104,7 +105,7 @@ class WaitForHttpStatusOperator(CheckThenDeferOperator):
             deadline=deadline,
         )
 
-    def on_deadline(self, event: dict) -> str:
+    def deadline_reason(self, event: dict) -> str:
         return (
             f"{self.http_conn_id}/{self.endpoint}: {self.field} still {event.get('value')!r} at "
             f"{event['deadline']}, expected one of {self.terminal_values}"
@@ -142,7 +143,7 @@ class WaitForReleasesSettledOperator(CheckThenDeferOperator):
             deadline=deadline,
         )
 
-    def on_deadline(self, event: dict) -> str:
+    def deadline_reason(self, event: dict) -> str:
         return (
             f"releases {event['unsettled']} not settled by {event.get('deadline')} "
             f"(statuses: {event['statuses']}); check their production_release runs"
@@ -208,7 +209,7 @@ class ApprovalGateOperator(CheckThenDeferOperator):
             max_outage_seconds=float(self.max_outage_seconds),
         )
 
-    def on_deadline(self, event: dict) -> str:  # the trigger decides deadlines itself
+    def deadline_reason(self, event: dict) -> str:  # the trigger decides deadlines itself
         return f"approval gate of {self.oem_id}: {event}"
 
     def result_of(self, event: dict) -> dict:

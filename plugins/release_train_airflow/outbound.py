@@ -14,11 +14,13 @@ task whose fresh render passes."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
 from release_pipeline.db.repository import ReleaseRepository
+from release_pipeline.errors import error_detail
 from release_pipeline.held import describe_leaks
 from release_pipeline.idempotency import perform_once
 from release_pipeline.models import SideEffectStatus
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 HTTP_TIMEOUT = {"timeout": 30}
 # the vendor's own channels: what goes there is for vendor staff, nothing to guard
 VENDOR_CONNECTIONS = frozenset({"ava_notify", "ava_docs_portal"})
+SENT, FAILED = "sent", "failed"  # a publication's status when recorded_publication() reports it
 
 
 class SendHeld(AirflowFailException):
@@ -192,35 +195,40 @@ def apply_docs_strategy(
     either way, a failure too (then re-raised for Airflow to retry)."""
     channel = "oem_portal" if oem.docs_strategy == "ava" else "oem_package"
     key = f"{kind}:{scope_key}:{oem.id}:{channel}"
-    try:
+
+    def apply() -> dict[str, Any]:
         if oem.docs_strategy == "ava":
-            location = publish_page(repo, oem.connections.docs, page_key, notes, key=key)
-            status, detail = "published", None
-        else:
-            send_message(
-                repo, oem.connections.notify, notes.as_message(kind="notes_package", page_key=page_key), key=key
-            )
-            location, status, detail = None, "delegated", "the OEM publishes its portal from the package sent"
+            return {
+                "status": "published",
+                "location": publish_page(repo, oem.connections.docs, page_key, notes, key=key),
+            }
+        send_message(repo, oem.connections.notify, notes.as_message(kind="notes_package", page_key=page_key), key=key)
+        return {"status": "delegated", "detail": "the OEM publishes its portal from the package sent"}
+
+    return recorded_publication(repo, apply, kind=kind, scope_key=scope_key, audience=oem.id, channel=channel)
+
+
+def recorded_publication(
+    repo: ReleaseRepository,
+    attempt: Callable[[], dict[str, Any] | None],
+    *,
+    kind: str,
+    scope_key: str,
+    audience: str,
+    channel: str,
+) -> str:
+    """Run ``attempt`` and record its outcome as a publication, so reports read what
+    happened from the release database, not from task states: what ``attempt`` returns
+    (``status``, optionally ``location`` and ``detail``; None is ``sent``), or ``failed``
+    with the error, which is re-raised for Airflow to retry. Returns the status."""
+    publication = {"kind": kind, "scope_key": scope_key, "audience": audience, "channel": channel}
+    try:
+        outcome = attempt() or {"status": SENT}
     except Exception as exc:
-        repo.record_publication(
-            kind=kind,
-            scope_key=scope_key,
-            audience=oem.id,
-            channel=channel,
-            status="failed",
-            detail=f"{type(exc).__name__}: {exc}"[:2000],
-        )
+        repo.record_publication(**publication, status=FAILED, detail=error_detail(exc))
         raise
-    repo.record_publication(
-        kind=kind,
-        scope_key=scope_key,
-        audience=oem.id,
-        channel=channel,
-        status=status,
-        location=location,
-        detail=detail,
-    )
-    return status
+    repo.record_publication(**publication, **outcome)
+    return outcome["status"]
 
 
 def alert_vendor(subject: str, lines: list[str], *, key: str, repo: ReleaseRepository | None = None) -> None:

@@ -26,11 +26,10 @@ from release_pipeline.roadmap import (
     roadmap_horizon,
 )
 from release_pipeline.vendor import load_vendor
-from release_train_airflow.outbound import send_message
+from release_train_airflow.outbound import SENT, recorded_publication, send_message
 from release_train_airflow.resources import repository
 
 FEEDBACK_REQUEST, ROADMAP_UPDATE = "feedback_request", "roadmap_update"
-SENT, FAILED = "sent", "failed"
 
 
 def run_moment() -> tuple[pendulum.DateTime, str]:
@@ -144,21 +143,7 @@ def send_roadmap_update(oem_id: str, snapshot_id: int) -> str:
 
 
 def _recorded(oem: Oem, kind: str, scope_key: str, send) -> str:
-    repo = repository()
-    try:
-        send()
-    except Exception as exc:
-        repo.record_publication(
-            kind=kind,
-            scope_key=scope_key,
-            audience=oem.id,
-            channel="notify",
-            status=FAILED,
-            detail=f"{type(exc).__name__}: {exc}"[:2000],
-        )
-        raise
-    repo.record_publication(kind=kind, scope_key=scope_key, audience=oem.id, channel="notify", status=SENT)
-    return SENT
+    return recorded_publication(repository(), send, kind=kind, scope_key=scope_key, audience=oem.id, channel="notify")
 
 
 # -- the report ------------------------------------------------------------------------------

@@ -32,12 +32,21 @@ class ReleaseTrainTimetable(Timetable):
         self.kind = kind
         self.calendar = calendar or load_calendar()
         self.offset = offset
-        every = self.calendar.config.cadence_weeks * (
-            1 if kind == "release" else self.calendar.config.releases_per_cycle
-        )
-        self.description = f"{kind} train: every {every} weeks from {self.calendar.description}" + (
-            f", {offset} after the release" if offset else ""
-        )
+        self.description = self._describe()
+        # Airflow hashes a DAG, its schedule included, each time tasks are wired
+        # (dozens of times per DAG at parse time); the parts never change
+        self._hash = hash((kind, self.calendar, offset))
+
+    def _describe(self) -> str:
+        """What the UI shows as the schedule, e.g. ``release train: every 2 weeks from
+        2026-01-08 at 10:00 Europe/Amsterdam``; the calendar says the train's part."""
+        config, train = self.calendar.config, self.calendar.description
+        if self.kind == "release":
+            said = f"release train: {train}"
+        else:
+            every, releases = config.cadence_weeks * config.releases_per_cycle, config.releases_per_cycle
+            said = f"cycle train: every {every} weeks, at the last of each cycle's {releases} releases ({train})"
+        return said + (f", {self.offset} after the release" if self.offset else "")
 
     # -- the periods of this timetable --------------------------------------------------
     def _period(self, index: int) -> tuple[int, pendulum.DateTime, pendulum.DateTime]:
@@ -114,4 +123,4 @@ class ReleaseTrainTimetable(Timetable):
         )
 
     def __hash__(self) -> int:
-        return hash((self.kind, self.calendar, self.offset))
+        return self._hash

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, fields
 from typing import Any
 
 import pendulum
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from release_pipeline.db import connect_async
-from release_pipeline.db.repository import AsyncReleaseReader
+from release_pipeline.db.signoff import AsyncReleaseReader
 
 # One async engine per (event loop, database): the triggerer runs every trigger in
 # one loop, so a thousand waiting gates share one small connection pool.
@@ -40,209 +41,173 @@ def _past(deadline: str | None) -> bool:
     return deadline is not None and pendulum.now("UTC") >= pendulum.parse(deadline)
 
 
-class HttpStatusTrigger(BaseTrigger):
+@dataclass(kw_only=True, eq=False, repr=False)
+class ReleaseTrainTrigger(BaseTrigger):
+    """A trigger whose fields are its kwargs: declared once, ``serialize()`` returns them
+    all, so the triggerer re-creates exactly the trigger the task deferred to."""
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {field.name: getattr(self, field.name) for field in fields(self)},
+        )
+
+
+@dataclass(kw_only=True, eq=False, repr=False)
+class PollingTrigger(ReleaseTrainTrigger):
+    """Asks ``poll()`` every ``pause()`` seconds until it returns an event's payload, and
+    yields that one event. ``poll()`` judges deadlines itself, on every poll: the clock
+    can jump, so no trigger sleeps until a deadline in one go."""
+
+    poll_interval: float
+
+    async def poll(self) -> dict[str, Any] | None:
+        """The event's payload once the wait is over, else None."""
+        raise NotImplementedError
+
+    def pause(self) -> float:
+        """Seconds until the next poll."""
+        return self.poll_interval
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        while (payload := await self.poll()) is None:
+            await asyncio.sleep(self.pause())
+        yield TriggerEvent(payload)
+
+
+@dataclass(kw_only=True, eq=False, repr=False)
+class HttpStatusTrigger(PollingTrigger):
     """Polls a JSON endpoint until ``field`` takes one of ``terminal_values``.
 
     Transient HTTP errors are logged and polled through; the deadline ends the wait.
     """
 
-    def __init__(
-        self,
-        http_conn_id: str,
-        endpoint: str,
-        field: str,
-        terminal_values: list[str],
-        poll_interval: float,
-        deadline: str | None = None,
-    ):
-        super().__init__()
-        self.http_conn_id = http_conn_id
-        self.endpoint = endpoint
-        self.field = field
-        self.terminal_values = list(terminal_values)
-        self.poll_interval = poll_interval
-        self.deadline = deadline
+    http_conn_id: str
+    endpoint: str
+    field: str
+    terminal_values: list[str]
+    deadline: str | None = None
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "http_conn_id": self.http_conn_id,
-                "endpoint": self.endpoint,
-                "field": self.field,
-                "terminal_values": self.terminal_values,
-                "poll_interval": self.poll_interval,
-                "deadline": self.deadline,
-            },
-        )
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.terminal_values = list(self.terminal_values)
+        self._last: Any = None  # the last value seen, for the deadline's event
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
+    async def poll(self) -> dict[str, Any] | None:
         from airflow.providers.http.hooks.http import HttpAsyncHook
 
-        hook = HttpAsyncHook(method="GET", http_conn_id=self.http_conn_id)
-        last: Any = None
-        while True:
-            try:
-                async with hook.session() as http:
-                    response = await http.run(endpoint=self.endpoint)
-                    body = await response.json()
-                last = body.get(self.field)
-                if last in self.terminal_values:
-                    yield TriggerEvent({"status": "done", "value": last, "body": body})
-                    return
-            except Exception as exc:  # the remote system is down for a moment: keep waiting
-                self.log.warning("polling %s/%s failed: %s", self.http_conn_id, self.endpoint, exc)
-            if _past(self.deadline):
-                yield TriggerEvent({"status": "deadline", "value": last, "deadline": self.deadline})
-                return
-            await asyncio.sleep(self.poll_interval)
+        try:
+            async with HttpAsyncHook(method="GET", http_conn_id=self.http_conn_id).session() as http:
+                response = await http.run(endpoint=self.endpoint)
+                body = await response.json()
+            self._last = body.get(self.field)
+            if self._last in self.terminal_values:
+                return {"status": "done", "value": self._last, "body": body}
+        except Exception as exc:  # the remote system is down for a moment: keep waiting
+            self.log.warning("polling %s/%s failed: %s", self.http_conn_id, self.endpoint, exc)
+        if _past(self.deadline):
+            return {"status": "deadline", "value": self._last, "deadline": self.deadline}
+        return None
 
 
-class ReleasesSettledTrigger(BaseTrigger):
+@dataclass(kw_only=True, eq=False, repr=False)
+class ReleasesSettledTrigger(PollingTrigger):
     """Waits until every release in ``release_ids`` is recorded in a final status."""
 
-    def __init__(
-        self,
-        release_ids: list[str],
-        final_statuses: list[str],
-        poll_interval: float,
-        deadline: str | None = None,
-        release_db_conn_id: str = "release_db",
-    ):
-        super().__init__()
-        self.release_ids = list(release_ids)
-        self.final_statuses = list(final_statuses)
-        self.poll_interval = poll_interval
-        self.deadline = deadline
-        self.release_db_conn_id = release_db_conn_id
+    release_ids: list[str]
+    final_statuses: list[str]
+    deadline: str | None = None
+    release_db_conn_id: str = "release_db"
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "release_ids": self.release_ids,
-                "final_statuses": self.final_statuses,
-                "poll_interval": self.poll_interval,
-                "deadline": self.deadline,
-                "release_db_conn_id": self.release_db_conn_id,
-            },
-        )
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.release_ids, self.final_statuses = list(self.release_ids), list(self.final_statuses)
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
+    async def poll(self) -> dict[str, Any] | None:
         reader = await release_db_reader(self.release_db_conn_id)
-        while True:
-            statuses = await reader.release_statuses(self.release_ids)
-            unsettled = sorted(r for r in self.release_ids if statuses.get(r) not in self.final_statuses)
-            if not unsettled:
-                yield TriggerEvent({"status": "done", "statuses": statuses})
-                return
-            if _past(self.deadline):
-                yield TriggerEvent({"status": "deadline", "unsettled": unsettled, "statuses": statuses})
-                return
-            await asyncio.sleep(self.poll_interval)
+        statuses = await reader.release_statuses(self.release_ids)
+        unsettled = sorted(r for r in self.release_ids if statuses.get(r) not in self.final_statuses)
+        if not unsettled:
+            return {"status": "done", "statuses": statuses}
+        if _past(self.deadline):
+            return {"status": "deadline", "unsettled": unsettled, "statuses": statuses}
+        return None
 
 
 GATE_MAX_OUTAGE_SECONDS = 3600.0
-GATE_MAX_BACKOFF_SECONDS = 300.0
 
 
-class ApprovalGateTrigger(BaseTrigger):
-    """Polls an OEM's sign-off of the production releases in ``(after, until]`` (two
-    indexed queries per poll, whatever the number of changes) until the gate's verdict
-    (``release_pipeline.delivery.gate_verdict``) lets the delivery go on.
+@dataclass(kw_only=True, eq=False, repr=False)
+class ApprovalGateTrigger(ReleaseTrainTrigger):
+    """Waits on an OEM's sign-off of the production releases in ``(after, until]`` until
+    the gate's verdict (``release_pipeline.delivery.gate_verdict``) lets the delivery go on.
 
-    Release-database errors are logged and polled through with a growing pause; only
-    an outage longer than ``max_outage_seconds`` ends the wait (``outage``). Nothing
-    is kept between polls but the outage's start, so a triggerer restart loses nothing.
+    It does not query by itself: the gates of a triggerer share one poller
+    (``gate_poller``), which reads all of them at once every ``poll_interval`` and, on
+    PostgreSQL, wakes at a decision's NOTIFY. It wakes a gate when its answer changed, or
+    when a poll sees the clock past its next moment (install day's window, the
+    deadline), so an idle gate costs nothing between its answers. While the release
+    database is unreachable it waits, and only an outage longer than
+    ``max_outage_seconds`` ends the wait (``outage``). A trigger holds nothing but its
+    kwargs, so a triggerer restart loses nothing.
     """
 
-    def __init__(
-        self,
-        oem_id: str,
-        after_release_id: str,
-        until_release_id: str,
-        poll_interval: float,
-        settle_at: str,
-        deadline: str,
-        max_outage_seconds: float = GATE_MAX_OUTAGE_SECONDS,
-        release_db_conn_id: str = "release_db",
-    ):
-        super().__init__()
-        self.oem_id = oem_id
-        self.after_release_id = after_release_id
-        self.until_release_id = until_release_id
-        self.poll_interval = poll_interval
-        self.settle_at = settle_at
-        self.deadline = deadline
-        self.max_outage_seconds = max_outage_seconds
-        self.release_db_conn_id = release_db_conn_id
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "oem_id": self.oem_id,
-                "after_release_id": self.after_release_id,
-                "until_release_id": self.until_release_id,
-                "poll_interval": self.poll_interval,
-                "settle_at": self.settle_at,
-                "deadline": self.deadline,
-                "max_outage_seconds": self.max_outage_seconds,
-                "release_db_conn_id": self.release_db_conn_id,
-            },
-        )
-
-    async def _verdict(self):
-        from release_pipeline.delivery import assess, gate_verdict
-
-        reader = await release_db_reader(self.release_db_conn_id)
-        after, until = self.after_release_id, self.until_release_id
-        signoff = assess(
-            installed=after,
-            aim=until,
-            production=await reader.production_release_ids(after, until),
-            states=await reader.approval_states(self.oem_id, after, until),
-        )
-        verdict = gate_verdict(
-            signoff,
-            now=pendulum.now("UTC"),
-            settle_at=pendulum.parse(self.settle_at),
-            deadline=pendulum.parse(self.deadline),
-        )
-        return verdict, signoff
+    poll_interval: float
+    oem_id: str
+    after_release_id: str
+    until_release_id: str
+    settle_at: str
+    deadline: str
+    max_outage_seconds: float = GATE_MAX_OUTAGE_SECONDS
+    release_db_conn_id: str = "release_db"
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from release_pipeline.delivery import GateVerdict
+        from release_train_airflow.gate_poller import Gate, watching
 
-        outage_since, failures = None, 0
-        while True:
-            try:
-                verdict, signoff = await self._verdict()
-                outage_since, failures = None, 0
-                if verdict != GateVerdict.WAIT:
-                    yield TriggerEvent({"status": "done", "outcome": str(verdict), "summary": signoff.summary()})
-                    return
-            except Exception as exc:  # the release database is away: keep the wait, say so
-                now = pendulum.now("UTC")
-                outage_since = outage_since or now
-                failures += 1
-                self.log.warning("approval gate of %s: release database error (%s): %s", self.oem_id, failures, exc)
-                if (now - outage_since).total_seconds() >= self.max_outage_seconds:
-                    yield TriggerEvent(
-                        {
-                            "status": "done",
-                            "outcome": "outage",
-                            "summary": f"the release database was unreachable from {outage_since.isoformat()} "
-                            f"to {now.isoformat()} while the approval gate waited ({type(exc).__name__}: {exc})",
-                        }
-                    )
-                    return
-                await asyncio.sleep(min(self.poll_interval * 2**failures, GATE_MAX_BACKOFF_SECONDS))
-                continue
-            await asyncio.sleep(self.poll_interval)
+        gate = Gate(self.oem_id, self.after_release_id, self.until_release_id)
+        async with watching(self.release_db_conn_id, gate, self.poll_interval) as watch:
+            while (payload := self._judge(watch)) is None:
+                await watch.next()
+        yield TriggerEvent(payload)
+
+    def _judge(self, watch) -> dict[str, Any] | None:
+        """The event's payload once the wait is over, from the poller's latest answer."""
+        from release_pipeline.delivery import GateVerdict, assess, gate_verdict
+
+        now = pendulum.now("UTC")
+        settle_at, deadline = pendulum.parse(self.settle_at), pendulum.parse(self.deadline)
+        watch.due = next((moment for moment in sorted((settle_at, deadline)) if moment > now), now)
+        outage = watch.outage(now)
+        if outage is not None:  # no verdict from an answer that may be stale
+            if outage < self.max_outage_seconds:
+                return None
+            since = now.subtract(seconds=outage)
+            return {
+                "status": "done",
+                "outcome": "outage",
+                "summary": f"the release database was unreachable from {since.isoformat()} "
+                f"to {now.isoformat()} while the approval gate waited ({watch.poller.last_error})",
+            }
+        answer = watch.answer
+        if answer is None:  # not read yet
+            return None
+        signoff = assess(
+            installed=self.after_release_id,
+            aim=self.until_release_id,
+            production=answer.production,
+            states=answer.states,
+        )
+        verdict = gate_verdict(signoff, now=now, settle_at=settle_at, deadline=deadline)
+        if verdict == GateVerdict.WAIT:
+            return None
+        return {"status": "done", "outcome": str(verdict), "summary": signoff.summary()}
 
 
-class MomentTrigger(BaseTrigger):
+@dataclass(kw_only=True, eq=False, repr=False)
+class MomentTrigger(PollingTrigger):
     """Fires once the clock reaches ``moment`` (ISO).
 
     Airflow's ``DateTimeTrigger`` sleeps in steps of up to an hour; this one looks at
@@ -250,25 +215,21 @@ class MomentTrigger(BaseTrigger):
     clock) is seen within one interval.
     """
 
-    def __init__(self, moment: str, poll_interval: float):
-        super().__init__()
-        self.moment = moment
-        self.poll_interval = poll_interval
+    moment: str
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {"moment": self.moment, "poll_interval": self.poll_interval},
-        )
+    async def poll(self) -> dict[str, Any] | None:
+        now = pendulum.now("UTC")
+        if now < pendulum.parse(self.moment):
+            return None
+        return {"status": "done", "moment": self.moment, "at": now.isoformat()}
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        target = pendulum.parse(self.moment)
-        while (now := pendulum.now("UTC")) < target:
-            await asyncio.sleep(max(0.05, min(self.poll_interval, (target - now).total_seconds())))
-        yield TriggerEvent({"status": "done", "moment": self.moment, "at": now.isoformat()})
+    def pause(self) -> float:
+        left = (pendulum.parse(self.moment) - pendulum.now("UTC")).total_seconds()
+        return max(0.05, min(self.poll_interval, left))
 
 
-class HitlAnswerTrigger(BaseTrigger):
+@dataclass(kw_only=True, eq=False, repr=False)
+class HitlAnswerTrigger(ReleaseTrainTrigger):
     """Reads, once, the answer recorded for a human-in-the-loop task instance.
 
     Only the triggerer may read HITL details (the task supervisor refuses the request),
@@ -276,12 +237,7 @@ class HitlAnswerTrigger(BaseTrigger):
     there is no answer (or no request) for ``ti_id``.
     """
 
-    def __init__(self, ti_id: str):
-        super().__init__()
-        self.ti_id = ti_id
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (f"{type(self).__module__}.{type(self).__qualname__}", {"ti_id": self.ti_id})
+    ti_id: str
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from uuid import UUID

@@ -12,7 +12,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS, load_all_checks
 
 from release_train_airflow.portal.ratelimit import SignInLimiter
-from tests.plugins.test_portal import World
+from tests.builders import World
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,7 @@ import time_machine
 
 from release_pipeline.models import ReleaseStatus
 from release_pipeline.registry import load_registry
-from release_pipeline.release_calendar import load_calendar
+from tests.builders import feed_changes
 
 pytestmark = pytest.mark.e2e
 
@@ -22,34 +22,6 @@ DAG = "production_release"
 RELEASE = "2026.24"
 ENABLED = ["kestrel", "nimbus", "orbitel"]
 BRANDS = {"kestrel": "Kestrel Flow", "nimbus": "Nimbus Connect", "orbitel": "OrbitLink Integrate"}
-
-
-def feed_changes(release_id: str = RELEASE, count: int = 3) -> list[dict]:
-    """Changes merged inside the release's window; the first one is breaking."""
-    train = load_calendar()
-    release = train.release_by_id(release_id)
-    start = train.previous(release).at
-    return [
-        {
-            "id": f"CHG-{release_id[-2:]}{n}",
-            "type": ["component", "feature", "fix"][n % 3],
-            "component": "runtime" if n == 0 else "connectors",
-            "title": f"Change {n} of {release_id} in the AVA Platform",
-            "description": "Works across the AVA Integration Platform.",
-            "breaking": n == 0,
-            "merged_at": start.add(days=1 + n).in_timezone("UTC").isoformat(),
-        }
-        for n in range(count)
-    ] + [  # merged after the release: belongs to the next one
-        {
-            "id": "CHG-LATE",
-            "type": "fix",
-            "component": "x",
-            "title": "late",
-            "description": "",
-            "merged_at": release.at.add(hours=1).in_timezone("UTC").isoformat(),
-        }
-    ]
 
 
 def deployments(pipeline) -> list[dict]:

@@ -17,9 +17,9 @@ from devstack.stack import Stack, StackConfig, free_port, wait_until
 from release_pipeline.models import ReleaseStatus
 from release_pipeline.tokens import issue_token
 from release_train_airflow.dag_defaults import WATCHER_TASK_ID
+from tests.builders import feed_changes
 from tests.conftest import REPO
 from tests.e2e.conftest import TEST_CALENDAR, HitlAnswer
-from tests.e2e.test_production_release import feed_changes
 
 pytestmark = pytest.mark.e2e
 

@@ -8,11 +8,11 @@ import warnings
 import pendulum
 import pytest
 
-from release_pipeline.models import DeliveryStatus, FeedbackCategory
+from release_pipeline.models import DeliveryStatus
 from release_pipeline.roadmap import RoadmapConfig
 from release_pipeline.tokens import issue_token
 from release_train_airflow.portal import create_app
-from tests.unit.test_repository import cut
+from tests.builders import World
 
 with warnings.catch_warnings():  # starlette's notice about its httpx-based TestClient
     warnings.simplefilter("ignore")
@@ -20,87 +20,6 @@ with warnings.catch_warnings():  # starlette's notice about its httpx-based Test
 
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout")}
 DOCS = {"/openapi.json", "/docs", "/redoc"}  # need a token too: test_the_api_docs_need_a_token
-
-
-class World:
-    """nimbus signs off 2026.24; orbitel signs off 2026.24 and, alone, 2026.25."""
-
-    def __init__(self, repo, calendar):
-        self.repo = repo
-        cut(repo, calendar, "2026.22")
-        cut(repo, calendar, "2026.24", "CHG-1", "CHG-2")
-        cut(repo, calendar, "2026.25", "CHG-3")
-        repo.request_approvals("2026.24", ["nimbus", "orbitel"])
-        repo.request_approvals("2026.25", ["orbitel"])
-        repo.set_installed_version("orbitel", "2026.22")
-        repo.upsert_delivery("orbitel", "2026.22", status=DeliveryStatus.INSTALLED, from_release_id="2026.20")
-        repo.record_feedback(
-            oem_id="orbitel",
-            category=FeedbackCategory.USE_CASES,
-            title="Orbitel secret project",
-            body="confidential",
-            submitted_by="olga@orbitel",
-            channel="portal",
-        )
-        repo.save_roadmap_snapshot(
-            horizon=["2026.25", "2026.26"],
-            items=[
-                {
-                    "rank": 1,
-                    "id": "sso",
-                    "public": True,
-                    "title": "SSO for the AVA Integration Platform designer",
-                    "description": "Sign in to the AVA Integration Platform designer with your identity provider.",
-                    "kind": "functionality",
-                    "component": None,
-                    "target_release_id": "2026.25",
-                    "planned_for": "2026.26",
-                    "public_reason": "required by 1 customer; planned for 2026.26",
-                    "reason": "required by 1 OEM (silver); score 6",
-                    "oems": ["orbitel"],
-                    "asked_by": 1,
-                    "feedback_ids": [1],
-                    "score": 6.0,
-                },
-                {  # from before items were the vendor's words: an OEM's own title
-                    "rank": 2,
-                    "id": "fb-orbitel-secret-project",
-                    "title": "Orbitel secret project",
-                    "kind": "functionality",
-                    "component": None,
-                    "target_release_id": None,
-                    "public_reason": "required by 1 customer",
-                    "oems": ["orbitel"],
-                    "score": 1.0,
-                },
-            ],
-            changes={
-                "first": False,
-                "added": [{"id": "sso", "title": "SSO", "public": True}],
-                "removed": [{"id": "fb-x", "title": "Orbitel secret project"}],
-                "moved": [],
-            },
-            run_id="r1",
-        )
-        self.tokens = {
-            oem: issue_token(repo, oem_id=oem, label=f"user@{oem}", created_by="test").token
-            for oem in ("nimbus", "orbitel")
-        }
-        self.app = create_app(repo)
-
-    def client(self, oem: str | None = None, *, browser: bool = False) -> TestClient:
-        client = TestClient(self.app, follow_redirects=False)
-        if oem and browser:
-            assert client.post("/login", data={"token": self.tokens[oem]}).status_code == 303
-        elif oem:
-            client.headers["Authorization"] = f"Bearer {self.tokens[oem]}"
-        return client
-
-    def state(self) -> tuple:
-        """Everything an endpoint could write."""
-        events = [tuple(e) for oem in ("nimbus", "orbitel") for c in ("CHG-1", "CHG-2", "CHG-3")
-                  for e in self.repo.approval_history(oem, c)]  # fmt: skip
-        return events, [tuple(f) for f in self.repo.feedback()]
 
 
 @pytest.fixture
@@ -504,6 +423,8 @@ def test_multi_line_text_keeps_its_line_breaks(world):
         ("/releases/2026.24/decisions", {"decision": "rejected", "comment": "x" * 4001}, "comment: at most 4000"),
         ("/releases/2026.24/decisions", {"decision": "approved", "change": "CHG-1\x00"}, "change: control character"),
         ("/feedback", {"category": "use_cases", "title": "t\x00"}, "title: control character"),
+        ("/feedback", {"category": "use_cases", "title": "   "}, "title: a value is required"),
+        ("/feedback", {"category": "use_cases", "title": "t" * 301}, "title: at most 300"),
         ("/feedback", {"category": "use_cases", "title": "t", "body": "b\x00"}, "body: control character"),
         ("/feedback", {"category": "use_cases", "title": "t", "body": "b" * 10001}, "body: at most 10000"),
         ("/feedback", {"category": "use_cases", "title": "t", "component": "c" * 101}, "component: at most 100"),

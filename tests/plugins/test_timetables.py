@@ -118,3 +118,18 @@ def test_serialization_round_trip(cycles):
     restored = decode_timetable(encode_timetable(cycles))
     assert restored == cycles
     assert restored.summary.startswith("cycle train: every 4 weeks")
+
+
+def test_the_schedule_reads_as_one_sentence(releases, cycles, calendar):
+    assert calendar.description == "every 2 weeks from 2026-01-08 at 10:00 Europe/Amsterdam"
+    assert releases.summary == "release train: every 2 weeks from 2026-01-08 at 10:00 Europe/Amsterdam"
+    assert cycles.summary == (
+        "cycle train: every 4 weeks, at the last of each cycle's 2 releases "
+        "(every 2 weeks from 2026-01-08 at 10:00 Europe/Amsterdam)"
+    )
+    delayed = ReleaseTrainTimetable("release", calendar, offset=dt.timedelta(hours=2))
+    assert (
+        delayed.summary
+        == "release train: every 2 weeks from 2026-01-08 at 10:00 Europe/Amsterdam, 2:00:00 after the release"
+    )
+    assert all(summary.count("every") == 1 for summary in (releases.summary, delayed.summary))

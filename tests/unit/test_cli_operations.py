@@ -10,7 +10,7 @@ import time_machine
 from release_pipeline.cli import main
 from release_pipeline.models import ReleaseStatus
 from release_pipeline.tokens import authenticate
-from tests.unit.test_repository import cut
+from tests.builders import cut
 
 
 @pytest.fixture

@@ -3,7 +3,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from release_pipeline.delivery import DeliveryRefused, GateVerdict, aim, assess, gate_verdict, plan_delivery
+from release_pipeline.delivery import (
+    DeliveryRefused,
+    GateVerdict,
+    UnknownInstanceVersion,
+    aim,
+    assess,
+    gate_verdict,
+    plan_delivery,
+)
 from release_pipeline.models import ChangeApproval, Decision
 
 KNOWN = {"2026.20", "2026.22", "2026.24"}
@@ -49,6 +57,8 @@ def test_refusals_name_the_problem(overrides, message):
     with pytest.raises(DeliveryRefused, match="OEM 'acme'") as caught:
         plan(**overrides)
     assert message in str(caught.value)
+    # the delivery process tells the flagged instance apart by its class, never by the words
+    assert isinstance(caught.value, UnknownInstanceVersion) == ("instance_version" in overrides)
 
 
 def test_the_instance_is_the_truth_about_a_known_version():

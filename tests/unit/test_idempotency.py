@@ -1,5 +1,6 @@
 import pytest
 
+from release_pipeline.errors import DETAIL_LIMIT, error_detail
 from release_pipeline.idempotency import perform_once
 
 
@@ -25,3 +26,9 @@ def test_a_failed_attempt_is_recorded_and_retried(repo):
     assert (row.status, row.result) == ("failed", {"error": "ConnectionError: portal down"})
     assert perform_once(repo, "publish:y", "docs_publication", lambda key: {"ok": True}) == (True, {"ok": True})
     assert repo.side_effect("publish:y").attempts == 2
+
+
+def test_an_error_is_recorded_as_its_type_and_message_cut_to_the_limit():
+    assert error_detail(ConnectionError("portal down")) == "ConnectionError: portal down"
+    long = error_detail(RuntimeError("x" * 5000))
+    assert len(long) == DETAIL_LIMIT and long.startswith("RuntimeError: xxx")

@@ -11,7 +11,14 @@ import pendulum
 import pytest
 
 from release_pipeline.models import Change, ChangeType
-from release_pipeline.notes import Audience, BrandingLeak, Guard, ReleaseNotesInput, render_release_notes
+from release_pipeline.notes import (
+    Audience,
+    BrandingLeak,
+    Guard,
+    ReleaseNotesInput,
+    release_sections,
+    render_release_notes,
+)
 from release_pipeline.registry import load_registry
 from release_pipeline.vendor import load_vendor
 
@@ -126,3 +133,12 @@ def test_vendor_branding_that_cannot_be_replaced_is_refused():
 def test_empty_release():
     notes = render_release_notes([ReleaseNotesInput("2026.25", RELEASE_24.released_at, [])], Audience.vendor(VENDOR))
     assert "No changes in this release." in notes.markdown
+
+
+def test_the_sections_of_several_releases_are_dated_by_the_calendar_with_their_own_changes(calendar):
+    changes = RELEASE_23.changes + RELEASE_24.changes
+    sections = release_sections(calendar, ["2026.24", "2026.23"], iter(changes))
+    assert [s.release_id for s in sections] == ["2026.24", "2026.23"]  # in the order asked
+    assert [s.released_at for s in sections] == [calendar.release_by_id(r).at for r in ("2026.24", "2026.23")]
+    assert sections[0].changes == list(RELEASE_24.changes) and sections[1].changes == list(RELEASE_23.changes)
+    assert release_sections(calendar, ["2026.22"], changes)[0].changes == []

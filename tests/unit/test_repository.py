@@ -14,31 +14,7 @@ from release_pipeline.models import (
     ReleaseDbError,
     ReleaseStatus,
 )
-
-MERGED = pendulum.datetime(2026, 11, 20, 12, tz="UTC")
-
-
-def change(change_id: str, type_: ChangeType = ChangeType.FEATURE, breaking: bool = False) -> Change:
-    return Change(
-        id=change_id,
-        type=type_,
-        component="connectors",
-        title=f"Title of {change_id}",
-        description=f"What {change_id} does",
-        breaking=breaking,
-        merged_at=MERGED,
-    )
-
-
-def cut(repo, calendar, release_id: str, *change_ids: str) -> bool:
-    release = calendar.release_by_id(release_id)
-    return repo.record_release(
-        release,
-        [change(c) for c in change_ids],
-        changes_since=calendar.previous(release).at,
-        changes_until=release.at,
-        actor="test",
-    )
+from tests.builders import MERGED, cut
 
 
 def test_record_release_is_idempotent_and_keeps_everything(repo, calendar):

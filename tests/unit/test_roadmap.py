@@ -367,3 +367,22 @@ def test_a_markdown_link_in_an_item_arrives_as_text_in_the_update():
     )
     assert "&lt;b&gt;now&lt;/b&gt;" in message.html
     assert markdown_text("a *b* _c_\nd") == r"a \*b\* \_c\_ d"
+
+
+def test_a_stored_feedback_row_becomes_an_entry(repo):
+    """The one mapping from the release database's rows, used by planning and the CLI."""
+    feedback_id = repo.record_feedback(
+        oem_id="nimbus",
+        category=C.REQUIRED_COMPONENT,
+        title="SAP S/4 connector",
+        body="for the plant",
+        submitted_by="user@nimbus",
+        channel="portal",
+        component="sap",
+        at=NOW,
+    )
+    (row,) = repo.feedback(oem_id="nimbus")
+    entry = FeedbackEntry.from_row(row)
+    expected = FeedbackEntry(feedback_id, "nimbus", C.REQUIRED_COMPONENT, "SAP S/4 connector", row.created_at, "sap")
+    assert entry == expected
+    assert entry.created_at == NOW

@@ -7,6 +7,7 @@ import sys
 from tests.conftest import REPO
 
 DOMAIN = REPO / "include" / "release_pipeline"
+PRODUCT = ("dags", "plugins", "include")  # what production runs; dev/ is not shipped
 
 
 def imported_modules(path):
@@ -18,12 +19,38 @@ def imported_modules(path):
             yield node.module
 
 
-def test_the_domain_never_imports_airflow_or_the_simulator():
-    offenders = [
+def python_files(*folders: str):
+    for folder in folders:
+        yield from (REPO / folder).rglob("*.py")
+
+
+def imports_of(paths, forbidden: set[str]) -> list[str]:
+    """Each ``path: module`` among ``paths`` that imports a package of ``forbidden``."""
+    return [
         f"{path.relative_to(REPO)}: {module}"
-        for path in DOMAIN.rglob("*.py")
+        for path in paths
         for module in imported_modules(path)
-        if module.split(".")[0] in {"airflow", "simulator", "devstack", "release_train_airflow"}
+        if module.split(".")[0] in forbidden
+    ]
+
+
+def test_the_domain_never_imports_airflow_or_the_simulator():
+    assert imports_of(DOMAIN.rglob("*.py"), {"airflow", "simulator", "devstack", "release_train_airflow"}) == []
+
+
+def test_the_product_never_imports_the_simulator_or_the_local_stack():
+    """dags/, plugins/ and include/ are what production runs; dev/ is not shipped there."""
+    assert imports_of(python_files(*PRODUCT), {"simulator", "devstack"}) == []
+
+
+def test_task_code_logs_instead_of_printing():
+    """What a task says goes to its log through ``logging``; only the CLI prints."""
+    offenders = [
+        f"{path.relative_to(REPO)}:{node.lineno}"
+        for path in python_files(*PRODUCT)
+        if path != DOMAIN / "cli.py"
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"
     ]
     assert offenders == []
 
@@ -55,3 +82,14 @@ def test_dag_files_hold_no_domain_logic():
     for path in (REPO / "dags").glob("*.py"):
         lines = [line for line in path.read_text().splitlines() if line.strip()]
         assert len(lines) < 200, f"{path.name} has {len(lines)} lines"
+
+
+def test_test_modules_share_helpers_through_builders_not_each_other():
+    """A helper two test modules need lives in tests/builders.py."""
+    offenders = [
+        f"{path.relative_to(REPO)}: {node.module}"
+        for path in python_files("tests")
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.rsplit(".", 1)[-1].startswith("test_")
+    ]
+    assert offenders == []

@@ -7,7 +7,7 @@ from release_pipeline.models import Decision, DeliveryStatus
 from release_pipeline.signoff import Conflict, Invalid, NotFound, decide, release_for, releases_for
 from release_pipeline.status import status_matrix
 from release_pipeline.tokens import authenticate, hash_token, issue_token
-from tests.unit.test_repository import cut
+from tests.builders import cut
 
 
 @pytest.fixture

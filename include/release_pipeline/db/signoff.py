@@ -1,5 +1,6 @@
 """OEM sign-off: the only SQL for ``approval_requests`` and ``approval_events``, and
-the approval gate's queries (shared with the triggers' async reader).
+the approval gate's queries, and the batched poll and NOTIFY that let one poller serve
+every waiting gate.
 
 Approvals are append-only events whose latest one is the state. The queries here
 read a release's changes and status beside them (what is signed off, and whether it
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Row, and_, case, func, select
+from sqlalchemy import Row, and_, case, func, or_, select, true
 
 from release_pipeline.db import schema as t
 from release_pipeline.db.releases import change_ids_of
@@ -70,15 +71,20 @@ def release_statuses_query(release_ids: Sequence[str]):
     return select(t.releases.c.id, t.releases.c.status).where(t.releases.c.id.in_(list(release_ids)))
 
 
-def _change_approval(row) -> ChangeApproval:
+def change_approval(change_id: str, release_id: str, event=None) -> ChangeApproval:
+    """A change's sign-off state from the OEM's latest event on it (None: pending)."""
     return ChangeApproval(
-        change_id=row.change_id,
-        release_id=row.release_id,
-        decision=Decision(row.decision) if row.decision else None,
-        actor=row.actor,
-        comment=row.comment,
-        decided_at=row.created_at,
+        change_id=change_id,
+        release_id=release_id,
+        decision=Decision(event.decision) if event is not None else None,
+        actor=event.actor if event is not None else None,
+        comment=event.comment if event is not None else None,
+        decided_at=event.created_at if event is not None else None,
     )
+
+
+def _change_approval(row) -> ChangeApproval:
+    return change_approval(row.change_id, row.release_id, row if row.decision else None)
 
 
 def _latest_event_id(oem_column, change_column):
@@ -234,6 +240,7 @@ class SignoffStore(Store):
                     )
                 )
                 ids.append(result.inserted_primary_key[0])
+            notify_signoff(conn, oem_id)  # wakes the OEM's approval gates at commit
             return ids
 
     def approval_states(self, oem_id: str, after_release_id: str | None, until_release_id: str) -> list[ChangeApproval]:
@@ -325,23 +332,77 @@ class SignoffStore(Store):
 
 class AsyncReleaseReader:
     """Read-only asyncio access for triggers, which may run more than once and must
-    never write."""
+    never write. (The approval gates read through ``gate_poller``'s batched queries below.)"""
 
     def __init__(self, engine):
         self.engine = engine
-
-    async def approval_states(
-        self, oem_id: str, after_release_id: str | None, until_release_id: str
-    ) -> list[ChangeApproval]:
-        async with self.engine.connect() as conn:
-            result = await conn.execute(approval_states_query(oem_id, after_release_id, until_release_id))
-            return [_change_approval(row) for row in result]
-
-    async def production_release_ids(self, after_release_id: str, until_release_id: str) -> list[str]:
-        async with self.engine.connect() as conn:
-            return list(await conn.scalars(production_release_ids_query(after_release_id, until_release_id)))
 
     async def release_statuses(self, release_ids: Sequence[str]) -> dict[str, str]:
         async with self.engine.connect() as conn:
             result = await conn.execute(release_statuses_query(release_ids))
             return {row.id: row.status for row in result}
+
+
+# -- the approval gates' batched poll (release_train_airflow.gate_poller) ---------------------
+# A poll is one small statement whatever the number of gates: the changes of the production
+# releases in the gates' span and the newest approval event id. Only when that id moved (or a
+# NOTIFY named an OEM) does a second statement read the latest decisions, of those OEMs only.
+# LISTEN/NOTIFY channel of recorded sign-off decisions; the payload is the OEM id.
+SIGNOFF_CHANNEL = "release_train_signoff"
+
+
+def notify_signoff(conn, oem_id: str) -> None:
+    """Wake the approval gates of ``oem_id`` when this transaction commits (PostgreSQL
+    delivers a NOTIFY at commit, and drops it on rollback); nothing on SQLite, whose
+    gates poll."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_notify(SIGNOFF_CHANNEL, oem_id)))
+
+
+def _production_changes(after_release_id: str, until_release_id: str):
+    r, c = t.releases.c, t.release_changes.c
+    return (
+        select(r.id.label("release_id"), c.change_id)
+        .select_from(t.releases.outerjoin(t.release_changes, c.release_id == r.id))
+        .where(r.id > after_release_id, r.id <= until_release_id, r.status == str(ReleaseStatus.DEPLOYED))
+    )
+
+
+def poll_query(after_release_id: str, until_release_id: str):
+    """One row per change of a production release in ``(after, until]`` (``change_id``
+    None for a release without changes), each carrying ``last_event_id``: the newest
+    approval event's id. Always at least one row (release None when none is in range)."""
+    e = t.approval_events.c
+    newest = select(func.max(e.id).label("last_event_id")).subquery()
+    production = _production_changes(after_release_id, until_release_id).subquery()
+    return (
+        select(newest.c.last_event_id, production.c.release_id, production.c.change_id)
+        .select_from(newest.outerjoin(production, true()))
+        .order_by(production.c.release_id, production.c.change_id)
+    )
+
+
+def latest_decisions_query(
+    after_release_id: str,
+    until_release_id: str,
+    *,
+    oem_ids: Iterable[str] | None = None,
+    since_event_id: int | None = None,
+):
+    """Each OEM's latest decision on each change of the production releases in
+    ``(after, until]``, walking the (oem_id, change_id, id) index.
+
+    ``oem_ids`` None reads every OEM; otherwise those OEMs, plus every OEM with an
+    event newer than ``since_event_id``."""
+    e = t.approval_events.alias("latest_event")
+    changes = _production_changes(after_release_id, until_release_id).with_only_columns(t.release_changes.c.change_id)
+    condition = e.c.change_id.in_(changes)
+    if oem_ids is not None:
+        who = e.c.oem_id.in_(sorted(oem_ids))
+        if since_event_id is not None:
+            newer = select(t.approval_events.c.oem_id).where(t.approval_events.c.id > since_event_id)
+            who = or_(who, e.c.oem_id.in_(newer))
+        condition = and_(condition, who)
+    latest = select(func.max(e.c.id)).where(condition).group_by(e.c.oem_id, e.c.change_id)
+    a = t.approval_events.c
+    return select(a.id, a.oem_id, a.change_id, a.decision, a.actor, a.comment, a.created_at).where(a.id.in_(latest))

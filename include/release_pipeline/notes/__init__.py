@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pendulum
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -23,6 +23,9 @@ from release_pipeline.models import Change, ChangeType
 from release_pipeline.notes.whitelabel import BrandingLeak, Guard, Leak, Whitelabel
 from release_pipeline.registry import Oem
 from release_pipeline.vendor import VendorConfig
+
+if TYPE_CHECKING:
+    from release_pipeline.release_calendar import ReleaseCalendar
 
 __all__ = [
     "Audience",
@@ -33,6 +36,7 @@ __all__ = [
     "ReleaseNotesInput",
     "Whitelabel",
     "markdown_text",
+    "release_sections",
     "render",
     "render_release_notes",
 ]
@@ -142,6 +146,18 @@ class ReleaseNotesInput:
     release_id: str
     released_at: dt.datetime
     changes: Sequence[Change] = field(default_factory=tuple)
+
+
+def release_sections(
+    train: ReleaseCalendar, release_ids: Iterable[str], changes: Iterable[Change]
+) -> list[ReleaseNotesInput]:
+    """One section per release of ``release_ids``, in that order, at its calendar moment,
+    with its changes among ``changes``: the notes of several releases (an OEM's delivery,
+    a notes window)."""
+    changes = list(changes)
+    return [
+        ReleaseNotesInput(r, train.release_by_id(r).at, [c for c in changes if c.release_id == r]) for r in release_ids
+    ]
 
 
 def _change(change: Change, show_release: bool, asked: Mapping[str, Sequence[dict]]) -> dict[str, Any]:

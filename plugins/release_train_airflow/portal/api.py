@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from release_pipeline import inputs
 from release_pipeline.models import FeedbackCategory
 from release_pipeline.roadmap import FeedbackLimitReached
-from release_pipeline.signoff import Conflict, Invalid, NotFound, SignoffError, decide, release_for, releases_for
+from release_pipeline.signoff import SignoffError, decide, release_for, releases_for
 from release_train_airflow.portal import views
 from release_train_airflow.portal.auth import Caller, api_caller
 
@@ -42,12 +42,11 @@ router = APIRouter(prefix="/api/v1", tags=["OEM portal"], responses=ERRORS)
 ReleaseId = Annotated[
     str, Path(max_length=7, pattern=inputs.RELEASE_ID, description="a release id like 2026.24", examples=["2026.24"])
 ]
-ChangeId = Annotated[str, Field(min_length=1, max_length=inputs.MAX_CHANGE_ID, pattern=inputs.CHANGE_ID)]
+ChangeId = Annotated[str, Field(**inputs.CHANGE.field())]
 
 
 def http_error(exc: SignoffError) -> HTTPException:
-    status = {NotFound: 404, Conflict: 409, Invalid: 422}.get(type(exc), 400)
-    return HTTPException(status, str(exc))
+    return HTTPException(views.signoff_status(exc), str(exc))
 
 
 # -- models (the OpenAPI schema) ----------------------------------------------------------------
@@ -111,7 +110,7 @@ class Approval(BaseModel):
 
     decision: Literal["approved"]
     changes: ChangeIds = None
-    comment: str | None = Field(None, max_length=inputs.MAX_COMMENT, pattern=inputs.TEXT)
+    comment: str | None = Field(None, **inputs.COMMENT.field())
 
 
 class Rejection(BaseModel):
@@ -138,9 +137,9 @@ class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     category: FeedbackCategory
-    title: str = Field(min_length=1, max_length=inputs.MAX_TITLE, pattern=inputs.NONBLANK_LINE)
-    body: str = Field("", max_length=inputs.MAX_BODY, pattern=inputs.TEXT)
-    component: str | None = Field(None, max_length=inputs.MAX_COMPONENT, pattern=inputs.LINE)
+    title: str = Field(**inputs.TITLE.field())
+    body: str = Field("", **inputs.BODY.field())
+    component: str | None = Field(None, **inputs.COMPONENT.field())
 
 
 class FeedbackOut(BaseModel):

@@ -19,14 +19,13 @@ from release_pipeline.db.repository import ReleaseDbError
 from release_pipeline.inputs import InvalidInput
 from release_pipeline.models import FeedbackCategory
 from release_pipeline.roadmap import CATEGORY_LABELS, FeedbackLimitReached
-from release_pipeline.signoff import Conflict, Invalid, NotFound, SignoffError, decide, release_for, releases_for
+from release_pipeline.signoff import SignoffError, decide, release_for, releases_for
 from release_train_airflow.portal import views
 from release_train_airflow.portal.auth import COOKIE, INVALID_TOKEN, Caller, page_caller, portal, secure_cookie, sign_in
 from release_train_airflow.portal.context import Portal
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 router = APIRouter(include_in_schema=False)
-STATUS = {NotFound: 404, Conflict: 409, Invalid: 422}
 
 
 def page(request: Request, name: str, caller: Caller | None, status_code: int = 200, **context) -> HTMLResponse:
@@ -105,7 +104,7 @@ def release_page(request: Request, release_id: str, done: str | None = None, cal
     try:
         release = views.release_detail(caller, release_for(caller.repo, caller.oem.id, release_id))
     except SignoffError as exc:
-        return page(request, "error.html", caller, STATUS.get(type(exc), 400), message=str(exc))
+        return page(request, "error.html", caller, views.signoff_status(exc), message=str(exc))
     return page(request, "release.html", caller, release=release, notes=Markup(release["notes"]["html"]), done=done)
 
 
@@ -140,7 +139,7 @@ def decide_form(
             comment=comment,
         )
     except SignoffError as exc:
-        status = STATUS.get(type(exc), 400)
+        status = views.signoff_status(exc)
         try:
             release = views.release_detail(caller, release_for(caller.repo, caller.oem.id, release_id))
         except SignoffError:
@@ -181,8 +180,6 @@ def feedback_form(
     error, status = None, 422
     if category not in {str(c) for c in FeedbackCategory}:
         error = "choose a category"
-    elif not title.strip() or len(title) > inputs.MAX_TITLE:
-        error = f"a title of 1 to {inputs.MAX_TITLE} characters is required"
     else:
         try:
             inputs.TITLE.check("title", title)

@@ -14,11 +14,25 @@ import pendulum
 
 from release_pipeline.notes import Guard, ReleaseNotesInput, render_release_notes
 from release_pipeline.roadmap import CATEGORY_LABELS, FeedbackLimitReached, check_feedback_allowance, oem_view
-from release_pipeline.signoff import ChangeSignoff, ReleaseSignoff, releases_for
+from release_pipeline.signoff import (
+    ChangeSignoff,
+    Conflict,
+    Invalid,
+    NotFound,
+    ReleaseSignoff,
+    SignoffError,
+    releases_for,
+)
 from release_train_airflow.portal.auth import Caller
 
 log = logging.getLogger(__name__)
 REDACTED = "[redacted]"
+SIGNOFF_STATUS = {NotFound: 404, Conflict: 409, Invalid: 422}
+
+
+def signoff_status(exc: SignoffError) -> int:
+    """The HTTP status a refused sign-off answers with, on a page and in the API alike."""
+    return SIGNOFF_STATUS.get(type(exc), 400)
 
 
 def guard(caller: Caller) -> Guard:

@@ -1,0 +1,160 @@
+"""Test data and worlds shared by several test modules: one place, instead of test modules
+importing each other."""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+import pendulum
+
+from release_pipeline.models import Change, ChangeType, DeliveryStatus, FeedbackCategory
+from release_pipeline.release_calendar import load_calendar
+from release_pipeline.tokens import issue_token
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+
+# -- the release database ------------------------------------------------------------------
+MERGED = pendulum.datetime(2026, 11, 20, 12, tz="UTC")
+
+
+def change(change_id: str, type_: ChangeType = ChangeType.FEATURE, breaking: bool = False) -> Change:
+    return Change(
+        id=change_id,
+        type=type_,
+        component="connectors",
+        title=f"Title of {change_id}",
+        description=f"What {change_id} does",
+        breaking=breaking,
+        merged_at=MERGED,
+    )
+
+
+def cut(repo, calendar, release_id: str, *change_ids: str) -> bool:
+    release = calendar.release_by_id(release_id)
+    return repo.record_release(
+        release,
+        [change(c) for c in change_ids],
+        changes_since=calendar.previous(release).at,
+        changes_until=release.at,
+        actor="test",
+    )
+
+
+# -- the change feed (the simulator's) ------------------------------------------------------
+def feed_changes(release_id: str = "2026.24", count: int = 3) -> list[dict]:
+    """Changes merged inside the release's window; the first one is breaking."""
+    train = load_calendar()
+    release = train.release_by_id(release_id)
+    start = train.previous(release).at
+    return [
+        {
+            "id": f"CHG-{release_id[-2:]}{n}",
+            "type": ["component", "feature", "fix"][n % 3],
+            "component": "runtime" if n == 0 else "connectors",
+            "title": f"Change {n} of {release_id} in the AVA Platform",
+            "description": "Works across the AVA Integration Platform.",
+            "breaking": n == 0,
+            "merged_at": start.add(days=1 + n).in_timezone("UTC").isoformat(),
+        }
+        for n in range(count)
+    ] + [  # merged after the release: belongs to the next one
+        {
+            "id": "CHG-LATE",
+            "type": "fix",
+            "component": "x",
+            "title": "late",
+            "description": "",
+            "merged_at": release.at.add(hours=1).in_timezone("UTC").isoformat(),
+        }
+    ]
+
+
+# -- the OEM portal ----------------------------------------------------------------------------
+class World:
+    """nimbus signs off 2026.24; orbitel signs off 2026.24 and, alone, 2026.25."""
+
+    def __init__(self, repo, calendar):
+        self.repo = repo
+        cut(repo, calendar, "2026.22")
+        cut(repo, calendar, "2026.24", "CHG-1", "CHG-2")
+        cut(repo, calendar, "2026.25", "CHG-3")
+        repo.request_approvals("2026.24", ["nimbus", "orbitel"])
+        repo.request_approvals("2026.25", ["orbitel"])
+        repo.set_installed_version("orbitel", "2026.22")
+        repo.upsert_delivery("orbitel", "2026.22", status=DeliveryStatus.INSTALLED, from_release_id="2026.20")
+        repo.record_feedback(
+            oem_id="orbitel",
+            category=FeedbackCategory.USE_CASES,
+            title="Orbitel secret project",
+            body="confidential",
+            submitted_by="olga@orbitel",
+            channel="portal",
+        )
+        repo.save_roadmap_snapshot(
+            horizon=["2026.25", "2026.26"],
+            items=[
+                {
+                    "rank": 1,
+                    "id": "sso",
+                    "public": True,
+                    "title": "SSO for the AVA Integration Platform designer",
+                    "description": "Sign in to the AVA Integration Platform designer with your identity provider.",
+                    "kind": "functionality",
+                    "component": None,
+                    "target_release_id": "2026.25",
+                    "planned_for": "2026.26",
+                    "public_reason": "required by 1 customer; planned for 2026.26",
+                    "reason": "required by 1 OEM (silver); score 6",
+                    "oems": ["orbitel"],
+                    "asked_by": 1,
+                    "feedback_ids": [1],
+                    "score": 6.0,
+                },
+                {  # from before items were the vendor's words: an OEM's own title
+                    "rank": 2,
+                    "id": "fb-orbitel-secret-project",
+                    "title": "Orbitel secret project",
+                    "kind": "functionality",
+                    "component": None,
+                    "target_release_id": None,
+                    "public_reason": "required by 1 customer",
+                    "oems": ["orbitel"],
+                    "score": 1.0,
+                },
+            ],
+            changes={
+                "first": False,
+                "added": [{"id": "sso", "title": "SSO", "public": True}],
+                "removed": [{"id": "fb-x", "title": "Orbitel secret project"}],
+                "moved": [],
+            },
+            run_id="r1",
+        )
+        self.tokens = {
+            oem: issue_token(repo, oem_id=oem, label=f"user@{oem}", created_by="test").token
+            for oem in ("nimbus", "orbitel")
+        }
+        from release_train_airflow.portal import create_app  # only where a portal is built
+
+        self.app = create_app(repo)
+
+    def client(self, oem: str | None = None, *, browser: bool = False) -> TestClient:
+        with warnings.catch_warnings():  # starlette's notice about its httpx-based TestClient
+            warnings.simplefilter("ignore")
+            from fastapi.testclient import TestClient
+
+        client = TestClient(self.app, follow_redirects=False)
+        if oem and browser:
+            assert client.post("/login", data={"token": self.tokens[oem]}).status_code == 303
+        elif oem:
+            client.headers["Authorization"] = f"Bearer {self.tokens[oem]}"
+        return client
+
+    def state(self) -> tuple:
+        """Everything an endpoint could write."""
+        events = [tuple(e) for oem in ("nimbus", "orbitel") for c in ("CHG-1", "CHG-2", "CHG-3")
+                  for e in self.repo.approval_history(oem, c)]  # fmt: skip
+        return events, [tuple(f) for f in self.repo.feedback()]
