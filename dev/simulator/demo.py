@@ -46,6 +46,10 @@ _CHANGES = [
 ]
 
 
+# the roadmap items (config/roadmap.yaml) a demo change delivers, by title
+_DELIVERS = {"Secrets from HashiCorp Vault": ["vault-secrets"]}
+
+
 def demo_changes(now: pendulum.DateTime | None = None, releases_back: int = 4) -> list[dict]:
     """Three changes merged in each of the last ``releases_back`` release intervals and
     the current one, so every demo release has something to ship."""
@@ -69,6 +73,7 @@ def demo_changes(now: pendulum.DateTime | None = None, releases_back: int = 4) -
                     "description": description,
                     "breaking": breaking,
                     "merged_at": merged.in_timezone("UTC").isoformat(),
+                    **({"roadmap_items": _DELIVERS[title]} if title in _DELIVERS else {}),
                 }
             )
     return changes

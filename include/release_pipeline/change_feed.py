@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import pendulum
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from release_pipeline.config_loading import did_you_mean
 from release_pipeline.models import Change, ChangeType
+from release_pipeline.roadmap import ITEM_ID_PATTERN
 
 
 class ChangeFeedError(ValueError):
@@ -31,6 +32,11 @@ class _FeedChange(BaseModel):
     description: str = ""
     breaking: bool = False
     merged_at: Any
+    # the roadmap items this change delivers; whether they exist is checked where the
+    # roadmap is known (:func:`release_pipeline.roadmap.check_item_ids`)
+    roadmap_items: list[Annotated[str, StringConstraints(pattern=ITEM_ID_PATTERN)]] = Field(
+        default_factory=list, max_length=20
+    )
 
     @field_validator("type")
     @classmethod
@@ -87,6 +93,7 @@ def parse_changes(body: str | bytes) -> list[Change]:
                 description=parsed.description,
                 breaking=parsed.breaking,
                 merged_at=parsed.merged_at,
+                roadmap_items=tuple(dict.fromkeys(parsed.roadmap_items)),
             )
         )
     if problems:

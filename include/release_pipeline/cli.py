@@ -497,20 +497,21 @@ def cmd_roadmap(args: argparse.Namespace) -> int:
 def _roadmap_list(args: argparse.Namespace, repo: ReleaseRepository) -> int:
     """The items (what OEMs may see) with their asks, then the asks on no item: the
     feedback staff still have to publish, merge or leave."""
-    from release_pipeline.roadmap import LOOKBACK, FeedbackEntry, assign, planned_items
+    from release_pipeline.roadmap import LOOKBACK, FeedbackEntry, assign, planned_items, shipped_items
 
     now = pendulum.now("UTC")
     registry = load_registry(args.config_dir / "oems.yaml" if args.config_dir else None)
     planned = planned_items(_roadmap_config(args), repo.planned_items())
     feedback = [FeedbackEntry.from_row(r) for r in repo.feedback(since=now - LOOKBACK) if r.oem_id in registry.oems]
     asks, unassigned = assign(feedback, planned, {o.id: o.tier for o in registry.oems.values()}, now)
+    shipped = shipped_items(repo.change_roadmap_links())
     items = [
         {
             "id": p.id,
             "title": p.title,
             "source": p.source,
-            "release": p.target_release_id or "-",
-            "state": "hidden" if p.hidden else "published",
+            "release": shipped.get(p.id) or p.target_release_id or "-",
+            "state": "hidden" if p.hidden else f"shipped in {shipped[p.id]}" if p.id in shipped else "published",
             "asked_by": len({e.oem_id for e in asks.get(p.id, [])}),
             "feedback": ",".join(str(e.id) for e in asks.get(p.id, [])) or "-",
         }
@@ -669,7 +670,10 @@ def _configure_status(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_change(args: argparse.Namespace) -> int:
-    """Correct a recorded change's text, e.g. a name no OEM may read (then release what was held)."""
+    """Correct a recorded change's text, e.g. a name no OEM may read (then release what was held),
+    or name the roadmap items it delivers."""
+    if args.change_command == "link-roadmap":
+        return _link_roadmap(args)
     if not args.by.strip():
         raise UsageError("--by must name the staff member editing it")
     if args.title is None and args.description is None and args.component is None:
@@ -681,6 +685,30 @@ def cmd_change(args: argparse.Namespace) -> int:
     return 0
 
 
+def _link_roadmap(args: argparse.Namespace) -> int:
+    """Record that a change delivers roadmap items: the OEMs that asked are told when it
+    reaches them, and the items leave the ranking once it is in production."""
+    from release_pipeline.roadmap import UnknownRoadmapItems, check_item_ids, planned_items
+
+    by = _staff_member(args)
+    repo = _repository(args)
+    if not repo.changes_by_id([args.change_id]):
+        raise UsageError(f"no change {args.change_id!r} recorded (changes are recorded when a release is cut)")
+    try:
+        check_item_ids(
+            f"change {args.change_id!r}", args.items, planned_items(_roadmap_config(args), repo.planned_items())
+        )
+    except UnknownRoadmapItems as exc:
+        raise UsageError(str(exc)) from None
+    added = repo.link_change_roadmap_items(args.change_id, args.items, by=by)
+    already = [i for i in dict.fromkeys(args.items) if i not in added]
+    print(
+        f"change {args.change_id} delivers roadmap item(s) {', '.join(dict.fromkeys(args.items))}"
+        + (f" ({', '.join(already)} already linked)" if already else "")
+    )
+    return 0
+
+
 def _configure_change(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="change_command", required=True, metavar="ACTION")
     edit = sub.add_parser("edit", help="correct a change's title, description or component")
@@ -689,6 +717,10 @@ def _configure_change(parser: argparse.ArgumentParser) -> None:
     edit.add_argument("--description")
     edit.add_argument("--component")
     edit.add_argument("--by", required=True, help="the staff member editing it")
+    link = sub.add_parser("link-roadmap", help="name the roadmap items a change delivers")
+    link.add_argument("change_id", metavar="CHANGE_ID")
+    link.add_argument("items", nargs="+", metavar="ITEM", help="roadmap item ids (see `release-train roadmap list`)")
+    link.add_argument("--by", default=os.environ.get("USER", ""), help="the staff member (recorded; default: $USER)")
 
 
 def cmd_held(args: argparse.Namespace) -> int:

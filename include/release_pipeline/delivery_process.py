@@ -33,6 +33,7 @@ from release_pipeline.idempotency import perform_once
 from release_pipeline.models import DeliveryStatus, ReleaseStatus
 from release_pipeline.registry import Oem
 from release_pipeline.release_calendar import ReleaseCalendar, UnknownRelease
+from release_pipeline.roadmap import RoadmapConfig, asked_for, load_roadmap_config, planned_items
 
 INSTALL_TIMEOUT_SECONDS = 1800  # one install command, end to end (the Celery stop grace is longer)
 VERSION_TIMEOUT_SECONDS = 60
@@ -92,14 +93,23 @@ class Outbox(Protocol):
     def tell_oem(self, oem: Oem, subject: str, lines: list[str], *, key: str, release_id: str) -> None: ...
 
     def tell_oem_delivered(
-        self, oem: Oem, subject: str, lines: list[str], *, key: str, installed: str, target: str
-    ) -> None: ...
+        self,
+        oem: Oem,
+        subject: str,
+        lines: list[str],
+        *,
+        key: str,
+        installed: str,
+        target: str,
+        asked: dict[str, list[dict]] | None = None,
+    ) -> None:
+        """``asked``: change id -> the roadmap items this OEM asked for (for its notes)."""
 
     def alert_vendor(self, subject: str, lines: list[str], *, key: str) -> None: ...
 
     def ask_signoff(self, oem: Oem, release_id: str) -> None: ...
 
-    def publish_docs(self, oem: Oem, *, installed: str, target: str) -> str:
+    def publish_docs(self, oem: Oem, *, installed: str, target: str, asked: dict[str, list[dict]] | None = None) -> str:
         """Once per (OEM, target): docs are published only after a verified install."""
 
 
@@ -114,6 +124,17 @@ def signoff_of(repo: ReleaseRepository, oem_id: str, installed: str, until: str 
         production=repo.production_release_ids(installed, until),
         states=repo.approval_states(oem_id, installed, until),
     )
+
+
+def asked_for_lines(asked: dict[str, list[dict]]) -> list[str]:
+    """One "you asked for this" line per roadmap item a delivery brings to the OEM that asked."""
+    items: dict[str, list[str]] = {}
+    for change_id, delivered in sorted(asked.items()):
+        for item in delivered:
+            items.setdefault(item["title"], []).append(change_id)
+    return [
+        f"You asked for this: {title} is now live ({', '.join(changes)})." for title, changes in sorted(items.items())
+    ]
 
 
 def _utc() -> pendulum.DateTime:
@@ -133,6 +154,7 @@ class DeliveryProcess:
     verify_poll_seconds: float = VERIFY_POLL_SECONDS
     install_timeout: float = INSTALL_TIMEOUT_SECONDS
     log: Callable[[str], None] = field(default=lambda _message: None)
+    roadmap_config: RoadmapConfig | None = None  # None: config/roadmap.yaml
 
     # -- 1. aim (at the run's start, and again on install day) ---------------------------------
     def plan(
@@ -465,23 +487,33 @@ class DeliveryProcess:
     # -- 5. docs and the good news ---------------------------------------------------------------------
     def publish_docs(self, plan: dict) -> str:
         """The OEM's docs follow its instance: notes for every release since the one it ran."""
-        return self.outbox.publish_docs(self.oem, installed=plan["installed"], target=plan["target"])
+        return self.outbox.publish_docs(
+            self.oem, installed=plan["installed"], target=plan["target"], asked=self.asked_for(plan)
+        )
 
     def notify_delivered(self, plan: dict) -> None:
         oem = self.oem
         local = self.clock().in_timezone(oem.timezone).format("D MMMM YYYY HH:mm")
+        asked = self.asked_for(plan)
         self.outbox.tell_oem_delivered(
             oem,
             f"Your {oem.brand_name} instance now runs {plan['target']}",
             [
                 f"Upgraded from {plan['installed']} to {plan['target']} on {local} ({oem.timezone}).",
                 f"{len(plan['changes'])} change(s), all signed off by you, are now live.",
+                *asked_for_lines(asked),
                 *plan["notes"][-1:],
             ],
             key=self._key("installed", plan),
             installed=plan["installed"],
             target=plan["target"],
+            asked=asked,
         )
+
+    def asked_for(self, plan: dict) -> dict[str, list[dict]]:
+        """The delivered changes that bring roadmap items this OEM asked for (its own asks only)."""
+        planned = planned_items(self.roadmap_config or load_roadmap_config(), self.repo.planned_items())
+        return asked_for(self.repo, self.oem.id, plan["changes"], planned)
 
     # -- helpers ---------------------------------------------------------------------------------------
     def production(self) -> set[str]:

@@ -69,6 +69,7 @@ class Change:
     breaking: bool
     merged_at: dt.datetime
     release_id: str | None = None
+    roadmap_items: tuple[str, ...] = ()  # the roadmap items it delivers (their ids)
 
     @classmethod
     def from_row(cls, row) -> Change:

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -308,6 +308,7 @@ def prioritise(
     tiers: dict[str, str],
     horizon: Horizon,
     as_of: dt.datetime,
+    shipped: Mapping[str, str] | None = None,
 ) -> list[dict]:
     """The ranked roadmap for the delivery cycles of ``horizon`` as JSON-ready dicts:
     the vendor's visible items only, with the asks counted towards them.
@@ -315,13 +316,16 @@ def prioritise(
     ``tiers`` maps each OEM of the registry to its tier; feedback of an OEM no longer
     in the registry is left out. Items are listed when they target a release of the
     horizon (or none); one planned for later only when OEMs ask for it, one planned
-    for a release cut before the horizon (shipped) not at all.
+    for a release cut before the horizon not at all. An item in ``shipped`` (item id
+    -> release, see :func:`shipped_items`) has left the ranking: there is nothing
+    left to prioritise.
     """
+    shipped = shipped or {}
     as_of = pendulum.instance(as_of)
     first, last = horizon.first_release_id, horizon.last_release_id
     asks, _ = assign(feedback, planned, tiers, as_of)
     items = []
-    for plan in sorted((p for p in planned if not p.hidden), key=lambda p: p.id):
+    for plan in sorted((p for p in planned if not p.hidden and p.id not in shipped), key=lambda p: p.id):
         entries = asks.get(plan.id, [])
         target = plan.target_release_id
         if target is not None and (target < first or (target > last and not entries)):
@@ -440,6 +444,62 @@ def _rank_key(item: dict):
     return (-item["score"], -len(item["oems"]), newest_first, not item["planned"], item["title"], item["id"])
 
 
+# -- from feedback to shipped -------------------------------------------------------------------
+class UnknownRoadmapItems(ValueError):
+    """A change names roadmap items that are on no roadmap."""
+
+    def __init__(self, where: str, unknown: Sequence[str], known: Iterable[str]):
+        self.unknown = list(unknown)
+        listed = ", ".join(sorted(known)) or "none yet"
+        super().__init__(
+            f"{where}: unknown roadmap item(s) {', '.join(repr(i) for i in self.unknown)} "
+            f"(items: {listed}; see `release-train roadmap list`)"
+        )
+
+
+def check_item_ids(where: str, item_ids: Iterable[str], planned: Sequence[PlannedItem]) -> None:
+    """Raise :class:`UnknownRoadmapItems` naming every id of ``item_ids`` that is no item
+    of config/roadmap.yaml or the database (``where`` names the change)."""
+    known = {p.id for p in planned}
+    if unknown := [i for i in dict.fromkeys(item_ids) if i not in known]:
+        raise UnknownRoadmapItems(where, unknown, known)
+
+
+def shipped_items(links: Iterable) -> dict[str, str]:
+    """Item id -> the release that shipped it, from the change links
+    (``repo.change_roadmap_links()``: change_id, item_id, release_id, release_status).
+
+    An item is shipped once every change that delivers it is in production (its
+    release deployed); its release is the newest of theirs, the one that completes it.
+    """
+    releases: dict[str, list[tuple[str, bool]]] = {}
+    for link in links:
+        releases.setdefault(link.item_id, []).append((link.release_id, link.release_status == "deployed"))
+    return {
+        item_id: max(release_id for release_id, _ in entries)
+        for item_id, entries in sorted(releases.items())
+        if all(deployed for _, deployed in entries)
+    }
+
+
+def asked_for(repo, oem_id: str, change_ids: Iterable[str], planned: Sequence[PlannedItem]) -> dict[str, list[dict]]:
+    """Change id -> the visible roadmap items it delivers that ``oem_id``'s own feedback
+    asked for (feedback staff linked to the item): what "you asked for this" names.
+
+    Only the OEM's own asks are looked up, so nothing of another OEM's feedback can
+    reach it; an item nobody of this OEM asked for is not mentioned at all."""
+    links = repo.change_roadmap_links(list(change_ids))
+    if not links:
+        return {}
+    visible = {p.id: p for p in planned if not p.hidden}
+    mine = {row.item_id for row in repo.oems_asking_for_items({link.item_id for link in links}, oem_id=oem_id)}
+    answer: dict[str, list[dict]] = {}
+    for link in links:
+        if link.item_id in mine and link.item_id in visible:
+            answer.setdefault(link.change_id, []).append({"id": link.item_id, "title": visible[link.item_id].title})
+    return answer
+
+
 # -- what changed -----------------------------------------------------------------------------
 def diff(previous: Sequence[dict] | None, current: Sequence[dict]) -> dict:
     """Items added, removed and moved (rank) since the previous snapshot, among the
@@ -515,16 +575,46 @@ def plan_roadmap(
     planned = planned_items(config, repo.planned_items())
     horizon = roadmap_horizon(calendar, moment)
     tiers = {o.id: o.tier for o in registry.oems.values()}
-    items = prioritise(feedback, planned, tiers, horizon, moment)
+    shipped = shipped_items(repo.change_roadmap_links())
+    items = prioritise(feedback, planned, tiers, horizon, moment, shipped)
     as_of = previous.changes.get("as_of") if previous is not None else None
     since = pendulum.parse(as_of) if as_of else None
+    what_changed = diff(previous.items if previous is not None else None, items)
+    what_changed["removed"] = [ref for ref in what_changed["removed"] if ref["id"] not in shipped]
     changes = {
-        **diff(previous.items if previous is not None else None, items),
+        **what_changed,
+        "shipped": shipped_list(feedback, planned, tiers, moment, shipped),
         "as_of": moment.to_iso8601_string(),
         "since": since.to_iso8601_string() if since else None,
         "ingested": ingested(feedback, since, moment),
     }
     return Snapshot(horizon.release_ids, items, candidates(feedback, planned, tiers, moment), changes)
+
+
+def shipped_list(
+    feedback: Iterable[FeedbackEntry],
+    planned: Sequence[PlannedItem],
+    tiers: dict[str, str],
+    as_of: dt.datetime,
+    shipped: Mapping[str, str],
+) -> list[dict]:
+    """The visible shipped items, newest release first, each marked with its release and
+    the OEMs that asked for it (staff's copy; an OEM's view keeps only "yours")."""
+    asks, _ = assign(feedback, planned, tiers, as_of)
+    return sorted(
+        (
+            {
+                "id": p.id,
+                "title": p.title,
+                "public": True,
+                "release_id": shipped[p.id],
+                "oems": sorted({e.oem_id for e in asks.get(p.id, [])}),
+            }
+            for p in planned
+            if p.id in shipped and not p.hidden
+        ),
+        key=lambda i: (-int(i["release_id"].replace(".", "")), i["title"], i["id"]),
+    )
 
 
 # -- how much feedback an OEM may give -----------------------------------------------------------
@@ -586,6 +676,11 @@ def oem_view(items: Sequence[dict], changes: dict, oem_id: str) -> dict:
                 {"title": m["title"], "from": m["from"], "to": m["to"]} for m in changes.get("moved", []) if _public(m)
             ],
         },
+        "shipped": [
+            {"id": i["id"], "title": i["title"], "release_id": i["release_id"], "yours": oem_id in i.get("oems", ())}
+            for i in changes.get("shipped", [])
+            if _public(i)
+        ],
     }
 
 

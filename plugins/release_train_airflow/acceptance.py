@@ -19,6 +19,7 @@ from release_pipeline.change_feed import ChangeFeedError, parse_changes
 from release_pipeline.models import ReleaseStatus
 from release_pipeline.notes import Audience, ReleaseNotesInput, release_sections, render, render_release_notes
 from release_pipeline.release_calendar import Release, UnknownRelease
+from release_pipeline.roadmap import UnknownRoadmapItems, check_item_ids, load_roadmap_config, planned_items
 from release_pipeline.vendor import load_vendor
 from release_train_airflow import outbound
 from release_train_airflow.outbound import alert_vendor
@@ -57,6 +58,14 @@ def fetch_changes(release: Release):
         raise AirflowFailException(f"release {release.id}: {exc}; nothing of this release was recorded") from None
 
 
+def roadmap_links(repo, changes) -> dict[str, tuple[str, ...]]:
+    """Change id -> the roadmap items the feed says it delivers, every id checked."""
+    planned = planned_items(load_roadmap_config(), repo.planned_items())
+    for change in changes:
+        check_item_ids(f"change {change.id!r}, field 'roadmap_items'", change.roadmap_items, planned)
+    return {c.id: c.roadmap_items for c in changes if c.roadmap_items}
+
+
 def cut_release(data_interval_end: dt.datetime, override: str | None, dry_run: bool) -> dict[str, Any]:
     release = target_release(data_interval_end, override)
     changes, since, until = fetch_changes(release)
@@ -69,7 +78,13 @@ def cut_release(data_interval_end: dt.datetime, override: str | None, dry_run: b
             f"{notes.markdown}"
         )
     repo = repository()
+    try:  # a change naming an item on no roadmap refuses the feed answer, like any bad field
+        links = roadmap_links(repo, changes)
+    except UnknownRoadmapItems as exc:
+        raise AirflowFailException(f"release {release.id}: {exc}; nothing of this release was recorded") from None
     new = repo.record_release(release, changes, changes_since=since, changes_until=until, actor=ACTOR)
+    for change_id, item_ids in links.items():
+        repo.link_change_roadmap_items(change_id, item_ids, by=ACTOR)
     stored = repo.release(release.id)
     if stored.status == ReleaseStatus.EMPTY:
         raise AirflowSkipException(f"release {release.id}: {stored.status_reason}; nothing to deploy")

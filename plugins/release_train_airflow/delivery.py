@@ -55,9 +55,17 @@ class AirflowOutbox:
         self._send(oem, subject, lines, key=key, release_id=release_id)
 
     def tell_oem_delivered(
-        self, oem: Oem, subject: str, lines: list[str], *, key: str, installed: str, target: str
+        self,
+        oem: Oem,
+        subject: str,
+        lines: list[str],
+        *,
+        key: str,
+        installed: str,
+        target: str,
+        asked: dict[str, list[dict]] | None = None,
     ) -> None:
-        notes = notes_since(oem, installed, target)
+        notes = notes_since(oem, installed, target, asked)
         self._send(oem, subject, lines, key=key, release_id=target, notes=notes)
 
     def alert_vendor(self, subject: str, lines: list[str], *, key: str) -> None:
@@ -68,11 +76,11 @@ class AirflowOutbox:
 
         notify_oem_of_release(release_id, oem.id)
 
-    def publish_docs(self, oem: Oem, *, installed: str, target: str) -> str:
+    def publish_docs(self, oem: Oem, *, installed: str, target: str, asked: dict[str, list[dict]] | None = None) -> str:
         return outbound.apply_docs_strategy(
             repository(),
             oem,
-            notes_since(oem, installed, target),
+            notes_since(oem, installed, target, asked),
             kind="delivery_notes",
             scope_key=target,
             page_key=f"releases/{target}",
@@ -95,13 +103,14 @@ class AirflowOutbox:
         )
 
 
-def notes_since(oem: Oem, installed: str, target: str):
-    """The OEM's notes for every production release after ``installed`` up to ``target``."""
+def notes_since(oem: Oem, installed: str, target: str, asked: dict[str, list[dict]] | None = None):
+    """The OEM's notes for every production release after ``installed`` up to ``target``;
+    ``asked`` marks the changes that bring what this OEM asked for."""
     repo, train = repository(), calendar()
     production = set(repo.production_release_ids(installed, target))
     changes = [c for c in repo.changes_between(installed, target) if c.release_id in production]
     releases = sorted(production) or [target]
-    return render_release_notes(release_sections(train, releases, changes), Audience.oem(oem, load_vendor()))
+    return render_release_notes(release_sections(train, releases, changes), Audience.oem(oem, load_vendor()), asked)
 
 
 def process(oem_id: str) -> DeliveryProcess:

@@ -11,6 +11,7 @@ import pytest
 import time_machine
 
 from release_pipeline.models import Change, ChangeType, Decision, ReleaseStatus
+from release_pipeline.registry import load_registry
 from release_pipeline.release_calendar import load_calendar
 
 pytestmark = pytest.mark.e2e
@@ -321,3 +322,49 @@ def always_open(test_config, oem: str) -> None:
     line_start = text.index("maintenance_window:", start)
     line_end = text.index("\n", line_start)
     oems.write_text(text[:line_start] + 'maintenance_window: {start: "00:00", end: "00:00"}' + text[line_end:])
+
+
+def test_the_oem_that_asked_is_told_you_asked_for_this_and_no_other_oem_learns_of_it(delivery, test_config):
+    """Nimbus asked for the Vault item, Kestrel did not: both get CHG-220, which delivers
+    it; only Nimbus's message and notes say "you asked for this", and nothing of
+    Nimbus (name, brand, its feedback) reaches Kestrel, nor anything of Kestrel Nimbus."""
+    always_open(test_config, "kestrel")
+    repo = delivery.repo
+    repo.link_change_roadmap_items("CHG-220", ["vault-secrets"], by="pm.paula")
+    secrets = {}
+    for oem, item in (("nimbus", "vault-secrets"), ("kestrel", "flow-versioning")):
+        title, body = f"{oem} wants item {item} for project Bluebird-{oem}", f"internal budget of {oem}: 40k"
+        feedback_id = repo.record_feedback(
+            oem_id=oem,
+            category="required_functionality",
+            title=title,
+            body=body,
+            submitted_by=f"pm@{oem}",
+            channel="portal",
+            at=NOW.subtract(days=30),
+        )
+        repo.link_feedback(feedback_id, item, by="pm.paula")
+        secrets[oem] = [title, body, f"pm@{oem}", f"Bluebird-{oem}"]
+    for oem in ("nimbus", "kestrel"):
+        approve(repo, oem)
+        run = deliver(delivery, oem)
+        assert run.state == "success", delivery.task_states(run)
+
+    def received(oem: str) -> tuple[str, str]:
+        [note] = [n["message"] for n in delivery.sim.notifications(oem)]
+        page = delivery.sim.docs(oem)[f"releases/{TARGET}"]
+        return note["markdown"] + note["html"], page["markdown"] + page["html"]
+
+    nimbus_message, nimbus_notes = received("nimbus")
+    assert "You asked for this: Secrets from HashiCorp Vault is now live (CHG-220)." in nimbus_message
+    page = delivery.sim.docs("nimbus")[f"releases/{TARGET}"]
+    assert "**you asked for this** (Secrets from HashiCorp Vault)" in page["markdown"]
+    assert "you asked for this (Secrets from HashiCorp Vault)</em>" in page["html"]
+    kestrel_message, kestrel_notes = received("kestrel")
+    assert "Feature 0 of 2026.22" in kestrel_notes  # Kestrel just sees the change
+    registry = load_registry()
+    for text, other in ((kestrel_message + kestrel_notes, "nimbus"), (nimbus_message + nimbus_notes, "kestrel")):
+        oem = registry.oems[other]
+        for leak in (oem.id, oem.display_name, oem.brand_name, *secrets[other]):
+            assert leak.lower() not in text.lower(), (other, leak)
+    assert "asked for" not in (kestrel_message + kestrel_notes).lower()

@@ -4,6 +4,7 @@ asserted, not just task states."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -240,3 +241,20 @@ def test_a_release_dated_in_a_freeze_goes_to_production_at_the_first_moment_afte
         )
         assert f"## {BRANDS[oem]} {RELEASE} ({deployed.in_timezone(tz).format('D MMMM YYYY')})" in message["markdown"]
         assert "Thursday 3 December 2026" in message["markdown"]  # install day stays the cycle's
+
+
+def test_the_feed_names_the_roadmap_items_a_change_delivers_and_unknown_ones_record_nothing(pipeline):
+    changes = feed_changes()
+    changes[1]["roadmap_items"] = ["vault-secrets", "no-such-item", "nor-this"]
+    pipeline.sim.add_changes(changes)
+    pipeline.sim.set_qa(RELEASE, "failed")  # the run stops after the cut: no QA sign-off to answer
+    run = run_release(pipeline)
+    assert pipeline.task_states(run)["cut_release"] == "failed"
+    assert pipeline.repo.release(RELEASE) is None and pipeline.repo.change_roadmap_links() == []
+
+    changes[1]["roadmap_items"] = ["vault-secrets", "flow-versioning"]
+    pipeline.sim.set_feed_raw(json.dumps({"changes": changes[:3]}))
+    run = run_release(pipeline)
+    assert pipeline.task_states(run)["cut_release"] == "success"
+    links = [(r.change_id, r.item_id, r.release_id) for r in pipeline.repo.change_roadmap_links()]
+    assert links == [("CHG-241", "flow-versioning", RELEASE), ("CHG-241", "vault-secrets", RELEASE)]

@@ -536,3 +536,39 @@ def test_delivery_history_says_why_in_the_oems_words(world):
     assert reason == "rolled back to 2026.22 after: verification failed on OrbitLink Integrate"
     page = world.client("orbitel", browser=True).get("/deliveries").text
     assert "not approved by install day: CHG-2" in page and "ava-ctl" not in page
+
+
+def test_the_roadmap_lists_shipped_items_and_only_the_asker_reads_you_asked_for_this(world):
+    world.repo.save_roadmap_snapshot(
+        horizon=["2026.25", "2026.26"],
+        items=[],
+        changes={
+            "first": True,
+            "added": [],
+            "removed": [],
+            "moved": [],
+            "shipped": [
+                {
+                    "id": "vault-secrets",
+                    "title": "Secrets from Vault in the AVA Platform",
+                    "public": True,
+                    "release_id": "2026.24",
+                    "oems": ["nimbus"],
+                }
+            ],
+        },
+        run_id="shipped",
+    )
+    for oem, brand, yours in (("nimbus", "Nimbus Connect", True), ("orbitel", "OrbitLink Integrate", False)):
+        client = world.client(oem)
+        (shipped,) = client.get("/api/v1/roadmap").json()["shipped"]
+        assert shipped == {
+            "id": "vault-secrets",
+            "title": f"Secrets from Vault in the {brand}",
+            "release_id": "2026.24",
+            "yours": yours,
+        }
+        page = world.client(oem, browser=True).get("/roadmap").text
+        assert f"Secrets from Vault in the {brand}</strong>: shipped in 2026.24" in page
+        assert ("you asked for this" in page) is yours
+    assert "nimbus" not in world.client("orbitel", browser=True).get("/roadmap").text.lower()

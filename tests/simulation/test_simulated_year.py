@@ -103,7 +103,7 @@ class SimOutbox:
     def tell_oem(self, oem, subject, lines, *, key, release_id) -> None:
         self.calls[f"oem:{key}"] += 1
 
-    def tell_oem_delivered(self, oem, subject, lines, *, key, installed, target) -> None:
+    def tell_oem_delivered(self, oem, subject, lines, *, key, installed, target, asked=None) -> None:
         self.calls[f"oem:{key}"] += 1
 
     def alert_vendor(self, subject, lines, *, key) -> None:
@@ -113,7 +113,7 @@ class SimOutbox:
         self.calls[f"oem:release_notes:{release_id}:{oem.id}"] += 1
         self.world.oem_asked(oem.id, release_id)
 
-    def publish_docs(self, oem, *, installed, target) -> str:
+    def publish_docs(self, oem, *, installed, target, asked=None) -> str:
         self.calls[f"docs:{oem.id}:{target}"] += 1
         self.docs[oem.id] = target
         return "published"

@@ -7,7 +7,7 @@ Each aggregate's SQL lives in its own module, the only one that writes its table
 - ``signoff``: sign-off requests and decisions, and the approval gate's queries;
 - ``deliveries``: deliveries, installed versions, instance locks;
 - ``ledger``: the side-effect ledger, publications, held sends;
-- ``roadmap``: feedback, planned items, roadmap snapshots;
+- ``roadmap``: feedback, planned items, the items changes deliver, roadmap snapshots;
 - ``tokens``: portal tokens.
 """
 

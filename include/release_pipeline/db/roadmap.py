@@ -1,5 +1,7 @@
 """What OEMs ask for and what the vendor plans: the only SQL for ``feedback``,
-``feedback_requests``, ``planned_items`` and ``roadmap_snapshots``."""
+``feedback_requests``, ``planned_items``, ``change_roadmap_items`` (which roadmap
+items a change delivers; read joined with its change and release) and
+``roadmap_snapshots``."""
 
 from __future__ import annotations
 
@@ -178,6 +180,55 @@ class RoadmapStore(Store):
             taken = set(conn.execute(select(t.planned_items.c.id)).scalars()) | set(also_taken)
         numbers = [int(i[len(prefix) :]) for i in taken if i.startswith(prefix) and i[len(prefix) :].isdigit()]
         return f"{prefix}{max(numbers, default=0) + 1}"
+
+    # -- the roadmap items changes deliver ---------------------------------------------
+    def link_change_roadmap_items(
+        self, change_id: str, item_ids: Iterable[str], *, by: str, at: dt.datetime | None = None
+    ) -> list[str]:
+        """Record that ``change_id`` delivers ``item_ids`` (ids already checked against the
+        roadmap by the caller); returns the links that are new, so a rerun adds nothing."""
+        item_ids = list(dict.fromkeys(item_ids))
+        with self.engine.begin() as conn:
+            known = select(t.release_changes.c.change_id).where(t.release_changes.c.change_id == change_id)
+            if conn.execute(known).first() is None:
+                raise ReleaseDbError(f"no change {change_id!r}")
+            added = []
+            for item_id in item_ids:
+                result = conn.execute(
+                    self._insert(t.change_roadmap_items)
+                    .values(change_id=change_id, item_id=item_id, linked_by=by, created_at=at or utc_now())
+                    .on_conflict_do_nothing()
+                )
+                if result.rowcount == 1:
+                    added.append(item_id)
+            return added
+
+    def change_roadmap_links(self, change_ids: Iterable[str] | None = None) -> list[Row]:
+        """(change_id, item_id, release_id, release_status) of every link, or of the links
+        of ``change_ids``: what a delivery tells its OEM and what marks an item shipped."""
+        link, change = t.change_roadmap_items.c, t.release_changes.c
+        query = (
+            select(link.change_id, link.item_id, change.release_id, t.releases.c.status.label("release_status"))
+            .join(t.release_changes, change.change_id == link.change_id)
+            .join(t.releases, t.releases.c.id == change.release_id)
+            .order_by(link.item_id, change.release_id, link.change_id)
+        )
+        if change_ids is not None:
+            query = query.where(link.change_id.in_(list(change_ids)))
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def oems_asking_for_items(self, item_ids: Iterable[str], oem_id: str | None = None) -> list[Row]:
+        """(oem_id, item_id) pairs of feedback staff linked to ``item_ids``, one per pair,
+        restricted to ``oem_id`` when given (a delivery looks up its own OEM only)."""
+        f = t.feedback.c
+        query = (
+            select(f.oem_id, f.item_id).where(f.item_id.in_(list(item_ids))).distinct().order_by(f.oem_id, f.item_id)
+        )
+        if oem_id is not None:
+            query = query.where(f.oem_id == oem_id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
 
     # -- roadmap snapshots -------------------------------------------------------------
     def save_roadmap_snapshot(

@@ -258,6 +258,18 @@ planned_items = Table(
     Column("updated_by", String(100)),
 )
 
+# Which roadmap items a change delivers (from the change feed's ``roadmap_items`` or
+# `release-train change link-roadmap`). Items live in config/roadmap.yaml or
+# planned_items, so the item id is checked by the caller, not by a foreign key.
+change_roadmap_items = Table(
+    "change_roadmap_items",
+    metadata,
+    Column("change_id", String(64), ForeignKey("release_changes.change_id"), primary_key=True),
+    Column("item_id", String(80), primary_key=True, index=True),
+    Column("linked_by", String(100), nullable=False),
+    _created(),
+)
+
 roadmap_snapshots = Table(
     "roadmap_snapshots",
     metadata,

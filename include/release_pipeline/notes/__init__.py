@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -160,7 +160,7 @@ def release_sections(
     ]
 
 
-def _change(change: Change, show_release: bool) -> dict[str, Any]:
+def _change(change: Change, show_release: bool, asked: Mapping[str, Sequence[dict]]) -> dict[str, Any]:
     return {
         "id": change.id,
         "title": change.title,
@@ -169,15 +169,24 @@ def _change(change: Change, show_release: bool) -> dict[str, Any]:
         "type_label": TYPE_LABELS[change.type],
         "breaking": change.breaking,
         "release_id": change.release_id if show_release else None,
+        # the roadmap items this audience asked for and this change delivers
+        "asked_for": [item["title"] for item in asked.get(change.id, ())],
     }
 
 
-def release_notes_context(releases: Sequence[ReleaseNotesInput], audience: Audience) -> dict[str, Any]:
+def release_notes_context(
+    releases: Sequence[ReleaseNotesInput], audience: Audience, asked: Mapping[str, Sequence[dict]] | None = None
+) -> dict[str, Any]:
     """Breaking changes first (flagged, across all releases), then each release's
-    other changes grouped by type; the newest release first."""
+    other changes grouped by type; the newest release first. ``asked`` (change id ->
+    roadmap items, from :func:`release_pipeline.roadmap.asked_for`) marks the changes
+    that deliver what this audience asked for: it must be this audience's own."""
+    asked = asked or {}
     ordered = sorted(releases, key=lambda r: r.release_id, reverse=True)
     several = len(ordered) > 1
-    breaking = [_change(c, several) for r in ordered for c in sorted(r.changes, key=lambda c: c.id) if c.breaking]
+    breaking = [
+        _change(c, several, asked) for r in ordered for c in sorted(r.changes, key=lambda c: c.id) if c.breaking
+    ]
     sections = []
     for release in ordered:
         groups = []
@@ -186,7 +195,7 @@ def release_notes_context(releases: Sequence[ReleaseNotesInput], audience: Audie
                 (c for c in release.changes if c.type == change_type and not c.breaking), key=lambda c: c.id
             )
             if changes:
-                groups.append({"label": label, "changes": [_change(c, False) for c in changes]})
+                groups.append({"label": label, "changes": [_change(c, False, asked) for c in changes]})
         sections.append(
             {
                 "release_id": release.release_id,
@@ -198,13 +207,16 @@ def release_notes_context(releases: Sequence[ReleaseNotesInput], audience: Audie
     return {"breaking": breaking, "releases": sections, "several": several}
 
 
-def render_release_notes(releases: Sequence[ReleaseNotesInput], audience: Audience) -> Rendered:
-    """Notes of one release (biweekly) or of a notes window (the general notes)."""
+def render_release_notes(
+    releases: Sequence[ReleaseNotesInput], audience: Audience, asked: Mapping[str, Sequence[dict]] | None = None
+) -> Rendered:
+    """Notes of one release (biweekly) or of a notes window (the general notes);
+    ``asked``: see :func:`release_notes_context`."""
     ids = sorted(r.release_id for r in releases)
     span = ids[0] if len(ids) == 1 else f"{ids[0]} and {ids[-1]}" if len(ids) == 2 else f"{ids[0]} to {ids[-1]}"
     return render(
         "release_notes",
         audience,
         subject=f"{audience.product} {span} release notes",
-        **release_notes_context(releases, audience),
+        **release_notes_context(releases, audience, asked),
     )

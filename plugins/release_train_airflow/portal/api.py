@@ -212,11 +212,19 @@ class RoadmapChanges(BaseModel):
     moved: list[Move]
 
 
+class ShippedItem(BaseModel):
+    id: str
+    title: str
+    release_id: str = Field(description="the release that shipped it")
+    yours: bool = Field(description="your organisation asked for it")
+
+
 class Roadmap(BaseModel):
     horizon: list[str] = Field(description="the release each of the next two delivery cycles installs")
     generated_at: str
     items: list[RoadmapItem]
     changes: RoadmapChanges
+    shipped: list[ShippedItem] = Field(default_factory=list, description="items shipped, newest release first")
 
 
 # -- routes ---------------------------------------------------------------------------------

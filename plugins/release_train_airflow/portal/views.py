@@ -233,4 +233,6 @@ def roadmap(caller: Caller) -> dict | None:
     changes["removed"] = [branded(caller, t) for t in changes["removed"]]
     for move in changes["moved"]:
         move["title"] = branded(caller, move["title"])
+    for item in view["shipped"]:
+        item["title"] = branded(caller, item["title"])
     return {"horizon": snapshot.horizon, "generated_at": local(caller, snapshot.created_at), **view}
