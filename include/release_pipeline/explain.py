@@ -28,6 +28,9 @@ def explain(repo: ReleaseRepository, train: ReleaseCalendar, oem: Oem, now: dt.d
         "sign_off_due": ahead.deadline.due.in_timezone(oem.timezone).isoformat(),
         "sign_off_deadline": ahead.deadline.as_json(),
         "aims_at": ahead.aims_at,
+        "installs": ahead.installs,
+        "owed": [o.as_json() for o in ahead.owed],
+        "conflicts": list(ahead.conflicts),
         "releases": [
             {
                 "release": r.release_id,
