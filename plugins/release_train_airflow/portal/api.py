@@ -160,6 +160,7 @@ class ScheduledDelivery(BaseModel):
     release_id: str
     releases: list[str]
     install_from: str
+    signoff_due: str = Field(description="the sign-off deadline: the install window's opening minus your margin")
     freeze: str | None
     signoff: dict[str, str]
 
