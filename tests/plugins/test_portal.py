@@ -638,5 +638,7 @@ def test_the_next_install_page_forecasts_the_callers_own_install(world, calendar
     assert "nothing installable yet: CHG-2 (release 2026.24) not signed off" in text
     assert "CHG-3" not in text and "Orbitel" not in text  # orbitel's own release is not nimbus's
     assert "AVA" not in text
+    assert '<td data-due="2026.24">2026-12-01 10:00</td>' in client.get("/releases").text
+    assert "Sign-off due 2026-12-01 10:00 (your time)." in client.get("/releases/2026.24").text
     deliveries = client.get("/deliveries").text
     assert "<th>Sign-off due (your time)</th>" in deliveries and "2026-12-01 10:00" in deliveries

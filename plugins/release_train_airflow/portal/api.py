@@ -77,6 +77,7 @@ class ChangeOut(BaseModel):
 class ReleaseSummary(BaseModel):
     release_id: str
     released_at: str
+    signoff_due: str | None = Field(description="your sign-off deadline for it (none once it is installed)")
     state: Literal["pending", "approved", "rejected", "installed"]
     counts: dict[str, int]
     open: bool = Field(description="false once the release is installed: decisions are closed")

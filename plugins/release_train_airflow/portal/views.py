@@ -13,8 +13,9 @@ import logging
 import pendulum
 
 from release_pipeline.deadlines import signoff_deadline
-from release_pipeline.forecast import forecast
+from release_pipeline.forecast import forecast, next_install_cycle
 from release_pipeline.notes import Guard, ReleaseNotesInput, render_release_notes
+from release_pipeline.release_calendar import UnknownRelease
 from release_pipeline.roadmap import CATEGORY_LABELS, FeedbackLimitReached, check_feedback_allowance, oem_view
 from release_pipeline.signoff import ChangeSignoff, ReleaseSignoff, releases_for
 from release_train_airflow.portal.auth import Caller
@@ -73,10 +74,24 @@ def change(caller: Caller, signoff: ChangeSignoff) -> dict:
     }
 
 
+def signoff_due(caller: Caller, release_id: str) -> str | None:
+    """When the OEM's sign-off of ``release_id`` is due: the deadline of the install that
+    can bring it, its own cycle's, or the next install's once that one is over (None: a
+    release the calendar does not know)."""
+    train = caller.portal.calendar()
+    try:
+        cycle = train.delivery_cycle_by_release_id(release_id)
+    except UnknownRelease:
+        return None
+    upcoming = next_install_cycle(caller.repo, train, caller.oem.id, caller.portal.now())
+    return local(caller, signoff_deadline(caller.oem, max(cycle, upcoming, key=lambda c: c.index)).due)
+
+
 def release_summary(caller: Caller, release: ReleaseSignoff) -> dict:
     return {
         "release_id": release.release_id,
         "released_at": local(caller, release.release_at),
+        "signoff_due": None if release.closed_reason else signoff_due(caller, release.release_id),
         "state": release.state,
         "counts": release.counts,
         "open": release.closed_reason is None,
