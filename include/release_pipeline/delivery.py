@@ -22,8 +22,7 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from release_pipeline.db.repository import ChangeApproval
-from release_pipeline.models import Decision, ReleaseStatus
+from release_pipeline.models import ChangeApproval, Decision, ReleaseStatus
 
 
 class DeliveryRefused(ValueError):

@@ -69,3 +69,44 @@ class Change:
     breaking: bool
     merged_at: dt.datetime
     release_id: str | None = None
+
+    @classmethod
+    def from_row(cls, row) -> Change:
+        """A change as the release database stores it (a ``release_changes`` row, or a
+        query selecting its columns)."""
+        return cls(
+            id=row.change_id,
+            type=ChangeType(row.type),
+            component=row.component,
+            title=row.title,
+            description=row.description,
+            breaking=row.breaking,
+            merged_at=row.merged_at,
+            release_id=row.release_id,
+        )
+
+
+@dataclass(frozen=True)
+class ChangeApproval:
+    """The current sign-off state of one change for one OEM (``decision`` None: pending)."""
+
+    change_id: str
+    release_id: str
+    decision: Decision | None
+    actor: str | None
+    comment: str | None
+    decided_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class SideEffectClaim:
+    """What the idempotency ledger answers before a side effect is performed."""
+
+    key: str
+    done: bool  # True: performed by an earlier attempt, do not repeat
+    attempt: int
+    result: dict | None
+
+
+class ReleaseDbError(ValueError):
+    """A write the release database refuses; the message names what and why."""

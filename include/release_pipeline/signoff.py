@@ -18,9 +18,9 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from release_pipeline.db.repository import ReleaseDbError, ReleaseRepository
+from release_pipeline.db.repository import ReleaseRepository
 from release_pipeline.delivery import SignoffAssessment
-from release_pipeline.models import Change, ChangeType, Decision, DeliveryStatus
+from release_pipeline.models import Change, Decision, DeliveryStatus, ReleaseDbError
 from release_pipeline.registry import Oem
 from release_pipeline.release_calendar import RELEASE_ID_PATTERN
 
@@ -120,16 +120,7 @@ def still_owed(oem: Oem, assessment: SignoffAssessment) -> list[OwedSignoff]:
 
 def _change_signoff(row) -> ChangeSignoff:
     return ChangeSignoff(
-        change=Change(
-            id=row.change_id,
-            type=ChangeType(row.type),
-            component=row.component,
-            title=row.title,
-            description=row.description,
-            breaking=row.breaking,
-            merged_at=row.merged_at,
-            release_id=row.release_id,
-        ),
+        change=Change.from_row(row),
         event_id=row.event_id,
         decision=Decision(row.decision) if row.decision else None,
         actor=row.actor,
