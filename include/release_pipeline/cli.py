@@ -650,6 +650,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print(json.dumps(answer, indent=2))
         return 0
     print(f"{oem.id}: runs {answer['running'] or 'unknown'}; next install day {answer['install_day']['at']}")
+    print(f"sign-off due {answer['sign_off_deadline']['shown']}")
     if answer["aims_at"]:
         print(f"aims at {answer['aims_at']} as things stand")
     for release in answer["releases"]:
@@ -659,6 +660,38 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if last := answer["last_delivery"]:
         print(f"last delivery: {last['release']} {last['status']}: {last['reason'] or '-'}")
     print(f"next: {answer['next']}")
+    return 0
+
+
+def _configure_forecast(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--oem", help="one OEM's id (default: every enabled OEM)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def cmd_forecast(args: argparse.Namespace) -> int:
+    """What each OEM's next install brings if nothing changes: release, time, what is still owed, conflicts."""
+    from release_pipeline.forecast import forecast
+
+    if args.oem:
+        oems = [_known_oem(args, args.oem)]
+    else:
+        oems = load_registry(args.config_dir / "oems.yaml" if args.config_dir else None).enabled
+    train = load_calendar(args.config_dir / "calendar.yaml" if args.config_dir else None)
+    repo, now = _repository(args), pendulum.now("UTC")
+    answers = [forecast(repo, train, oem, now) for oem in oems]
+    if args.json:
+        print(json.dumps([a.as_json() for a in answers], indent=2))
+        return 0
+    for ahead in answers:
+        shown = ahead.as_json()
+        print(f"{ahead.oem_id}: cycle {ahead.cycle_key}, runs {ahead.running or 'unknown'}")
+        print(f"  installs: {ahead.installs or 'nothing'} at {shown['install_at_shown']}")
+        print(f"  sign-off due: {ahead.deadline.shown()}")
+        for owed in ahead.owed:
+            print(f"  owed: {owed.change_id} ({owed.release_id}, {owed.state}) from {', '.join(owed.approvers)}")
+        for conflict in ahead.conflicts:
+            print(f"  conflict: {conflict}")
+        print(f"  if nothing changes: {ahead.outcome}")
     return 0
 
 
@@ -833,6 +866,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argpars
     "reject": (cmd_reject, _configure_decision),
     "status": (cmd_status, _configure_status),
     "explain": (cmd_explain, _configure_explain),
+    "forecast": (cmd_forecast, _configure_forecast),
     "held": (cmd_held, _configure_held),
     "change": (cmd_change, _configure_change),
 }

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import pendulum
 
 from release_pipeline.db.repository import ReleaseRepository
+from release_pipeline.deadlines import local_time, signoff_deadline
 from release_pipeline.delivery import (
     DeliveryRefused,
     SignoffAssessment,
@@ -260,12 +261,12 @@ class DeliveryProcess:
             "attempt": self._attempt(target, run_id),
             "notes": list(checked.notes),
         }
-        local = settle_at.in_timezone(oem.timezone).format("D MMMM YYYY HH:mm")
         self._record(
             plan,
             DeliveryStatus.WAITING,
             started_at=now,
-            detail=f"aims at {target} as things stand; sign-off due by {local} ({oem.timezone})",
+            detail=f"aims at {target} as things stand; sign-off due by {signoff_deadline(oem, cycle).shown()} "
+            f"(taken until install day's window opens, {local_time(settle_at, oem.timezone)})",
         )
         return plan
 

@@ -6,69 +6,44 @@ from __future__ import annotations
 import datetime as dt
 
 from release_pipeline.db.repository import ReleaseRepository
-from release_pipeline.delivery import aim
-from release_pipeline.delivery_process import signoff_of
-from release_pipeline.models import ReleaseStatus
+from release_pipeline.forecast import forecast
 from release_pipeline.registry import Oem
 from release_pipeline.release_calendar import ReleaseCalendar
 
 
 def explain(repo: ReleaseRepository, train: ReleaseCalendar, oem: Oem, now: dt.datetime) -> dict:
     """The version running, the next install day and what it would bring as things
-    stand, each release in between with its sign-off and the blocking change, the last
-    delivery's outcome with its reason, and what happens next."""
-    recorded = repo.installed_version(oem.id)
-    running = recorded.release_id if recorded else None
-    cycle = train.delivery_cycle_at(now)
-    if cycle.install_at < now and _delivery_over(repo, oem.id, cycle.key):
-        cycle = train.next_cycle(cycle)
-    install_at = max(cycle.install_at, now)
-    due = oem.next_maintenance_opening(install_at)
-    local = due.in_timezone(oem.timezone)
+    stand, each release in between with its sign-off and the blocking change, the sign-off
+    deadline, the last delivery's outcome with its reason, and what happens next (the
+    forecast's answer, so the two never disagree)."""
+    ahead = forecast(repo, train, oem, now)
     answer: dict = {
         "oem": oem.id,
-        "running": running,
-        "install_day": {"cycle": cycle.key, "at": local.isoformat(), "timezone": oem.timezone},
-        "sign_off_due": local.isoformat(),
-        "aims_at": None,
-        "releases": [],
+        "running": ahead.running,
+        "install_day": {
+            "cycle": ahead.cycle_key,
+            "at": ahead.install_at.in_timezone(oem.timezone).isoformat(),
+            "timezone": oem.timezone,
+        },
+        "sign_off_due": ahead.deadline.due.in_timezone(oem.timezone).isoformat(),
+        "sign_off_deadline": ahead.deadline.as_json(),
+        "aims_at": ahead.aims_at,
+        "installs": ahead.installs,
+        "owed": [o.as_json() for o in ahead.owed],
+        "conflicts": list(ahead.conflicts),
+        "releases": [
+            {
+                "release": r.release_id,
+                "state": "approved" if r.complete else ("rejected" if r.rejected else "pending"),
+                "pending": list(r.pending),
+                "rejected": [{"change": x.change_id, "by": x.actor, "comment": x.comment} for x in r.rejected],
+            }
+            for r in ahead.signoff.releases
+        ],
         "last_delivery": _last_delivery(repo, oem.id),
+        "next": ahead.outcome,
     }
-    if running is None:
-        answer["next"] = "no version recorded for the instance: its first delivery reads it over SSH"
-        return answer
-    aim_id = aim(repo.release_ids([ReleaseStatus.DEPLOYED]), installed=running, cycle_release=cycle.release.id)
-    signoff = signoff_of(repo, oem.id, running, aim_id)
-    answer["aims_at"] = aim_id
-    answer["releases"] = [
-        {
-            "release": r.release_id,
-            "state": "approved" if r.complete else ("rejected" if r.rejected else "pending"),
-            "pending": list(r.pending),
-            "rejected": [{"change": x.change_id, "by": x.actor, "comment": x.comment} for x in r.rejected],
-        }
-        for r in signoff.releases
-    ]
-    when = f"{local:%A %d %B %Y %H:%M} ({oem.timezone})"
-    freeze = train.freeze_at(due)
-    if aim_id is None:
-        answer["next"] = f"nothing newer than {running} has reached production; the next release is checked {when}"
-    elif freeze:
-        answer["next"] = f"install day {when} falls in the {freeze.name}: the upgrade waits for the next cycle"
-    elif signoff.complete:
-        answer["next"] = f"installs {aim_id} on {when}: every change is approved"
-    elif signoff.target:
-        answer["next"] = (
-            f"installs {signoff.target} on {when}; {aim_id} follows once {'; '.join(signoff.reasons())} "
-            f"(sign-off due {when})"
-        )
-    else:
-        answer["next"] = f"nothing installable yet: {'; '.join(signoff.reasons())}; sign-off due {when}"
     return answer
-
-
-def _delivery_over(repo: ReleaseRepository, oem_id: str, cycle_key: str) -> bool:
-    return any(d.cycle_key == cycle_key and d.status != "waiting" for d in repo.deliveries(oem_id))
 
 
 def _last_delivery(repo: ReleaseRepository, oem_id: str) -> dict | None:

@@ -156,6 +156,11 @@ class Oem(BaseModel):
     # sign-off is due when install day's window opens; True: install as soon as the OEM
     # approves, any window of the same cycle (never in a freeze)
     install_when_approved: bool = False
+    # the sign-off deadline told to the OEM: install day's window opening minus this many
+    # days (the gate still takes a sign-off until the window opens)
+    signoff_margin_days: int = Field(default=2, ge=0, le=14)
+    # reminders to an OEM with pending changes, this many days before its deadline, each once
+    signoff_reminder_days: tuple[int, ...] = Field(default=(5, 2, 1), max_length=10)
     acceptance_url: str | None = Field(
         None, description="the vendor production behind the OEM's own domain, where it tests a release"
     )
@@ -171,6 +176,16 @@ class Oem(BaseModel):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{value!r} is not an absolute http(s) URL (e.g. https://acceptance.example.com)")
         return value.rstrip("/")
+
+    @field_validator("signoff_reminder_days")
+    @classmethod
+    def _reminder_days(cls, days: tuple[int, ...]) -> tuple[int, ...]:
+        for day in days:
+            if not 1 <= day <= 28:
+                raise ValueError(f"a reminder is sent 1 to 28 days before the deadline, not {day}")
+        if len(set(days)) != len(days):
+            raise ValueError(f"a reminder day is listed twice: {list(days)}")
+        return tuple(sorted(days, reverse=True))
 
     @field_validator("glossary")
     @classmethod

@@ -19,7 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from release_pipeline.db.repository import ReleaseRepository
+from release_pipeline.delivery import SignoffAssessment
 from release_pipeline.models import Change, Decision, DeliveryStatus, ReleaseDbError
+from release_pipeline.registry import Oem
 from release_pipeline.release_calendar import RELEASE_ID_PATTERN
 
 # a delivery in one of these states has put (or is putting) the release on the instance
@@ -86,6 +88,34 @@ class ReleaseSignoff:
         for change in self.changes:
             counts[change.state] += 1
         return counts
+
+
+@dataclass(frozen=True)
+class OwedSignoff:
+    """A change that cannot be installed yet, and who still has to approve it."""
+
+    release_id: str
+    change_id: str
+    state: str  # pending | rejected
+    approvers: tuple[str, ...]
+
+    def as_json(self) -> dict:
+        return {"release": self.release_id, "change": self.change_id, "state": self.state, "from": list(self.approvers)}
+
+
+def still_owed(oem: Oem, assessment: SignoffAssessment) -> list[OwedSignoff]:
+    """Who still owes which sign-off for the releases of ``assessment``, oldest first.
+
+    Today's rule has one approver, the OEM itself: a pending change needs its approval,
+    and so does a rejected one (the OEM changing its mind). The forecast, the reminders
+    and the digest ask only this function, so a sign-off policy with named approvers
+    and quorums plugs in here."""
+    approvers = (oem.display_name,)
+    owed = []
+    for release in assessment.releases:
+        owed += [OwedSignoff(release.release_id, c, "pending", approvers) for c in release.pending]
+        owed += [OwedSignoff(release.release_id, r.change_id, "rejected", approvers) for r in release.rejected]
+    return owed
 
 
 def _change_signoff(row) -> ChangeSignoff:

@@ -16,6 +16,7 @@ import pendulum
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from release_pipeline.change_feed import ChangeFeedError, parse_changes
+from release_pipeline.deadlines import signoff_deadline
 from release_pipeline.models import ReleaseStatus
 from release_pipeline.notes import Audience, ReleaseNotesInput, release_sections, render, render_release_notes
 from release_pipeline.release_calendar import Release, UnknownRelease
@@ -275,6 +276,7 @@ def notify_oem_of_release(release_id: str, oem_id: str) -> None:
         production_url=vendor.production_url,
         portal_url=vendor.portal_url,
         install_date=install.format("dddd D MMMM YYYY"),
+        signoff_deadline=signoff_deadline(oem, train.delivery_cycle_of(release)).shown(),
         released_on=released_on,
         planned_on=planned_on if planned_on != released_on else None,
         timezone=oem.timezone,

@@ -107,3 +107,44 @@ def test_an_oem_user_approves_a_release_in_a_real_browser(airflow_api, served_re
     assert served_repo.approval_history("orbitel", "CHG-301") == []
     assert served_repo.portal_tokens("nimbus")[0].last_used_at <= pendulum.now("UTC")
     assert re.fullmatch(r"rtp_[\w-]{43}", token)
+
+
+def test_an_oem_user_follows_its_next_install_in_a_real_browser(airflow_api, served_repo):
+    """The "Next install" page as the api-server serves it. The server's clock is not the
+    test's, so only what holds on any date is checked: what is owed, by whom, in whose time."""
+    from playwright.sync_api import expect, sync_playwright
+
+    cut(served_repo, "2026.01")
+    cut(served_repo, "2026.02", "CHG-321")
+    for release_id in ("2026.01", "2026.02"):
+        served_repo.set_release_status(release_id, "deployed", actor="test")
+    served_repo.request_approvals("2026.02", ["kestrel"])
+    served_repo.set_installed_version("kestrel", "2026.01")
+    token = issue_token(served_repo, oem_id="kestrel", label="kim@kestrel", created_by="test").token
+    base = f"{airflow_api.base_url}/oem-portal"
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{base}/login")
+            page.get_by_label("Portal token").fill(token)
+            page.get_by_role("button", name="Log in").click()
+            page.get_by_role("link", name="Next install").click()
+            expect(page.get_by_role("heading", name="Next install")).to_be_visible()
+            expect(page.locator("#installs")).to_have_text("nothing")
+            expect(page.locator('td[data-owed="CHG-321"]')).to_have_text("pending")
+            expect(page.locator("main")).to_contain_text("Kestrel Software Pty Ltd")
+            expect(page.locator("main")).to_contain_text("Australia/Sydney")
+            expect(page.locator("#if-nothing-changes")).to_contain_text("CHG-321 (release 2026.02) not signed off")
+            assert "AVA" not in page.content()
+
+            page.get_by_role("link", name="2026.02").click()  # sign off from there, and come back
+            page.get_by_role("button", name="Approve all changes").click()
+            expect(page.locator("#release-state")).to_have_text("approved")
+            page.get_by_role("link", name="Next install").click()
+            expect(page.locator("#nothing-owed")).to_be_visible()
+            expect(page.locator('td[data-owed="CHG-321"]')).to_have_count(0)
+        finally:
+            browser.close()
+    assert [e.decision for e in served_repo.approval_history("kestrel", "CHG-321")] == ["approved"]

@@ -12,6 +12,7 @@ import pendulum
 import pytest
 import time_machine
 
+from release_pipeline.deadlines import signoff_deadline
 from release_pipeline.models import ReleaseStatus
 from release_pipeline.registry import load_registry
 from tests.builders import feed_changes
@@ -241,6 +242,8 @@ def test_a_release_dated_in_a_freeze_goes_to_production_at_the_first_moment_afte
         )
         assert f"## {BRANDS[oem]} {RELEASE} ({deployed.in_timezone(tz).format('D MMMM YYYY')})" in message["markdown"]
         assert "Thursday 3 December 2026" in message["markdown"]  # install day stays the cycle's
+        due = signoff_deadline(registry.get(oem), train.delivery_cycle_of(release))  # and so does the deadline
+        assert f"**Sign-off deadline:** {due.shown()}." in message["markdown"]
 
 
 def test_the_feed_names_the_roadmap_items_a_change_delivers_and_unknown_ones_record_nothing(pipeline):

@@ -58,6 +58,7 @@ CROSS_OEM = {
     ("GET", "/releases/{release_id}"): ("2026.25", 404, lambda r: "CHG-3" not in r.text),
     ("POST", "/releases/{release_id}/decisions"): ("2026.25", 404, lambda r: "CHG-3" not in r.text),
     ("GET", "/deliveries"): (None, 200, lambda r: "2026.20" not in r.text),
+    ("GET", "/next-install"): (None, 200, lambda r: "CHG-3" not in r.text and "2026.25" not in r.text),
     ("GET", "/feedback"): (None, 200, lambda r: "Orbitel secret project" not in r.text),
     ("POST", "/feedback"): (None, 303, lambda r: "done=" in r.headers["location"]),
     ("GET", "/roadmap"): (
@@ -572,3 +573,29 @@ def test_the_roadmap_lists_shipped_items_and_only_the_asker_reads_you_asked_for_
         assert f"Secrets from Vault in the {brand}</strong>: shipped in 2026.24" in page
         assert ("you asked for this" in page) is yours
     assert "nimbus" not in world.client("orbitel", browser=True).get("/roadmap").text.lower()
+
+
+def test_the_next_install_page_forecasts_the_callers_own_install(world, calendar):
+    """What its next install brings as things stand, in its own time, white-labelled."""
+    world.repo.set_release_status("2026.24", "deployed", actor="test")
+    world.repo.set_release_status("2026.25", "deployed", actor="test")
+    world.repo.set_installed_version("nimbus", "2026.22")
+    world.repo.record_decision(oem_id="nimbus", change_id="CHG-1", decision="approved", actor="n", channel="portal")
+    app = create_app(world.repo, load_calendar=lambda: calendar, now=lambda: pendulum.datetime(2026, 11, 28, tz="UTC"))
+    client = TestClient(app, follow_redirects=False)
+    assert client.post("/login", data={"token": world.tokens["nimbus"]}).status_code == 303
+    page = client.get("/next-install")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    text = page.text
+    assert '<td id="installs">nothing</td>' in text
+    assert '<td id="install-at">2026-12-03 10:00</td>' in text  # Berlin time
+    assert '<td id="signoff-due">2026-12-01 10:00</td>' in text
+    assert 'data-owed="CHG-2">pending</td><td>Nimbus Systems GmbH</td>' in text
+    assert 'data-owed="CHG-1"' not in text  # approved: not owed
+    assert "nothing installable yet: CHG-2 (release 2026.24) not signed off" in text
+    assert "CHG-3" not in text and "Orbitel" not in text  # orbitel's own release is not nimbus's
+    assert "AVA" not in text
+    assert '<td data-due="2026.24">2026-12-01 10:00</td>' in client.get("/releases").text
+    assert "Sign-off due 2026-12-01 10:00 (your time)." in client.get("/releases/2026.24").text
+    deliveries = client.get("/deliveries").text
+    assert "<th>Sign-off due (your time)</th>" in deliveries and "2026-12-01 10:00" in deliveries

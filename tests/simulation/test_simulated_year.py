@@ -14,7 +14,11 @@ After every step the invariants hold:
 (iii) no gate waits past its cycle;
 (iv) every skip, rejection, rollback and postponement is recorded and told to the OEM
      and to the vendor exactly once;
-(v) an OEM's docs portal matches the version its instance runs.
+(v) an OEM's docs portal matches the version its instance runs;
+(vi) the forecast made a minute before install day (``release-train forecast``) is what
+     the delivery then does, release and time, whenever neither the OEM's decisions nor
+     the production releases changed in between (an install that fails on the instance
+     is compared by the release it tried).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from release_pipeline import signoff
 from release_pipeline.db.repository import ReleaseRepository
 from release_pipeline.delivery import GateVerdict, gate_verdict
 from release_pipeline.delivery_process import CommandResult, DeliveryEnded, DeliveryFailed, DeliveryProcess
+from release_pipeline.forecast import forecast
 from release_pipeline.models import Change, ChangeType, Decision, DeliveryStatus, ReleaseStatus
 from release_pipeline.registry import Oem
 from release_pipeline.release_calendar import CalendarConfig, ReleaseCalendar
@@ -151,6 +156,8 @@ class Year:
         self.violations: list[str] = []
         self.checked: dict[str, tuple] = {}
         self.decisions_made: Counter[str] = Counter()
+        self.forecasts: dict[str, dict] = {}  # oem -> the forecast before its install day, and what it saw
+        self.forecasts_checked: Counter[str] = Counter()  # agreed | changed (not comparable)
         repo.record_baseline_release(base, actor="sim", reason="every instance starts here")
         for oem_id in self.oems:
             repo.set_installed_version(oem_id, base.id, at=self.now)
@@ -186,6 +193,7 @@ class Year:
             for release in cycle.window.releases:
                 self.at(release.at, self.cut, release.index)
             self.at(cycle.release.at.add(minutes=1), self.start_cycle, k)
+            self.at(cycle.install_at.subtract(minutes=1), self.forecast_install, k)
             self.at(cycle.install_at, self.install_day, k)
         while self.queue:
             when, _, action, args = heapq.heappop(self.queue)
@@ -293,6 +301,7 @@ class Year:
                 aimed = steps.plan(run_id=f"{oem_id}:{k}")
             except DeliveryEnded:
                 self.runs.pop(oem_id)
+                self.delivered(oem_id, None)
                 continue
             steps.withdraw(run["started"], aimed)
             next_cycle_starts = self.train.delivery_cycle(k + 1).release.at
@@ -302,6 +311,36 @@ class Year:
             self.at(aimed["settle_at"], self.gate_check, oem_id)
             self.at(aimed["deadline"], self.gate_check, oem_id)
             self.gate_check(oem_id)
+
+    # -- (vi) the forecast against what the delivery does ----------------------------------------
+    def _seen_by(self, oem_id: str) -> tuple:
+        return self.decisions_made[oem_id], frozenset(self.repo.release_ids([ReleaseStatus.DEPLOYED]))
+
+    def forecast_install(self, k: int) -> None:
+        for oem_id in sorted(self.enabled):
+            ahead = forecast(self.repo, self.train, self.oems[oem_id], self.now)
+            if ahead.cycle_key != self.train.delivery_cycle(k).key:
+                self.violations.append(f"cycle {k} {oem_id}: the forecast looks at cycle {ahead.cycle_key}")
+            self.forecasts[oem_id] = {"k": k, "forecast": ahead, "seen": self._seen_by(oem_id)}
+
+    def delivered(self, oem_id: str, release_id: str | None, *, tried: bool = False) -> None:
+        """What the delivery of the OEM's current cycle did: installed ``release_id`` (or
+        tried to: ``tried``), or nothing (None). Compared with the forecast (vi)."""
+        said = self.forecasts.pop(oem_id, None)
+        if said is None:
+            return
+        if said["seen"] != self._seen_by(oem_id):
+            self.forecasts_checked["changed"] += 1
+            return
+        ahead = said["forecast"]
+        if ahead.installs != release_id:
+            self.violations.append(
+                f"cycle {said['k']} {oem_id}: forecast {ahead.installs!r} ({ahead.outcome}), "
+                f"the delivery {'tried' if tried else 'installed'} {release_id!r}"
+            )
+        elif release_id is not None and not tried and self.now != ahead.install_at:
+            self.violations.append(f"cycle {said['k']} {oem_id}: forecast {ahead.install_at}, installed {self.now}")
+        self.forecasts_checked["agreed"] += 1
 
     def gate_check(self, oem_id: str) -> None:
         run = self.runs.get(oem_id)
@@ -322,6 +361,7 @@ class Year:
         except DeliveryEnded:
             self.note_outcome(oem_id, aimed)
             self.runs.pop(oem_id)
+            self.delivered(oem_id, None)
             return
         if aimed["target"] != run["plan"]["target"]:
             self.note_outcome(oem_id, aimed)
@@ -350,11 +390,14 @@ class Year:
                 with contextlib.suppress(DeliveryFailed):
                     steps.recover(plan)
                 self.note_outcome(oem_id, plan)
+                self.delivered(oem_id, plan["target"], tried=True)
                 return
             steps.publish_docs(plan)
             steps.notify_delivered(plan)
+            self.delivered(oem_id, plan["target"])
         except DeliveryEnded:
             self.note_outcome(oem_id, plan)
+            self.delivered(oem_id, None)
             return
         finally:
             self.state.oems[oem_id].break_on_install = False
@@ -450,6 +493,7 @@ def test_a_simulated_year_keeps_every_promise(release_db_url, seed):
     year, repo = simulate_year(release_db_url, seed)
     try:
         assert Counter(d.status for d in repo.deliveries())["installed"] > 0
+        assert year.forecasts_checked["agreed"] > 0, year.forecasts_checked  # (vi) was put to the test
         # the OEM enabled mid-year was asked for what reached production before it joined (R2)
         before = {
             r

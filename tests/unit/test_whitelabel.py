@@ -164,6 +164,7 @@ def test_the_signoff_request_points_at_the_oems_acceptance_url():
         production_url=VENDOR.production_url,
         portal_url=VENDOR.portal_url,
         install_date="Thursday 3 December 2026",
+        signoff_deadline="Tuesday 01 December 2026 10:00 (Europe/Berlin)",
         timezone=NIMBUS.timezone,
         changes=[{"id": "CHG-1", "title": "AVAConnect retries", "component": "AVA_API", "breaking": False}],
         notes_markdown="",
@@ -172,3 +173,5 @@ def test_the_signoff_request_points_at_the_oems_acceptance_url():
     assert "live on the acceptance environment at https://acceptance.nimbus.example." in message.markdown
     assert 'href="https://acceptance.nimbus.example"' in message.html or "acceptance.nimbus.example" in message.html
     assert GUARD.scan_value({"s": message.subject, "m": message.markdown, "h": message.html}) == []
+    assert "**Sign-off deadline:** Tuesday 01 December 2026 10:00 (Europe/Berlin)." in message.markdown
+    assert "<strong>Sign-off deadline:</strong> Tuesday 01 December 2026 10:00 (Europe/Berlin)." in message.html

@@ -76,6 +76,7 @@ class ChangeOut(BaseModel):
 class ReleaseSummary(BaseModel):
     release_id: str
     released_at: str
+    signoff_due: str | None = Field(description="your sign-off deadline for it (none once it is installed)")
     state: Literal["pending", "approved", "rejected", "installed"]
     counts: dict[str, int]
     open: bool = Field(description="false once the release is installed: decisions are closed")
@@ -159,6 +160,7 @@ class ScheduledDelivery(BaseModel):
     release_id: str
     releases: list[str]
     install_from: str
+    signoff_due: str = Field(description="the sign-off deadline: the install window's opening minus your margin")
     freeze: str | None
     signoff: dict[str, str]
 

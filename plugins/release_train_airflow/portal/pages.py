@@ -156,6 +156,11 @@ def deliveries_page(request: Request, caller: Caller = Depends(page_caller)):
     return page(request, "deliveries.html", caller, deliveries=views.deliveries(caller))
 
 
+@router.get("/next-install")
+def next_install_page(request: Request, caller: Caller = Depends(page_caller)):
+    return page(request, "next_install.html", caller, forecast=views.next_install(caller))
+
+
 @router.get("/feedback")
 def feedback_page(request: Request, done: int | None = None, caller: Caller = Depends(page_caller)):
     return page(request, "feedback.html", caller, **_feedback_context(caller), done=done)

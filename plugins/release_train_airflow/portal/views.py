@@ -12,7 +12,10 @@ import logging
 
 import pendulum
 
+from release_pipeline.deadlines import signoff_deadline
+from release_pipeline.forecast import forecast, next_install_cycle
 from release_pipeline.notes import Guard, ReleaseNotesInput, render_release_notes
+from release_pipeline.release_calendar import UnknownRelease
 from release_pipeline.roadmap import CATEGORY_LABELS, FeedbackLimitReached, check_feedback_allowance, oem_view
 from release_pipeline.signoff import (
     ChangeSignoff,
@@ -85,10 +88,24 @@ def change(caller: Caller, signoff: ChangeSignoff) -> dict:
     }
 
 
+def signoff_due(caller: Caller, release_id: str) -> str | None:
+    """When the OEM's sign-off of ``release_id`` is due: the deadline of the install that
+    can bring it, its own cycle's, or the next install's once that one is over (None: a
+    release the calendar does not know)."""
+    train = caller.portal.calendar()
+    try:
+        cycle = train.delivery_cycle_by_release_id(release_id)
+    except UnknownRelease:
+        return None
+    upcoming = next_install_cycle(caller.repo, train, caller.oem.id, caller.portal.now())
+    return local(caller, signoff_deadline(caller.oem, max(cycle, upcoming, key=lambda c: c.index)).due)
+
+
 def release_summary(caller: Caller, release: ReleaseSignoff) -> dict:
     return {
         "release_id": release.release_id,
         "released_at": local(caller, release.release_at),
+        "signoff_due": None if release.closed_reason else signoff_due(caller, release.release_id),
         "state": release.state,
         "counts": release.counts,
         "open": release.closed_reason is None,
@@ -129,6 +146,7 @@ def deliveries(caller: Caller, now: dt.datetime | None = None) -> dict:
                     "release_id": cycle.release.id,
                     "releases": [r.id for r in cycle.window.releases],
                     "install_from": local(caller, caller.oem.next_maintenance_opening(cycle.install_at)),
+                    "signoff_due": local(caller, signoff_deadline(caller.oem, cycle).due),
                     "freeze": branded(caller, freeze.name) if freeze else None,
                     "signoff": {r.id: states.get(r.id, "not requested") for r in cycle.window.releases},
                 }
@@ -153,6 +171,35 @@ def deliveries(caller: Caller, now: dt.datetime | None = None) -> dict:
         else None,
         "schedule": schedule,
         "history": history,
+    }
+
+
+def next_install(caller: Caller) -> dict:
+    """The forecast of the caller's next install (its own OEM only): the release it gets
+    if nothing changes and when, the sign-off deadline, what is still owed and by whom,
+    freeze or window conflicts, and what happens if nothing changes."""
+    ahead = forecast(caller.repo, caller.portal.calendar(), caller.oem, caller.portal.now())
+    titles = {c.id: c.title for c in caller.repo.changes_of(sorted({o.release_id for o in ahead.owed}))}
+    return {
+        "cycle": ahead.cycle_key,
+        "running": ahead.running,
+        "aims_at": ahead.aims_at,
+        "installs": ahead.installs,
+        "install_at": local(caller, ahead.install_at),
+        "signoff_due": local(caller, ahead.deadline.due),
+        "timezone": caller.oem.timezone,
+        "owed": [
+            {
+                "change_id": o.change_id,
+                "release_id": o.release_id,
+                "title": branded(caller, titles.get(o.change_id, o.change_id)),
+                "state": o.state,
+                "approvers": [branded(caller, a) for a in o.approvers],
+            }
+            for o in ahead.owed
+        ],
+        "conflicts": [branded(caller, c) for c in ahead.conflicts],
+        "if_nothing_changes": branded(caller, ahead.outcome),
     }
 
 
