@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pendulum
 
 from release_pipeline.models import Change, ChangeType, DeliveryStatus, FeedbackCategory
+from release_pipeline.registry import Oem
 from release_pipeline.release_calendar import load_calendar
 from release_pipeline.tokens import issue_token
 
@@ -158,3 +159,26 @@ class World:
         events = [tuple(e) for oem in ("nimbus", "orbitel") for c in ("CHG-1", "CHG-2", "CHG-3")
                   for e in self.repo.approval_history(oem, c)]  # fmt: skip
         return events, [tuple(f) for f in self.repo.feedback()]
+
+
+# -- OEMs and the delivery cycle ---------------------------------------------------------
+# cycle 2026.23-2026.24, installs Thu 3 Dec
+BEFORE_INSTALL_DAY = pendulum.datetime(2026, 11, 28, 12, tz="UTC")
+
+
+def make_oem(**fields) -> Oem:
+    """A valid registry entry, with ``fields`` on top."""
+
+    return Oem.model_validate(
+        {
+            "id": "acme",
+            "display_name": "Acme Ltd",
+            "brand_name": "Acme Cloud",
+            "timezone": "Europe/Berlin",
+            "tier": "gold",
+            "docs_strategy": "ava",
+            "feedback_cadence_weeks": 2,
+            "maintenance_window": {"start": "00:00", "end": "00:00"},
+            **fields,
+        }
+    )

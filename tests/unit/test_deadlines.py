@@ -9,23 +9,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from release_pipeline.deadlines import local_time, signoff_deadline
-from release_pipeline.registry import WEEKDAYS, Oem
-
-
-def make_oem(**fields) -> Oem:
-    return Oem.model_validate(
-        {
-            "id": "acme",
-            "display_name": "Acme Ltd",
-            "brand_name": "Acme Cloud",
-            "timezone": "Europe/Berlin",
-            "tier": "gold",
-            "docs_strategy": "ava",
-            "feedback_cadence_weeks": 2,
-            "maintenance_window": {"start": "00:00", "end": "00:00"},
-            **fields,
-        }
-    )
+from release_pipeline.registry import WEEKDAYS
+from tests.builders import make_oem
 
 
 def test_the_deadline_is_install_days_window_opening_minus_two_days_by_default(calendar):

@@ -10,10 +10,7 @@ import time_machine
 from release_pipeline.forecast import forecast
 from release_pipeline.models import Decision, DeliveryStatus, ReleaseStatus
 from release_pipeline.signoff import decide
-from tests.unit.test_deadlines import make_oem
-from tests.unit.test_repository import cut
-
-BEFORE_INSTALL_DAY = pendulum.datetime(2026, 11, 28, 12, tz="UTC")  # cycle 2026.23-2026.24, installs Thu 3 Dec
+from tests.builders import BEFORE_INSTALL_DAY, cut, make_oem
 
 
 @pytest.fixture

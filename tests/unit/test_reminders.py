@@ -12,8 +12,7 @@ from release_pipeline.notes import Audience, Guard
 from release_pipeline.registry import load_registry
 from release_pipeline.reminders import digest_rows, reminder_due, reminder_key, render_digest, render_reminder
 from release_pipeline.vendor import load_vendor
-from tests.unit.test_forecast import BEFORE_INSTALL_DAY
-from tests.unit.test_repository import cut
+from tests.builders import BEFORE_INSTALL_DAY, cut
 
 REGISTRY, VENDOR = load_registry(), load_vendor()
 NIMBUS = REGISTRY.get("nimbus")
