@@ -4,8 +4,10 @@
 Runs once per notes window of the train (two releases, four weeks), on the day of the
 window's last release.
 
-1. **wait_for_releases** (deferred, no worker slot) until both releases of the window
-   are settled in the release database (deployed, empty, rejected or failed).
+1. **notes_window** says which window the run publishes, and why;
+   **wait_for_releases** (deferred, no worker slot) until both releases of the window
+   are settled in the release database (deployed, empty, rejected or failed, or never
+   cut: a later release was cut without it, so nothing waits for it).
 2. **publish_general_notes**: the notes of the window's releases that reached
    production, published on the vendor documentation portal (`ava_docs_portal`,
    page `release-notes/<window>`; publishing again overwrites, never duplicates).
@@ -15,7 +17,9 @@ instance, and is updated by its `oem_delivery__<oem>` run for the release it ins
 with notes since the version it ran before.
 
 Every publication is recorded in the release database. Trigger by hand with
-`release_id` (any release of the window) to (re)publish a given window.
+`release_id` (any release of the window) to (re)publish a given window; with no
+`release_id`, a manual run publishes the newest window whose releases are settled, one
+of them in production (none: the run ends at once, saying so).
 """
 
 import datetime as dt
@@ -38,7 +42,9 @@ from release_train_airflow.timetables import ReleaseTrainTimetable
     default_args=default_args(),
     doc_md=__doc__,
     params={
-        "release_id": release_id_param("Any release of the window to publish; empty: this run's window"),
+        "release_id": release_id_param(
+            "Any release of the window to publish; empty: this run's window (manual: the newest settled)"
+        ),
     },
 )
 def general_release_notes():

@@ -26,8 +26,11 @@ the release time), one run at a time.
    **report_notifications** alerts and fails the run for the ones not reached).
 
 Re-running any step for the same release duplicates nothing (idempotency keys in the
-release database). Trigger it by hand with `release_id` to (re)run a given release,
-and `dry_run` to see what it would do: nothing is recorded, deployed or sent.
+release database); a release already in production goes from the cut straight to
+**open_signoff** (**steps_left**). Trigger it by hand with `release_id` to (re)run a
+given release, and `dry_run` to see what it would do: nothing is recorded, deployed or
+sent. With no `release_id`, a manual run acts on the newest release in production (the
+first task says which, and why); with none there, it ends at once.
 """
 
 import datetime as dt
@@ -57,7 +60,9 @@ RELEASE = "{{ " + CUT + "['release_id'] }}"
     default_args=default_args(),
     doc_md=__doc__,
     params={
-        "release_id": release_id_param("Release to run (YYYY.NN); empty: the release of this run"),
+        "release_id": release_id_param(
+            "Release to run (YYYY.NN); empty: this run's release (manual: the newest in production)"
+        ),
         "dry_run": Param(False, type="boolean", description="Show what would happen; record, deploy and send nothing"),
     },
 )
@@ -78,7 +83,11 @@ def production_release():
     def verify_production(cut: dict, deployment_status: str) -> None:
         acceptance.verify_production(cut["release_id"], deployment_status)
 
-    @task
+    @task.branch
+    def steps_left(cut: dict) -> list[str]:
+        return acceptance.steps_left(cut["release_id"])
+
+    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
     def open_signoff(cut: dict) -> list[str]:
         return acceptance.open_signoff(cut["release_id"])
 
@@ -125,7 +134,7 @@ def production_release():
         max_wait=dt.timedelta(hours=2),
     )
     oem_ids = open_signoff(cut)
-    cut >> verdict
+    steps_left(cut) >> [verdict, oem_ids]
     check_qa_verdict(cut, verdict.output) >> signoff >> freeze >> deployment >> deployed
     verify_production(cut, deployed.output) >> oem_ids
     report_notifications(cut, oem_ids) << notify_oem.partial(cut=cut).expand(oem_id=oem_ids)

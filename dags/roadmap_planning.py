@@ -1,7 +1,8 @@
 """
 ### Roadmap planning (weekly)
 
-Every Monday 07:00 UTC:
+Every Monday 07:00 UTC (a manual run: as of when it is triggered). **planning_horizon**
+first says the moment and the two delivery cycles it plans for, and why.
 
 1. **Feedback requests**: each enabled OEM whose `feedback_cadence_weeks` (config/oems.yaml)
    has passed since it was last asked gets a request on its notification channel, with a
@@ -40,6 +41,12 @@ from release_train_airflow.dag_defaults import default_args, watch_for_failures
 )
 def roadmap_planning():
     @task
+    def planning_horizon() -> list[str]:
+        from release_train_airflow.roadmap_planning import planning_horizon
+
+        return planning_horizon()
+
+    @task
     def oems_due_for_feedback() -> list[str]:
         from release_train_airflow.roadmap_planning import due_oems, run_moment
 
@@ -75,8 +82,10 @@ def roadmap_planning():
 
         return report(*run_moment())
 
-    asked = request_feedback.expand(oem_id=oems_due_for_feedback())
-    sent = send_roadmap_update.partial(snapshot_id=prioritise()).expand(oem_id=enabled_oems())
+    due, snapshot_id, oems = oems_due_for_feedback(), prioritise(), enabled_oems()
+    planning_horizon() >> [due, snapshot_id, oems]
+    asked = request_feedback.expand(oem_id=due)
+    sent = send_roadmap_update.partial(snapshot_id=snapshot_id).expand(oem_id=oems)
     reported = report()
     [asked, sent] >> reported
     watch_for_failures(reported)

@@ -9,6 +9,7 @@ outbound call is keyed in the idempotency ledger first.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import pendulum
@@ -18,11 +19,13 @@ from release_pipeline.change_feed import ChangeFeedError, parse_changes
 from release_pipeline.models import ReleaseStatus
 from release_pipeline.notes import Audience, ReleaseNotesInput, render, render_release_notes
 from release_pipeline.release_calendar import Release, UnknownRelease
+from release_pipeline.run_targets import newest_production_release, newest_settled_window
 from release_pipeline.vendor import load_vendor
-from release_train_airflow import outbound
+from release_train_airflow import outbound, run_targets
 from release_train_airflow.outbound import alert_vendor
 from release_train_airflow.resources import calendar, registry, repository
 
+log = logging.getLogger(__name__)
 ACTOR = "production_release"
 # a release event (its status stays qa_approved): the deploy waits for a freeze to end
 DEPLOY_POSTPONED = "deploy_postponed"
@@ -30,15 +33,22 @@ DEPLOY_POSTPONED = "deploy_postponed"
 
 # -- production_release ----------------------------------------------------------------
 def target_release(data_interval_end: dt.datetime, override: str | None) -> Release:
-    """The release a run is for: the one named in the run's params, else the one the
-    run's data interval ends with (scheduled runs) or the latest one (manual runs)."""
+    """The release a run is for: the one named in the run's params, else for a manual
+    run the newest release in production (``release_pipeline.run_targets``), else the one
+    the run's data interval ends with. The task log says which, and why."""
     train = calendar()
     if override:
         try:
-            return train.release_by_id(override)
+            release = train.release_by_id(override)
         except UnknownRelease as exc:
             raise AirflowFailException(f"param release_id: {exc}") from None
-    return train.release_at(data_interval_end)
+        log.info("acts on %s: given as param release_id", release.id)
+        return release
+    if run_targets.is_manual_run():
+        return train.release_by_id(run_targets.choose(newest_production_release).key)
+    release = train.release_at(data_interval_end)
+    log.info("acts on %s: the release this scheduled run's data interval ends with", release.id)
+    return release
 
 
 def fetch_changes(release: Release):
@@ -229,8 +239,24 @@ def verify_production(release_id: str, deployment_status: str) -> None:
     raise AirflowFailException(f"release {release_id}: {problem}")
 
 
+def steps_left(release_id: str) -> list[str]:
+    """The tasks that follow the cut: a release already in production (a rerun, or a
+    manual run with no parameters) repeats neither QA nor the freeze nor the deploy;
+    its sign-off is (re)opened and its OEMs told, once each."""
+    row = repository().release(release_id)
+    if row is not None and row.status == ReleaseStatus.DEPLOYED:
+        log.info("release %s is in production already: (re)opening its sign-off only", release_id)
+        return ["open_signoff"]
+    return ["wait_for_qa", "open_signoff"]
+
+
 def open_signoff(release_id: str) -> list[str]:
-    """Record a pending sign-off request for every enabled OEM x change."""
+    """Record a pending sign-off request for every enabled OEM x change of a release in
+    production (one QA or the deploy stopped is never asked about)."""
+    row = repository().release(release_id)
+    if row is None or row.status != ReleaseStatus.DEPLOYED:
+        status = row.status if row is not None else "not recorded"
+        raise AirflowSkipException(f"release {release_id} is {status}, not in production: no OEM is asked")
     oem_ids = [o.id for o in registry().enabled]
     created = repository().request_approvals(release_id, oem_ids)
     print(f"release {release_id}: {created} new sign-off request(s) for {len(oem_ids)} OEM(s)")
@@ -306,7 +332,12 @@ def report_publications(kind: str, scope_key: str | None, oem_ids: list[str] | N
 
 # -- general_release_notes --------------------------------------------------------------
 def notes_window(data_interval_end: dt.datetime, override: str | None) -> dict[str, Any]:
+    """The window a run publishes: the window of the release named in the params, else
+    for a manual run the newest window whose releases are settled, else this run's."""
     train = calendar()
+    if not override and run_targets.is_manual_run():
+        choice = run_targets.choose(newest_settled_window, train)
+        return {"key": choice.key, "release_ids": list(choice.release_ids)}
     window = train.notes_window_of(target_release(data_interval_end, override))
     return {"key": window.key, "release_ids": [r.id for r in window.releases]}
 

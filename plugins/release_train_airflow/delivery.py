@@ -18,7 +18,7 @@ from release_pipeline.delivery_process import DeliveryEnded, DeliveryFailed, Del
 from release_pipeline.notes import Audience, ReleaseNotesInput, render, render_release_notes
 from release_pipeline.registry import Oem
 from release_pipeline.vendor import load_vendor
-from release_train_airflow import instance, outbound
+from release_train_airflow import instance, outbound, run_targets
 from release_train_airflow.checks import find_missing, oem_connections
 from release_train_airflow.outbound import alert_vendor
 from release_train_airflow.resources import calendar, registry, repository
@@ -146,6 +146,7 @@ def plan(oem_id: str, params: dict, run_id: str, *, preview: bool) -> dict:
         approval_deadline=params.get("approval_deadline"),
         preview=preview,
         dry_run=bool(params.get("dry_run")),
+        manual=run_targets.is_manual_run(),
     )
 
 

@@ -11,9 +11,11 @@ the release database rather than from task states, and a rerun sends nothing twi
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pendulum
 
+from release_pipeline.models import ReleaseStatus
 from release_pipeline.notes import Audience
 from release_pipeline.registry import Oem, load_registry
 from release_pipeline.release_calendar import ReleaseCalendar, load_calendar
@@ -29,6 +31,7 @@ from release_pipeline.vendor import load_vendor
 from release_train_airflow.outbound import send_message
 from release_train_airflow.resources import repository
 
+log = logging.getLogger(__name__)
 FEEDBACK_REQUEST, ROADMAP_UPDATE = "feedback_request", "roadmap_update"
 SENT, FAILED = "sent", "failed"
 
@@ -41,6 +44,28 @@ def run_moment() -> tuple[pendulum.DateTime, str]:
     context = get_current_context()
     moment = context.get("logical_date") or context["dag_run"].run_after
     return pendulum.instance(moment).in_timezone("UTC"), context["run_id"]
+
+
+def planning_horizon() -> list[str]:
+    """The run's first word: the moment it plans at, the deliveries that makes its
+    horizon, and why (the releases in production do not move it: the horizon is the
+    cycles whose release is not cut yet)."""
+    from airflow.sdk import get_current_context
+
+    moment, _ = run_moment()
+    why = "its logical date" if get_current_context().get("logical_date") else "when it was triggered"
+    planned = horizon(load_calendar(), moment).release_ids
+    in_production = repository().release_ids([ReleaseStatus.DEPLOYED])
+    log.info(
+        "plans at %s (%s) for the deliveries of %s: the next %d cycles whose release is not cut yet; "
+        "newest release in production: %s",
+        moment.isoformat(),
+        why,
+        ", ".join(planned),
+        len(planned),
+        max(in_production, default="none"),
+    )
+    return list(planned)
 
 
 def period_key(moment: dt.datetime) -> str:
