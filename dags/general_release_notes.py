@@ -25,9 +25,9 @@ of them in production (none: the run ends at once, saying so).
 import datetime as dt
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import dag
 
-from release_train_airflow import acceptance
+from release_train_airflow import general_notes as step
 from release_train_airflow.dag_defaults import default_args, release_id_param, watch_for_failures
 from release_train_airflow.operators import WaitForReleasesSettledOperator
 from release_train_airflow.timetables import ReleaseTrainTimetable
@@ -43,27 +43,16 @@ from release_train_airflow.timetables import ReleaseTrainTimetable
     doc_md=__doc__,
     params={
         "release_id": release_id_param(
-            "Any release of the window to publish; empty: this run's window (manual: the newest settled)"
+            "Any release of the window to publish; empty: this run's (manual: newest settled)"
         ),
     },
 )
 def general_release_notes():
-    @task(multiple_outputs=True)
-    def notes_window(params=None, data_interval_end=None) -> dict:
-        return acceptance.notes_window(data_interval_end, params["release_id"])
-
-    @task
-    def publish_general_notes(window: dict) -> str:
-        return acceptance.publish_general_notes(window)
-
-    window = notes_window()
+    window = step.notes_window()
     settled = WaitForReleasesSettledOperator(
-        task_id="wait_for_releases",
-        release_ids=window["release_ids"],
-        poll_interval=300,
-        max_wait=dt.timedelta(days=7),
+        task_id="wait_for_releases", release_ids=window["release_ids"], poll_interval=300, max_wait=dt.timedelta(days=7)
     )
-    settled >> publish_general_notes(window)
+    settled >> step.publish_general_notes(window)
     watch_for_failures(window)
 
 

@@ -266,9 +266,9 @@ class WaitForDeployMomentOperator(CheckThenDeferOperator):
         self.release_id = release_id
 
     def execute(self, context):
-        from release_train_airflow import acceptance
+        from release_train_airflow import production_release
 
-        moment = acceptance.deploy_hold(self.release_id)
+        moment = production_release.deploy_hold(self.release_id)
         if moment is None:
             return {"release_id": self.release_id, "deploy_at": pendulum.now("UTC").isoformat()}
         self.log.info("release %s: inside a freeze; the deploy waits until %s", self.release_id, moment)
@@ -296,9 +296,9 @@ class QaSignoffOperator(ApprovalOperator):
         self.release_id = release_id
 
     def execute(self, context):
-        from release_train_airflow import acceptance
+        from release_train_airflow import production_release
 
-        earlier = acceptance.earlier_qa_approval(self.release_id)
+        earlier = production_release.earlier_qa_approval(self.release_id)
         if earlier:
             self.log.info("release %s was already signed off: %s", self.release_id, earlier)
             return {"chosen_options": [self.APPROVE], "params_input": {}, "earlier": earlier}
@@ -335,11 +335,11 @@ class QaSignoffOperator(ApprovalOperator):
 
     def execute_complete(self, context, event: dict[str, Any]):
         """Record the decision first: on Reject the parent skips what follows by raising."""
-        from release_train_airflow import acceptance
+        from release_train_airflow import production_release
 
         if "error" not in event:
             user = event.get("responded_by_user") or {}
-            acceptance.record_qa_signoff(
+            production_release.record_qa_signoff(
                 self.release_id,
                 approved=event["chosen_options"] == [self.APPROVE],
                 actor=user.get("name") or user.get("id") or "no answer (timeout default)",

@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 
 import pendulum
+from airflow.sdk import TriggerRule, task
 
 from release_pipeline.models import ReleaseStatus
 from release_pipeline.notes import Audience
@@ -36,6 +37,7 @@ FEEDBACK_REQUEST, ROADMAP_UPDATE = "feedback_request", "roadmap_update"
 SENT, FAILED = "sent", "failed"
 
 
+# -- the tasks take the run's moment from their context ---------------------------------------
 def run_moment() -> tuple[pendulum.DateTime, str]:
     """The moment this run computes for (its logical date, else when it was due to run:
     a manual run in Airflow 3 may have no logical date) and its run id."""
@@ -46,6 +48,7 @@ def run_moment() -> tuple[pendulum.DateTime, str]:
     return pendulum.instance(moment).in_timezone("UTC"), context["run_id"]
 
 
+@task
 def planning_horizon() -> list[str]:
     """The run's first word: the moment it plans at, the deliveries that makes its
     horizon, and why (the releases in production do not move it: the horizon is the
@@ -103,8 +106,15 @@ def due_oems(moment: dt.datetime) -> list[str]:
     return due
 
 
-def request_feedback(oem_id: str, moment: dt.datetime) -> str:
+@task
+def oems_due_for_feedback() -> list[str]:
+    return due_oems(run_moment()[0])
+
+
+@task
+def request_feedback(oem_id: str) -> str:
     repo, vendor, oem = repository(), load_vendor(), load_registry().get(oem_id)
+    moment = run_moment()[0]
     period = period_key(moment)
 
     def send() -> None:
@@ -150,6 +160,17 @@ def prioritise_roadmap(moment: dt.datetime, run_id: str) -> int:
     )
 
 
+@task
+def prioritise() -> int:
+    return prioritise_roadmap(*run_moment())
+
+
+@task
+def enabled_oems() -> list[str]:
+    return [oem.id for oem in load_registry().enabled]
+
+
+@task
 def send_roadmap_update(oem_id: str, snapshot_id: int) -> str:
     repo, vendor, oem = repository(), load_vendor(), load_registry().get(oem_id)
     snapshot = repo.roadmap_snapshot(snapshot_id)
@@ -187,9 +208,11 @@ def _recorded(oem: Oem, kind: str, scope_key: str, send) -> str:
 
 
 # -- the report ------------------------------------------------------------------------------
-def report(moment: dt.datetime, run_id: str) -> dict:
+@task(trigger_rule=TriggerRule.ALL_DONE)
+def report() -> dict:
     """What this run did per OEM; raises naming every OEM that failed, after the others
     were served."""
+    moment, run_id = run_moment()
     repo = repository()
     snapshot = repo.roadmap_snapshot_for_run(run_id)
     expected = {(FEEDBACK_REQUEST, period_key(moment), oem) for oem in due_oems(moment)}

@@ -1,16 +1,19 @@
 """Airflow's side of what a run acts on (``release_pipeline.run_targets``): whether this
-is a manual run, the recorded releases' statuses, and a choice said in the task log
-(nothing qualifying skips the run at once, with the reason)."""
+is a manual run, the recorded releases' statuses, a choice said in the task log
+(nothing qualifying skips the run at once, with the reason), and the release a run of
+``production_release`` or ``general_release_notes`` is for."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from release_pipeline.run_targets import Choice, NothingToActOn
-from release_train_airflow.resources import repository
+from release_pipeline.release_calendar import Release, UnknownRelease
+from release_pipeline.run_targets import Choice, NothingToActOn, newest_production_release
+from release_train_airflow.resources import calendar, repository
 
 log = logging.getLogger(__name__)
 
@@ -40,3 +43,22 @@ def choose(rule: Callable[..., Choice], *args) -> Choice:
         raise AirflowSkipException(f"manual run with no parameters: {exc}") from None
     log.info("manual run with no parameters: acts on %s: %s", choice.key, choice.reason)
     return choice
+
+
+def target_release(data_interval_end: dt.datetime, override: str | None) -> Release:
+    """The release a run is for: the one named in the run's params, else for a manual
+    run the newest release in production (``release_pipeline.run_targets``), else the one
+    the run's data interval ends with. The task log says which, and why."""
+    train = calendar()
+    if override:
+        try:
+            release = train.release_by_id(override)
+        except UnknownRelease as exc:
+            raise AirflowFailException(f"param release_id: {exc}") from None
+        log.info("acts on %s: given as param release_id", release.id)
+        return release
+    if is_manual_run():
+        return train.release_by_id(choose(newest_production_release).key)
+    release = train.release_at(data_interval_end)
+    log.info("acts on %s: the release this scheduled run's data interval ends with", release.id)
+    return release
