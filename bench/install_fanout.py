@@ -50,11 +50,7 @@ def bench_install_fanout():
     def plans(params=None, run_id=None) -> list[dict]:
         return [delivery.plan(oem_id, dict(params), run_id, preview=False) for oem_id in OEM_IDS]
 
-    @task(pool="{pool}")
-    def install(plan: dict) -> str:
-        return delivery.install(plan)
-
-    install.expand(plan=plans())
+    delivery.install.override(pool="{pool}").expand(plan=plans())
 
 
 bench_install_fanout()

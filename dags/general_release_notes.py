@@ -4,8 +4,10 @@
 Runs once per notes window of the train (two releases, four weeks), on the day of the
 window's last release.
 
-1. **wait_for_releases** (deferred, no worker slot) until both releases of the window
-   are settled in the release database (deployed, empty, rejected or failed).
+1. **notes_window** says which window the run publishes, and why;
+   **wait_for_releases** (deferred, no worker slot) until both releases of the window
+   are settled in the release database (deployed, empty, rejected or failed, or never
+   cut: a later release was cut without it, so nothing waits for it).
 2. **publish_general_notes**: the notes of the window's releases that reached
    production, published on the vendor documentation portal (`ava_docs_portal`,
    page `release-notes/<window>`; publishing again overwrites, never duplicates).
@@ -15,15 +17,17 @@ instance, and is updated by its `oem_delivery__<oem>` run for the release it ins
 with notes since the version it ran before.
 
 Every publication is recorded in the release database. Trigger by hand with
-`release_id` (any release of the window) to (re)publish a given window.
+`release_id` (any release of the window) to (re)publish a given window; with no
+`release_id`, a manual run publishes the newest window whose releases are settled, one
+of them in production (none: the run ends at once, saying so).
 """
 
 import datetime as dt
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import dag
 
-from release_train_airflow import acceptance
+from release_train_airflow import general_notes as step
 from release_train_airflow.dag_defaults import default_args, release_id_param, watch_for_failures
 from release_train_airflow.operators import WaitForReleasesSettledOperator
 from release_train_airflow.timetables import ReleaseTrainTimetable
@@ -38,26 +42,17 @@ from release_train_airflow.timetables import ReleaseTrainTimetable
     default_args=default_args(),
     doc_md=__doc__,
     params={
-        "release_id": release_id_param("Any release of the window to publish; empty: this run's window"),
+        "release_id": release_id_param(
+            "Any release of the window to publish; empty: this run's (manual: newest settled)"
+        ),
     },
 )
 def general_release_notes():
-    @task(multiple_outputs=True)
-    def notes_window(params=None, data_interval_end=None) -> dict:
-        return acceptance.notes_window(data_interval_end, params["release_id"])
-
-    @task
-    def publish_general_notes(window: dict) -> str:
-        return acceptance.publish_general_notes(window)
-
-    window = notes_window()
+    window = step.notes_window()
     settled = WaitForReleasesSettledOperator(
-        task_id="wait_for_releases",
-        release_ids=window["release_ids"],
-        poll_interval=300,
-        max_wait=dt.timedelta(days=7),
+        task_id="wait_for_releases", release_ids=window["release_ids"], poll_interval=300, max_wait=dt.timedelta(days=7)
     )
-    settled >> publish_general_notes(window)
+    settled >> step.publish_general_notes(window)
     watch_for_failures(window)
 
 

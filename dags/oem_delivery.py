@@ -30,10 +30,10 @@ Every outcome is recorded in the release database's `deliveries` table with its 
 
 import pendulum
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
-from airflow.sdk import Param, TriggerRule, dag, get_parsing_context, task
+from airflow.sdk import Param, dag, get_parsing_context
 
 from release_pipeline.registry import Oem, load_registry
-from release_train_airflow import delivery
+from release_train_airflow import delivery as step
 from release_train_airflow.dag_defaults import (
     attach_params,
     default_args,
@@ -71,52 +71,12 @@ def oem_delivery(oem: Oem):
         max_active_runs=1,
         tags=["release-train", "delivery", "oem", f"oem:{oem.id}", f"tier:{oem.tier}"],
         default_args=default_args(),
-        doc_md=delivery.describe(oem, __doc__),
+        doc_md=step.describe(oem, __doc__),
     )
     def deliver():
-        @task(multiple_outputs=True)
-        def plan_delivery(params=None, run_id=None) -> dict:
-            return delivery.plan(oem.id, params, run_id, preview=True)
-
-        @task(multiple_outputs=True)
-        def aim_on_install_day(started: dict, params=None, run_id=None) -> dict:
-            return delivery.aim_on_install_day(oem.id, started, params, run_id)
-
-        @task
-        def settle(plan: dict, gate: dict) -> dict:
-            return delivery.settle(plan, gate)
-
-        @task
-        def maintenance_opening(plan: dict) -> str:
-            return delivery.next_maintenance_opening(plan)
-
-        @task(retries=3)
-        def preflight(plan: dict) -> None:
-            delivery.preflight(plan)
-
-        @task(pool="oem_installs", retries=3)
-        def install(plan: dict) -> str:
-            return delivery.install(plan)
-
-        @task(retries=1)
-        def verify(plan: dict, install_log: str, params=None) -> None:
-            delivery.verify(plan, install_log, params["verify_grace_seconds"])
-
-        @task(trigger_rule=TriggerRule.ONE_FAILED, retries=3)
-        def recover(plan: dict) -> None:
-            delivery.recover(plan)
-
-        @task
-        def publish_docs(plan: dict) -> str:
-            return delivery.publish_docs(plan)
-
-        @task
-        def notify_delivered(plan: dict) -> None:
-            delivery.notify_delivered(plan)
-
-        started = plan_delivery()
+        started = step.plan_delivery(oem.id)
         install_date = DateTimeSensorAsync(task_id="wait_for_install_date", target_time=started["install_at"])
-        aimed = aim_on_install_day(started)
+        aimed = step.aim_on_install_day(oem.id, started)
         gate = ApprovalGateOperator(
             task_id="approval_gate",
             oem_id=oem.id,
@@ -126,14 +86,16 @@ def oem_delivery(oem: Oem):
             deadline=aimed["deadline"],
             poll_interval="{{ params.gate_poll_seconds }}",
         )
-        settled = settle(aimed, gate.output)
-        window = DateTimeSensorAsync(task_id="wait_for_maintenance_window", target_time=maintenance_opening(settled))
-        checked, installed = preflight(settled), install(settled)
-        verified = verify(settled, installed)
+        settled = step.settle(aimed, gate.output)
+        opening = step.maintenance_opening(settled)
+        window = DateTimeSensorAsync(task_id="wait_for_maintenance_window", target_time=opening)
+        checked = step.preflight.override(retries=3)(settled)
+        installed = step.install.override(pool="oem_installs", retries=3)(settled)
+        verified = step.verify.override(retries=1)(settled, installed)
         started >> install_date >> aimed >> gate
         settled >> window >> checked >> installed
-        verified >> publish_docs(settled) >> notify_delivered(settled)
-        [checked, installed, verified] >> recover(settled)
+        verified >> step.publish_docs(settled) >> step.notify_delivered(settled)
+        [checked, installed, verified] >> step.recover.override(retries=3)(settled)
         watch_for_failures(started)
 
     return attach_params(deliver(), DELIVERY_PARAMS)

@@ -1,7 +1,8 @@
 """
 ### Roadmap planning (weekly)
 
-Every Monday 07:00 UTC:
+Every Monday 07:00 UTC (a manual run: as of when it is triggered). **planning_horizon**
+first says the moment and the two delivery cycles it plans for, and why.
 
 1. **Feedback requests**: each enabled OEM whose `feedback_cadence_weeks` (config/oems.yaml)
    has passed since it was last asked gets a request on its notification channel, with a
@@ -24,8 +25,9 @@ Rerunning a run sends nothing twice. The ranking is explained in
 """
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import dag
 
+from release_train_airflow import roadmap_planning as step
 from release_train_airflow.dag_defaults import default_args, watch_for_failures
 
 
@@ -39,45 +41,11 @@ from release_train_airflow.dag_defaults import default_args, watch_for_failures
     doc_md=__doc__,
 )
 def roadmap_planning():
-    @task
-    def oems_due_for_feedback() -> list[str]:
-        from release_train_airflow.roadmap_planning import due_oems, run_moment
-
-        return due_oems(run_moment()[0])
-
-    @task
-    def request_feedback(oem_id: str) -> str:
-        from release_train_airflow.roadmap_planning import request_feedback, run_moment
-
-        return request_feedback(oem_id, run_moment()[0])
-
-    @task
-    def prioritise() -> int:
-        from release_train_airflow.roadmap_planning import prioritise_roadmap, run_moment
-
-        return prioritise_roadmap(*run_moment())
-
-    @task
-    def enabled_oems() -> list[str]:
-        from release_pipeline.registry import load_registry
-
-        return [oem.id for oem in load_registry().enabled]
-
-    @task
-    def send_roadmap_update(oem_id: str, snapshot_id: int) -> str:
-        from release_train_airflow.roadmap_planning import send_roadmap_update
-
-        return send_roadmap_update(oem_id, snapshot_id)
-
-    @task(trigger_rule="all_done", retries=0)
-    def report() -> dict:
-        from release_train_airflow.roadmap_planning import report, run_moment
-
-        return report(*run_moment())
-
-    asked = request_feedback.expand(oem_id=oems_due_for_feedback())
-    sent = send_roadmap_update.partial(snapshot_id=prioritise()).expand(oem_id=enabled_oems())
-    reported = report()
+    due, snapshot_id, oems = step.oems_due_for_feedback(), step.prioritise(), step.enabled_oems()
+    step.planning_horizon() >> [due, snapshot_id, oems]
+    asked = step.request_feedback.expand(oem_id=due)
+    sent = step.send_roadmap_update.partial(snapshot_id=snapshot_id).expand(oem_id=oems)
+    reported = step.report.override(retries=0)()
     [asked, sent] >> reported
     watch_for_failures(reported)
 

@@ -33,8 +33,9 @@ from release_pipeline.delivery import (
 from release_pipeline.idempotency import perform_once
 from release_pipeline.models import DeliveryStatus, ReleaseStatus
 from release_pipeline.registry import Oem
-from release_pipeline.release_calendar import ReleaseCalendar, UnknownRelease
+from release_pipeline.release_calendar import DeliveryCycle, ReleaseCalendar, UnknownRelease
 from release_pipeline.roadmap import RoadmapConfig, asked_for, load_roadmap_config, planned_items
+from release_pipeline.run_targets import never_cut, unsettled
 
 INSTALL_TIMEOUT_SECONDS = 1800  # one install command, end to end (the Celery stop grace is longer)
 VERSION_TIMEOUT_SECONDS = 60
@@ -166,6 +167,7 @@ class DeliveryProcess:
         approval_deadline: str | None = None,
         preview: bool = False,
         dry_run: bool = False,
+        manual: bool = False,
     ) -> dict:
         """What the run aims at as things stand, checked before anything touches the
         instance, and recorded. The OEM is asked for any production change it was not
@@ -173,7 +175,9 @@ class DeliveryProcess:
 
         ``preview`` (the run's start, when the cycle's release may still be in QA):
         nothing newer in production yet is no reason to stop, install day decides.
-        ``dry_run``: checked and returned, nothing recorded, asked or installed."""
+        ``dry_run``: checked and returned, nothing recorded, asked or installed.
+        ``manual`` (a person's run): with no ``target_override`` it acts on what is in
+        production now, and nothing newer than the instance there ends it at once."""
         repo, train, oem, now = self.repo, self.train, self.oem, self.clock()
         cycle = train.delivery_cycle_at(now)
         running = self.instance.version(oem)
@@ -188,7 +192,15 @@ class DeliveryProcess:
         else:
             target = aim(production, installed=running, cycle_release=cycle.release.id) or running
         install_day = cycle.install_at if cycle.install_at > now else now
+        if target_override:
+            self.log(f"aims at {target}: given as param target_release")
+        elif target != running:
+            self.log(
+                f"aims at {target}: the newest production release after the installed {running}, "
+                f"up to {cycle.release.id}, the release of the cycle {cycle.key}"
+            )
         if preview and target == running and not target_override:
+            self._end_when_nothing_can_come(cycle, running, production, manual)
             return {
                 "oem_id": oem.id,
                 "run_id": run_id,
@@ -269,6 +281,32 @@ class DeliveryProcess:
             f"(taken until install day's window opens, {local_time(settle_at, oem.timezone)})",
         )
         return plan
+
+    def _end_when_nothing_can_come(
+        self, cycle: DeliveryCycle, running: str, production: set[str], manual: bool
+    ) -> None:
+        """Nothing newer than the instance is in production. A manual run ends here. A
+        scheduled one waits for install day (which records the outcome), unless its
+        cycle's release was never cut and no other release of it can still come."""
+        newest = f"newest in production: {max(production)}" if production else "no release in production"
+        if manual:
+            raise DeliveryEnded(
+                f"OEM {self.oem.id!r}: manual run with no target_release: nothing newer than the installed "
+                f"{running} has reached production ({newest}); nothing to deliver"
+            )
+        statuses = {row.id: str(row.status) for row in self.repo.releases()}
+        try:
+            after = self.train.release_by_id(running)
+        except UnknownRelease:  # plan_delivery flags such an instance on install day
+            after = self.train.previous(cycle.window.releases[0])
+        coming = unsettled([r.id for r in self.train.releases_between(after, cycle.release)], statuses)
+        if not coming and never_cut(cycle.release.id, statuses):
+            raise DeliveryEnded(
+                f"OEM {self.oem.id!r}: the cycle's release {cycle.release.id} was never cut (the train moved on "
+                f"to {max(statuses)}) and nothing newer than the installed {running} is in production or still "
+                f"can be ({newest}); nothing to deliver"
+            )
+        self.log(f"nothing newer than {running} in production yet; install day decides ({', '.join(coming)} may come)")
 
     def withdraw(self, earlier: dict, now_aiming: dict) -> None:
         """On install day the run aims higher than at its start: the earlier aim's

@@ -12,13 +12,14 @@ import functools
 import logging
 from collections.abc import Callable
 
+from airflow.sdk import TriggerRule, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from release_pipeline.delivery_process import DeliveryEnded, DeliveryFailed, DeliveryProcess
 from release_pipeline.notes import Audience, release_sections, render, render_release_notes
 from release_pipeline.registry import Oem
 from release_pipeline.vendor import load_vendor
-from release_train_airflow import instance, outbound
+from release_train_airflow import instance, outbound, run_targets
 from release_train_airflow.checks import find_missing, oem_connections
 from release_train_airflow.outbound import alert_vendor
 from release_train_airflow.resources import calendar, registry, repository
@@ -72,7 +73,7 @@ class AirflowOutbox:
         alert_vendor(subject, lines, key=key)
 
     def ask_signoff(self, oem: Oem, release_id: str) -> None:
-        from release_train_airflow.acceptance import notify_oem_of_release
+        from release_train_airflow.production_release import notify_oem_of_release
 
         notify_oem_of_release(release_id, oem.id)
 
@@ -139,7 +140,7 @@ def _as_task_outcome(step: Callable) -> Callable:
     return run
 
 
-# -- the steps, as the DAG calls them ---------------------------------------------------------------
+# -- the steps -------------------------------------------------------------------------------------
 @_as_task_outcome
 def plan(oem_id: str, params: dict, run_id: str, *, preview: bool) -> dict:
     """Everything is checked here, before anything touches the instance."""
@@ -152,17 +153,27 @@ def plan(oem_id: str, params: dict, run_id: str, *, preview: bool) -> dict:
         approval_deadline=params.get("approval_deadline"),
         preview=preview,
         dry_run=bool(params.get("dry_run")),
+        manual=run_targets.is_manual_run(),
     )
 
 
+# -- the tasks, as the DAG wires them (it sets pools and retries) ------------------------------------
+@task(multiple_outputs=True)
+def plan_delivery(oem_id: str, params=None, run_id=None) -> dict:
+    """What the run aims at as things stand (the task log says which, and why)."""
+    return plan(oem_id, params, run_id, preview=True)
+
+
+@task(multiple_outputs=True)
 @_as_task_outcome
-def aim_on_install_day(oem_id: str, started: dict, params: dict, run_id: str) -> dict:
+def aim_on_install_day(oem_id: str, started: dict, params=None, run_id=None) -> dict:
     """Install day: the cycle's release may have reached production since the start."""
     now_aiming = plan.__wrapped__(oem_id, params, run_id, preview=False)
     process(oem_id).withdraw(started, now_aiming)
     return now_aiming
 
 
+@task
 @_as_task_outcome
 def settle(plan: dict, gate: dict) -> dict:
     if gate.get("outcome") == "outage":
@@ -170,11 +181,13 @@ def settle(plan: dict, gate: dict) -> dict:
     return process(plan["oem_id"]).settle(plan)
 
 
-def next_maintenance_opening(plan: dict) -> str:
+@task
+def maintenance_opening(plan: dict) -> str:
     oem = registry().get(plan["oem_id"])
     return oem.next_maintenance_opening(process(plan["oem_id"]).clock()).in_timezone("UTC").isoformat()
 
 
+@task
 def preflight(plan: dict) -> None:
     """The instance answers healthy before we touch it (else retried, then recovered)."""
     oem = registry().get(plan["oem_id"])
@@ -186,30 +199,36 @@ def preflight(plan: dict) -> None:
         raise instance.TransientInstanceError(f"OEM {oem.id!r}: instance unhealthy before the install: {said}")
 
 
+@task
 @_as_task_outcome
 def install(plan: dict) -> str:
     return process(plan["oem_id"]).install(plan)
 
 
+@task
 @_as_task_outcome
-def verify(plan: dict, install_log: str, grace_seconds: float | None = None) -> None:
+def verify(plan: dict, install_log: str, params=None) -> None:
     steps = process(plan["oem_id"])
+    grace_seconds = (params or {}).get("verify_grace_seconds")
     if grace_seconds is not None:
         steps.verify_grace = dt.timedelta(seconds=float(grace_seconds))
         steps.verify_poll_seconds = min(steps.verify_poll_seconds, max(float(grace_seconds) / 5, 0.2))
     steps.verify(plan, install_log)
 
 
+@task(trigger_rule=TriggerRule.ONE_FAILED)
 @_as_task_outcome
 def recover(plan: dict) -> None:
     process(plan["oem_id"]).recover(plan)
 
 
+@task
 @_as_task_outcome
 def publish_docs(plan: dict) -> str:
     return process(plan["oem_id"]).publish_docs(plan)
 
 
+@task
 @_as_task_outcome
 def notify_delivered(plan: dict) -> None:
     process(plan["oem_id"]).notify_delivered(plan)

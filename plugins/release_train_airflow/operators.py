@@ -10,7 +10,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from release_pipeline.models import ReleaseStatus
+from release_pipeline.run_targets import SETTLED
 from release_train_airflow.triggers import (
     GATE_MAX_OUTAGE_SECONDS,
     ApprovalGateTrigger,
@@ -116,24 +116,59 @@ class WaitForHttpStatusOperator(CheckThenDeferOperator):
 
 
 class WaitForReleasesSettledOperator(CheckThenDeferOperator):
-    """Waits until every release of ``release_ids`` reached a final status in the release DB."""
+    """Waits until every release of ``release_ids`` is settled in the release DB: in a
+    final status, or never cut (a later release was cut without it, so it never will be;
+    ``release_pipeline.run_targets``).
+
+    The trigger watches the statuses alone; every ``RECHECK_POLLS`` polls the worker
+    looks again with the whole train in view, so a release passed over ends the wait
+    within that time instead of at ``max_wait`` (which would hold later runs for days).
+    """
 
     template_fields = ("release_ids",)
-    FINAL = [
-        str(s)
-        for s in (ReleaseStatus.DEPLOYED, ReleaseStatus.EMPTY, ReleaseStatus.QA_REJECTED, ReleaseStatus.DEPLOY_FAILED)
-    ]
+    FINAL = sorted(str(s) for s in SETTLED)
+    RECHECK_POLLS = 12
 
     def __init__(self, *, release_ids, **kwargs):
         super().__init__(**kwargs)
         self.release_ids = release_ids
 
     def check(self, context) -> dict | None:
-        from release_train_airflow.resources import repository
+        from release_pipeline.run_targets import NEVER_CUT, settled_status
+        from release_train_airflow.run_targets import recorded_statuses
 
-        repo = repository()
-        statuses = {r: getattr(repo.release(r), "status", None) for r in self.release_ids}
-        return statuses if all(s in self.FINAL for s in statuses.values()) else None
+        recorded = recorded_statuses()
+        statuses = {r: settled_status(r, recorded) for r in self.release_ids}
+        if any(s is None for s in statuses.values()):
+            return None
+        for release_id in (r for r, s in statuses.items() if s == NEVER_CUT):
+            self.log.info(
+                "release %s was never cut (the train moved on to %s): not waiting for it", release_id, max(recorded)
+            )
+        return statuses
+
+    def execute(self, context):
+        until = self.deadline or pendulum.now("UTC").add(seconds=self.max_wait.total_seconds()).isoformat()
+        return self._wait(context, until)
+
+    def _wait(self, context, until: str):
+        result = self.check(context)
+        if result is not None:
+            return result
+        leg = min(pendulum.parse(until), pendulum.now("UTC").add(seconds=self.poll_interval * self.RECHECK_POLLS))
+        self.log.info(
+            "releases %s not settled yet; deferring (poll every %ss, until %s)",
+            self.release_ids,
+            self.poll_interval,
+            until,
+        )
+        self.defer(trigger=self.make_trigger(context, leg.isoformat()), method_name="resume", kwargs={"until": until})
+
+    def resume(self, context, event: dict[str, Any], until: str):
+        """A leg of the wait ended: on its own deadline, before the run's, look again."""
+        if event.get("status") == "deadline" and pendulum.now("UTC") < pendulum.parse(until):
+            return self._wait(context, until)
+        return self.execute_complete(context, event)
 
     def make_trigger(self, context, deadline: str) -> ReleasesSettledTrigger:
         return ReleasesSettledTrigger(
@@ -232,9 +267,9 @@ class WaitForDeployMomentOperator(CheckThenDeferOperator):
         self.release_id = release_id
 
     def execute(self, context):
-        from release_train_airflow import acceptance
+        from release_train_airflow import production_release
 
-        moment = acceptance.deploy_hold(self.release_id)
+        moment = production_release.deploy_hold(self.release_id)
         if moment is None:
             return {"release_id": self.release_id, "deploy_at": pendulum.now("UTC").isoformat()}
         self.log.info("release %s: inside a freeze; the deploy waits until %s", self.release_id, moment)
@@ -262,9 +297,9 @@ class QaSignoffOperator(ApprovalOperator):
         self.release_id = release_id
 
     def execute(self, context):
-        from release_train_airflow import acceptance
+        from release_train_airflow import production_release
 
-        earlier = acceptance.earlier_qa_approval(self.release_id)
+        earlier = production_release.earlier_qa_approval(self.release_id)
         if earlier:
             self.log.info("release %s was already signed off: %s", self.release_id, earlier)
             return {"chosen_options": [self.APPROVE], "params_input": {}, "earlier": earlier}
@@ -301,11 +336,11 @@ class QaSignoffOperator(ApprovalOperator):
 
     def execute_complete(self, context, event: dict[str, Any]):
         """Record the decision first: on Reject the parent skips what follows by raising."""
-        from release_train_airflow import acceptance
+        from release_train_airflow import production_release
 
         if "error" not in event:
             user = event.get("responded_by_user") or {}
-            acceptance.record_qa_signoff(
+            production_release.record_qa_signoff(
                 self.release_id,
                 approved=event["chosen_options"] == [self.APPROVE],
                 actor=user.get("name") or user.get("id") or "no answer (timeout default)",

@@ -11,9 +11,12 @@ the release database rather than from task states, and a rerun sends nothing twi
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pendulum
+from airflow.sdk import TriggerRule, task
 
+from release_pipeline.models import ReleaseStatus
 from release_pipeline.notes import Audience
 from release_pipeline.registry import Oem, load_registry
 from release_pipeline.release_calendar import ReleaseCalendar, load_calendar
@@ -29,9 +32,11 @@ from release_pipeline.vendor import load_vendor
 from release_train_airflow.outbound import SENT, recorded_publication, send_message
 from release_train_airflow.resources import repository
 
+log = logging.getLogger(__name__)
 FEEDBACK_REQUEST, ROADMAP_UPDATE = "feedback_request", "roadmap_update"
 
 
+# -- the tasks take the run's moment from their context ---------------------------------------
 def run_moment() -> tuple[pendulum.DateTime, str]:
     """The moment this run computes for (its logical date, else when it was due to run:
     a manual run in Airflow 3 may have no logical date) and its run id."""
@@ -40,6 +45,29 @@ def run_moment() -> tuple[pendulum.DateTime, str]:
     context = get_current_context()
     moment = context.get("logical_date") or context["dag_run"].run_after
     return pendulum.instance(moment).in_timezone("UTC"), context["run_id"]
+
+
+@task
+def planning_horizon() -> list[str]:
+    """The run's first word: the moment it plans at, the deliveries that makes its
+    horizon, and why (the releases in production do not move it: the horizon is the
+    cycles whose release is not cut yet)."""
+    from airflow.sdk import get_current_context
+
+    moment, _ = run_moment()
+    why = "its logical date" if get_current_context().get("logical_date") else "when it was triggered"
+    planned = horizon(load_calendar(), moment).release_ids
+    in_production = repository().release_ids([ReleaseStatus.DEPLOYED])
+    log.info(
+        "plans at %s (%s) for the deliveries of %s: the next %d cycles whose release is not cut yet; "
+        "newest release in production: %s",
+        moment.isoformat(),
+        why,
+        ", ".join(planned),
+        len(planned),
+        max(in_production, default="none"),
+    )
+    return list(planned)
 
 
 def period_key(moment: dt.datetime) -> str:
@@ -77,8 +105,15 @@ def due_oems(moment: dt.datetime) -> list[str]:
     return due
 
 
-def request_feedback(oem_id: str, moment: dt.datetime) -> str:
+@task
+def oems_due_for_feedback() -> list[str]:
+    return due_oems(run_moment()[0])
+
+
+@task
+def request_feedback(oem_id: str) -> str:
     repo, vendor, oem = repository(), load_vendor(), load_registry().get(oem_id)
+    moment = run_moment()[0]
     period = period_key(moment)
 
     def send() -> None:
@@ -124,6 +159,17 @@ def prioritise_roadmap(moment: dt.datetime, run_id: str) -> int:
     )
 
 
+@task
+def prioritise() -> int:
+    return prioritise_roadmap(*run_moment())
+
+
+@task
+def enabled_oems() -> list[str]:
+    return [oem.id for oem in load_registry().enabled]
+
+
+@task
 def send_roadmap_update(oem_id: str, snapshot_id: int) -> str:
     repo, vendor, oem = repository(), load_vendor(), load_registry().get(oem_id)
     snapshot = repo.roadmap_snapshot(snapshot_id)
@@ -147,9 +193,11 @@ def _recorded(oem: Oem, kind: str, scope_key: str, send) -> str:
 
 
 # -- the report ------------------------------------------------------------------------------
-def report(moment: dt.datetime, run_id: str) -> dict:
+@task(trigger_rule=TriggerRule.ALL_DONE)
+def report() -> dict:
     """What this run did per OEM; raises naming every OEM that failed, after the others
     were served."""
+    moment, run_id = run_moment()
     repo = repository()
     snapshot = repo.roadmap_snapshot_for_run(run_id)
     expected = {(FEEDBACK_REQUEST, period_key(moment), oem) for oem in due_oems(moment)}

@@ -9,6 +9,7 @@ runs DAGs.
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import subprocess
@@ -35,6 +36,7 @@ from simulator.process import SimulatorClient
 from tests.conftest import AIRFLOW_HOME, REPO
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
+_PARAM_DEFAULTS: dict[str, tuple] = {}  # each DAG's and its tasks' params before any test run
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +81,14 @@ class Pipeline:
         resources.reset_caches()
         dag = self.dagbag.get_dag(dag_id)
         assert dag is not None, f"no DAG {dag_id}; have {sorted(self.dagbag.dag_ids)}"
+        # dag.test() leaves a run's conf in the (shared) DAG object's params: each run
+        # starts from the DAG's own, so a run with no conf is a run with no parameters
+        defaults = _PARAM_DEFAULTS.setdefault(
+            dag_id, (copy.deepcopy(dag.params), {t.task_id: copy.deepcopy(t.params) for t in dag.tasks})
+        )
+        dag.params = copy.deepcopy(defaults[0])
+        for task in dag.tasks:
+            task.params = copy.deepcopy(defaults[1][task.task_id])
         for task in dag.tasks:
             if isinstance(task, CheckThenDeferOperator):
                 task.poll_interval = 0.2

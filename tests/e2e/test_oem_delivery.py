@@ -368,3 +368,27 @@ def test_the_oem_that_asked_is_told_you_asked_for_this_and_no_other_oem_learns_o
         for leak in (oem.id, oem.display_name, oem.brand_name, *secrets[other]):
             assert leak.lower() not in text.lower(), (other, leak)
     assert "asked for" not in (kestrel_message + kestrel_notes).lower()
+
+
+# -- a manual run with no parameters (issue 16) --------------------------------------------------
+def test_a_manual_run_without_params_installs_the_newest_approved_release_in_production(delivery):
+    """2026.19 and 2026.21 were never cut: the run aims at 2026.22, the newest release in
+    production, on the pinned clock, and installs it without waiting for anything."""
+    approve(delivery.repo, "nimbus")
+    run = delivery.run("oem_delivery__nimbus")
+    states = delivery.task_states(run)
+    assert run.state == "success", states
+    assert delivery.sim.state()["oems"]["nimbus"]["version"] == TARGET
+    row = delivery.repo.delivery("nimbus", TARGET)
+    assert (row.status, row.from_release_id) == ("installed", INSTALLED)
+
+
+def test_a_manual_run_without_params_and_nothing_newer_in_production_ends_at_once(delivery):
+    delivery.repo.set_installed_version("nimbus", TARGET)
+    delivery.sim.oem("nimbus", version=TARGET)
+    started = time.monotonic()
+    run = delivery.run("oem_delivery__nimbus")
+    states = delivery.task_states(run)
+    assert states["plan_delivery"] == "skipped" and states["wait_for_install_date"] == "skipped", states
+    assert time.monotonic() - started < 60
+    assert delivery.repo.deliveries("nimbus") == [] and installs(delivery) == []

@@ -15,6 +15,7 @@ import time_machine
 from release_pipeline.deadlines import signoff_deadline
 from release_pipeline.models import ReleaseStatus
 from release_pipeline.registry import load_registry
+from release_pipeline.release_calendar import load_calendar
 from tests.builders import feed_changes
 
 pytestmark = pytest.mark.e2e
@@ -44,6 +45,7 @@ def test_a_normal_release_reaches_production_and_every_oem(pipeline, answer_hitl
     assert run.state == "success", states
     assert {k: v for k, v in states.items() if not k.startswith("notify_oem[")} == {
         "cut_release": "success",
+        "steps_left": "success",
         "wait_for_qa": "success",
         "check_qa_verdict": "success",
         "qa_signoff": "success",
@@ -261,3 +263,46 @@ def test_the_feed_names_the_roadmap_items_a_change_delivers_and_unknown_ones_rec
     assert pipeline.task_states(run)["cut_release"] == "success"
     links = [(r.change_id, r.item_id, r.release_id) for r in pipeline.repo.change_roadmap_links()]
     assert links == [("CHG-241", "flow-versioning", RELEASE), ("CHG-241", "vault-secrets", RELEASE)]
+
+
+# -- a manual run with no parameters (issue 16) --------------------------------------------------
+AFTER_RELEASE = pendulum.datetime(2026, 12, 1, 9, tz="UTC")  # after 2026.24 (26 November), before 2026.25
+
+
+def test_a_manual_run_without_params_acts_on_the_newest_release_in_production(pipeline):
+    """Only 2026.24 is recorded (in production; the releases before it were never cut):
+    the run acts on it, repeats neither QA nor the deploy, and asks the OEMs once."""
+    from release_pipeline.change_feed import parse_changes
+
+    feed = feed_changes()
+    pipeline.sim.add_changes(feed)
+    train = load_calendar()
+    release = train.release_by_id(RELEASE)
+    changes = parse_changes(json.dumps({"changes": feed[:-1]}))  # what the cut took from the feed
+    pipeline.repo.record_release(
+        release, changes, changes_since=train.previous(release).at, changes_until=release.at, actor="test"
+    )
+    pipeline.repo.set_release_status(RELEASE, ReleaseStatus.DEPLOYED, actor="test")
+    with time_machine.travel(AFTER_RELEASE, tick=True):
+        run = pipeline.run(DAG)
+    states = pipeline.task_states(run)
+    assert run.state == "success", states
+    assert states["steps_left"] == "success" and states["open_signoff"] == "success", states
+    for skipped in ("wait_for_qa", "qa_signoff", "wait_for_freeze", "deploy", "verify_production"):
+        assert states[skipped] == "skipped", states
+    assert deployments(pipeline) == []  # already in production: nothing deployed again
+    for oem in ENABLED:
+        [message] = [n["message"] for n in pipeline.sim.notifications(oem)]
+        assert message["subject"] == f"{BRANDS[oem]} {RELEASE} is ready for your sign-off"
+
+
+def test_a_manual_run_without_params_and_nothing_in_production_ends_at_once(pipeline):
+    pipeline.sim.add_changes(feed_changes())
+    started = time.monotonic()
+    with time_machine.travel(AFTER_RELEASE, tick=True):
+        run = pipeline.run(DAG)
+    states = pipeline.task_states(run)
+    assert states["cut_release"] == "skipped" and set(states.values()) == {"skipped"}, states
+    assert time.monotonic() - started < 60
+    assert pipeline.repo.release_ids() == set() and deployments(pipeline) == []
+    assert pipeline.sim.notifications() == []

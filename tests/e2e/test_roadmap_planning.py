@@ -3,6 +3,7 @@ notification sink, on SQLite and PostgreSQL."""
 
 import pendulum
 import pytest
+import time_machine
 
 from release_pipeline.models import FeedbackCategory
 
@@ -151,3 +152,19 @@ def test_one_oems_broken_channel_fails_the_run_but_not_the_others(pipeline, monk
     # not asked, so still due next week
     assert pipeline.repo.last_feedback_request("orbitel") is None
     assert pipeline.repo.last_feedback_request("nimbus").period_key == "2026-W49"
+
+
+def test_a_manual_run_without_params_plans_from_when_it_is_triggered(pipeline):
+    """Only 2026.24 is recorded (in production; the releases before it were never cut):
+    the run plans the next two cycles whose release is not cut at the pinned clock."""
+    from release_pipeline.models import ReleaseStatus
+    from release_pipeline.release_calendar import load_calendar
+
+    release = load_calendar().release_by_id("2026.24")
+    pipeline.repo.record_baseline_release(release, actor="test", reason="in production")
+    assert pipeline.repo.release("2026.24").status == ReleaseStatus.DEPLOYED
+    with time_machine.travel(MONDAY.add(hours=3), tick=True):
+        run = pipeline.run(DAG_ID)
+    states = pipeline.task_states(run)
+    assert run.state == "success" and states["planning_horizon"] == "success", states
+    assert pipeline.repo.latest_roadmap_snapshot().horizon == ["2026.26", "2027.02"]

@@ -64,7 +64,7 @@ def ava_production(production_api, tmp_path, monkeypatch):
 def test_the_example_sends_the_vendor_production_token_as_a_bearer_header(ava_production):
     from airflow.providers.http.hooks.http import HttpHook
 
-    # the calls of plugins/release_train_airflow/acceptance.py and the wait_for_deploy operator
+    # the calls of plugins/release_train_airflow/production_release.py and the wait_for_deploy operator
     HttpHook("POST", http_conn_id="ava_production").run(
         "deployments", json={"release_id": "2026.23"}, headers={"Idempotency-Key": "deploy:2026.23:attempt-1"}
     )

@@ -78,10 +78,11 @@ def test_only_registration_modules_are_scanned_as_plugins():
 
 
 def test_dag_files_hold_no_domain_logic():
-    """DAG files wire tasks; a long DAG file is a sign that logic belongs elsewhere."""
+    """DAG files wire tasks defined in the plugins; a long DAG file is a sign that logic
+    belongs elsewhere (the longest, oem_delivery.py, has 97 non-blank lines)."""
     for path in (REPO / "dags").glob("*.py"):
         lines = [line for line in path.read_text().splitlines() if line.strip()]
-        assert len(lines) < 200, f"{path.name} has {len(lines)} lines"
+        assert len(lines) <= 100, f"{path.name} has {len(lines)} lines"
 
 
 def test_test_modules_share_helpers_through_builders_not_each_other():

@@ -155,7 +155,7 @@ def test_white_labelled_engineer_texts_pass_the_guard(words, gaps):
 
 
 def test_the_signoff_request_points_at_the_oems_acceptance_url():
-    """acceptance.py hands the vendor's production_url to render(): the OEM reads its own."""
+    """production_release.py hands the vendor's production_url to render(): the OEM reads its own."""
     message = render(
         "signoff_request",
         Audience.oem(NIMBUS, VENDOR),

@@ -1,9 +1,11 @@
-"""What the release-acceptance DAGs do, step by step (production_release and
-general_release_notes). The DAG files wire these functions; the domain does the
-deciding and rendering, this module the talking to Airflow and remote systems.
+"""The tasks of a production_release run, defined once: the DAG file wires them and
+sets pools and retries. The domain does the deciding and rendering, this module the
+talking to Airflow and remote systems. ``notify_oem_of_release`` and
+``report_publications`` serve the deliveries too.
 
 Every step may be re-run for the same release: stored rows are upserts and every
-outbound call is keyed in the idempotency ledger first.
+outbound call is keyed in the idempotency ledger first. The tasks take the cut
+(``cut_release``'s XCom) and return what the next ones read.
 """
 
 from __future__ import annotations
@@ -13,36 +15,25 @@ import logging
 from typing import Any
 
 import pendulum
+from airflow.sdk import TriggerRule, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from release_pipeline.change_feed import ChangeFeedError, parse_changes
 from release_pipeline.deadlines import signoff_deadline
 from release_pipeline.models import ReleaseStatus
-from release_pipeline.notes import Audience, ReleaseNotesInput, release_sections, render, render_release_notes
-from release_pipeline.release_calendar import Release, UnknownRelease
+from release_pipeline.notes import Audience, ReleaseNotesInput, render, render_release_notes
+from release_pipeline.release_calendar import Release
 from release_pipeline.roadmap import UnknownRoadmapItems, check_item_ids, load_roadmap_config, planned_items
 from release_pipeline.vendor import load_vendor
 from release_train_airflow import outbound
 from release_train_airflow.outbound import alert_vendor
 from release_train_airflow.resources import calendar, registry, repository
+from release_train_airflow.run_targets import target_release
 
 log = logging.getLogger(__name__)
 ACTOR = "production_release"
 # a release event (its status stays qa_approved): the deploy waits for a freeze to end
 DEPLOY_POSTPONED = "deploy_postponed"
-
-
-# -- production_release ----------------------------------------------------------------
-def target_release(data_interval_end: dt.datetime, override: str | None) -> Release:
-    """The release a run is for: the one named in the run's params, else the one the
-    run's data interval ends with (scheduled runs) or the latest one (manual runs)."""
-    train = calendar()
-    if override:
-        try:
-            return train.release_by_id(override)
-        except UnknownRelease as exc:
-            raise AirflowFailException(f"param release_id: {exc}") from None
-    return train.release_at(data_interval_end)
 
 
 def fetch_changes(release: Release):
@@ -67,8 +58,11 @@ def roadmap_links(repo, changes) -> dict[str, tuple[str, ...]]:
     return {c.id: c.roadmap_items for c in changes if c.roadmap_items}
 
 
-def cut_release(data_interval_end: dt.datetime, override: str | None, dry_run: bool) -> dict[str, Any]:
-    release = target_release(data_interval_end, override)
+@task(multiple_outputs=True)
+def cut_release(params=None, data_interval_end=None) -> dict[str, Any]:
+    """The run's release (the task log says which, and why), its changes from the feed
+    stored with it; returns what the following tasks read."""
+    release, dry_run = target_release(data_interval_end, params["release_id"]), params["dry_run"]
     changes, since, until = fetch_changes(release)
     notes = render_release_notes([ReleaseNotesInput(release.id, release.at, changes)], Audience.vendor(load_vendor()))
     if dry_run:
@@ -98,6 +92,8 @@ def cut_release(data_interval_end: dt.datetime, override: str | None, dry_run: b
         "changes": len(changes),
         "new": new,
         "summary": f"Release {release.id}: {len(changes)} change(s) from the change feed.\n\n{summary}",
+        "qa_endpoint": f"releases/{release.id}",
+        "signoff_subject": f"QA sign-off: release {release.id}",
     }
 
 
@@ -108,8 +104,10 @@ def earlier_qa_approval(release_id: str) -> str | None:
     return None
 
 
-def check_qa_verdict(release_id: str, verdict: str) -> None:
+@task
+def check_qa_verdict(cut: dict, verdict: str) -> None:
     """The QA system's verdict: a failed QA run blocks the release before any human is asked."""
+    release_id = cut["release_id"]
     if verdict == "passed":
         return
     reason = f"QA system reported {verdict!r} for {release_id}"
@@ -193,10 +191,12 @@ def deployed_at(release_id: str) -> pendulum.DateTime | None:
     return pendulum.instance(events[-1].created_at) if events else None
 
 
-def deploy(release_id: str) -> str:
-    """Start the vendor production deploy; returns the deployment id."""
+@task(multiple_outputs=True)
+def deploy(cut: dict) -> dict[str, str]:
+    """Start the vendor production deploy; returns the deployment and where to watch it."""
     from airflow.providers.http.hooks.http import HttpHook
 
+    release_id = cut["release_id"]
     refuse_frozen_deploy(release_id)
 
     def start(idempotency_key: str) -> dict:
@@ -213,14 +213,16 @@ def deploy(release_id: str) -> str:
     performed, result = perform_once(repository(), _deploy_key(release_id), "deploy", start)
     if not performed:
         log.info("release %s: deploy already started earlier (%s); not starting another", release_id, result)
-    return result["deployment_id"]
+    return {"deployment_id": result["deployment_id"], "status_endpoint": f"deployments/{result['deployment_id']}"}
 
 
-def verify_production(release_id: str, deployment_status: str) -> None:
+@task
+def verify_production(cut: dict, deployment_status: str) -> None:
     """Smoke check of the vendor production after the deploy; any failure is recorded,
     alerted and fails the run."""
     from airflow.providers.http.hooks.http import HttpHook
 
+    release_id = cut["release_id"]
     problem = None
     if deployment_status != "succeeded":
         problem = f"deployment ended {deployment_status!r}"
@@ -247,8 +249,28 @@ def verify_production(release_id: str, deployment_status: str) -> None:
     raise AirflowFailException(f"release {release_id}: {problem}")
 
 
-def open_signoff(release_id: str) -> list[str]:
-    """Record a pending sign-off request for every enabled OEM x change."""
+@task.branch
+def steps_left(cut: dict) -> list[str]:
+    """The tasks that follow the cut: a release already in production (a rerun, or a
+    manual run with no parameters) repeats neither QA nor the freeze nor the deploy;
+    its sign-off is (re)opened and its OEMs told, once each."""
+    release_id = cut["release_id"]
+    row = repository().release(release_id)
+    if row is not None and row.status == ReleaseStatus.DEPLOYED:
+        log.info("release %s is in production already: (re)opening its sign-off only", release_id)
+        return ["open_signoff"]
+    return ["wait_for_qa", "open_signoff"]
+
+
+@task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+def open_signoff(cut: dict) -> list[str]:
+    """Record a pending sign-off request for every enabled OEM x change of a release in
+    production (one QA or the deploy stopped is never asked about)."""
+    release_id = cut["release_id"]
+    row = repository().release(release_id)
+    if row is None or row.status != ReleaseStatus.DEPLOYED:
+        status = row.status if row is not None else "not recorded"
+        raise AirflowSkipException(f"release {release_id} is {status}, not in production: no OEM is asked")
     oem_ids = [o.id for o in registry().enabled]
     created = repository().request_approvals(release_id, oem_ids)
     log.info("release %s: %d new sign-off request(s) for %d OEM(s)", release_id, created, len(oem_ids))
@@ -301,6 +323,18 @@ def notify_oem_of_release(release_id: str, oem_id: str) -> None:
     )
 
 
+@task
+def notify_oem(cut: dict, oem_id: str) -> None:
+    """One OEM's notes and sign-off request: one task per OEM, so one channel being
+    down never holds up the others."""
+    notify_oem_of_release(cut["release_id"], oem_id)
+
+
+@task(trigger_rule=TriggerRule.ALL_DONE)
+def report_notifications(cut: dict | None, oem_ids: list[str] | None) -> dict:
+    return report_publications("release_notes", cut["release_id"] if cut else None, oem_ids, "Release notes")
+
+
 def report_publications(kind: str, scope_key: str | None, oem_ids: list[str] | None, what: str) -> dict[str, str]:
     """After the per-OEM fan-out: which OEMs did not get ``what``. They are reported to
     the vendor and fail the run (the others were served regardless)."""
@@ -321,39 +355,3 @@ def report_publications(kind: str, scope_key: str | None, oem_ids: list[str] | N
         )
         raise AirflowFailException(f"{what} for {scope_key} not delivered to: {'; '.join(lines)}")
     return outcome
-
-
-# -- general_release_notes --------------------------------------------------------------
-def notes_window(data_interval_end: dt.datetime, override: str | None) -> dict[str, Any]:
-    train = calendar()
-    window = train.notes_window_of(target_release(data_interval_end, override))
-    return {"key": window.key, "release_ids": [r.id for r in window.releases]}
-
-
-def _window_notes(window: dict[str, Any], audience: Audience):  # the vendor's audience only
-    """The notes of the window's releases that reached production (None: none did)."""
-    repo, train = repository(), calendar()
-    deployed = [r for r in window["release_ids"] if getattr(repo.release(r), "status", None) == ReleaseStatus.DEPLOYED]
-    if not deployed:
-        return None
-    return render_release_notes(release_sections(train, deployed, repo.changes_of(deployed)), audience)
-
-
-def publish_general_notes(window: dict[str, Any]) -> str:
-    """Publish the vendor's general notes on its documentation portal; returns where.
-    OEM docs are not touched here: they follow each OEM's instance (oem_delivery)."""
-    repo = repository()
-    notes = _window_notes(window, Audience.vendor(load_vendor()))
-    if notes is None:
-        raise AirflowSkipException(f"no release of {window['key']} reached production; nothing to publish")
-    page = f"release-notes/{window['key']}"
-    location = outbound.publish_page(repo, "ava_docs_portal", page, notes, key=f"general_notes:{window['key']}:vendor")
-    repo.record_publication(
-        kind="general_notes",
-        scope_key=window["key"],
-        audience="vendor",
-        channel="docs_portal",
-        status="published",
-        location=location,
-    )
-    return location

@@ -1,0 +1,120 @@
+"""What a DAG run acts on when nobody said, and whether what it waits for can still come.
+
+A manual run with no parameters acts on what is in production now: the newest release
+that reached the vendor production (``production_release``, the deliveries), or the
+newest notes window whose releases are all settled and of which at least one reached
+production (``general_release_notes``). Nothing qualifying ends the run at once, with
+the reason, instead of a wait.
+
+A release that was never cut cannot settle: once a later release of the train is
+recorded, the schedule has moved on without it (catch-up is off, and runs of
+``production_release`` cut their releases in order), so nothing waits for it.
+
+Pure functions over ``{release_id: status}`` of the recorded releases, so every rule is
+tested without Airflow or a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from release_pipeline.models import ReleaseStatus
+from release_pipeline.release_calendar import NotesWindow, ReleaseCalendar
+
+# a release in one of these will not change any more on its own
+SETTLED = frozenset(
+    {ReleaseStatus.DEPLOYED, ReleaseStatus.EMPTY, ReleaseStatus.QA_REJECTED, ReleaseStatus.DEPLOY_FAILED}
+)
+NEVER_CUT = "never cut"
+
+
+class NothingToActOn(LookupError):
+    """Nothing qualifies for a run with no parameters; the message says why."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What a run acts on (``key``: a release id or a window key) and why."""
+
+    key: str
+    release_ids: tuple[str, ...]
+    reason: str
+
+
+def never_cut(release_id: str, statuses: Mapping[str, str]) -> bool:
+    """Not recorded while a later release is: the train moved on without it."""
+    return release_id not in statuses and any(other > release_id for other in statuses)
+
+
+def settled_status(release_id: str, statuses: Mapping[str, str]) -> str | None:
+    """The release's final status (``NEVER_CUT`` for one that never will be), else None:
+    it may still change (in QA, waiting for a freeze, or not cut yet)."""
+    status = statuses.get(release_id)
+    if status in SETTLED:
+        return str(status)
+    return NEVER_CUT if never_cut(release_id, statuses) else None
+
+
+def unsettled(release_ids: Iterable[str], statuses: Mapping[str, str]) -> list[str]:
+    """The releases of ``release_ids`` that may still change: what a wait waits for."""
+    return sorted(r for r in release_ids if settled_status(r, statuses) is None)
+
+
+def _deployed(statuses: Mapping[str, str]) -> list[str]:
+    return sorted(r for r, status in statuses.items() if status == ReleaseStatus.DEPLOYED)
+
+
+def _newest_deployed(statuses: Mapping[str, str]) -> str | None:
+    deployed = _deployed(statuses)
+    return deployed[-1] if deployed else None
+
+
+def newest_production_release(statuses: Mapping[str, str]) -> Choice:
+    """The newest release that reached the vendor production."""
+    newest = _newest_deployed(statuses)
+    if newest is None:
+        raise NothingToActOn(
+            f"no release has reached production yet ({len(statuses)} release(s) recorded, none deployed); "
+            "nothing to act on: give a release id to act on another one"
+        )
+    newer = sorted(r for r in statuses if r > newest)
+    pending = f"; newer, not in production: {', '.join(f'{r} ({statuses[r]})' for r in newer)}" if newer else ""
+    return Choice(newest, (newest,), f"{newest} is the newest release in production{pending}")
+
+
+def window_is_done(window: NotesWindow, statuses: Mapping[str, str]) -> bool:
+    """Every release of the window settled, and at least one reached production."""
+    ids = [r.id for r in window.releases]
+    return not unsettled(ids, statuses) and any(statuses.get(r) == ReleaseStatus.DEPLOYED for r in ids)
+
+
+def describe_window(window: NotesWindow, statuses: Mapping[str, str]) -> str:
+    return ", ".join(
+        f"{r.id} {settled_status(r.id, statuses) or statuses.get(r.id, 'not cut yet')}" for r in window.releases
+    )
+
+
+def newest_settled_window(train: ReleaseCalendar, statuses: Mapping[str, str]) -> Choice:
+    """The newest notes window whose releases are all settled, one of them in production."""
+    deployed = _deployed(statuses)
+    if not deployed:
+        raise NothingToActOn(
+            f"no release has reached production yet ({len(statuses)} release(s) recorded, none deployed): "
+            "no window has notes to publish; give a release id to publish another window"
+        )
+    passed_over = []
+    newest_window = train.notes_window_of(train.release_by_id(max(statuses)))
+    lowest = train.notes_window_of(train.release_by_id(deployed[0])).index
+    for index in range(newest_window.index, lowest - 1, -1):
+        window = train.notes_window(index)
+        if window_is_done(window, statuses):
+            skipped = f"; newer, not settled: {'; '.join(passed_over)}" if passed_over else ""
+            return Choice(
+                window.key,
+                tuple(r.id for r in window.releases),
+                f"{window.key} is the newest window whose releases are settled ({describe_window(window, statuses)})"
+                f"{skipped}",
+            )
+        passed_over.append(f"{window.key} ({describe_window(window, statuses)})")
+    raise NothingToActOn(f"no notes window is settled with a release in production: {'; '.join(passed_over)}")

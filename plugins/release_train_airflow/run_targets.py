@@ -1,0 +1,64 @@
+"""Airflow's side of what a run acts on (``release_pipeline.run_targets``): whether this
+is a manual run, the recorded releases' statuses, a choice said in the task log
+(nothing qualifying skips the run at once, with the reason), and the release a run of
+``production_release`` or ``general_release_notes`` is for."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from release_pipeline.release_calendar import Release, UnknownRelease
+from release_pipeline.run_targets import Choice, NothingToActOn, newest_production_release
+from release_train_airflow.resources import calendar, repository
+
+log = logging.getLogger(__name__)
+
+
+def is_manual_run() -> bool:
+    """Triggered by a person (UI, REST, ``dag.test()``), not by the schedule. Outside a
+    task (a bench calling the steps directly) there is no run: not manual."""
+    from airflow.sdk import get_current_context
+
+    try:
+        run_type = get_current_context()["dag_run"].run_type
+    except RuntimeError:
+        return False
+    return str(getattr(run_type, "value", run_type)) == "manual"
+
+
+def recorded_statuses() -> dict[str, str]:
+    """``{release_id: status}`` of every release in the release database."""
+    return {row.id: str(row.status) for row in repository().releases()}
+
+
+def choose(rule: Callable[..., Choice], *args) -> Choice:
+    """Apply a choosing rule to the recorded releases and say what it chose and why."""
+    try:
+        choice = rule(*args, recorded_statuses())
+    except NothingToActOn as exc:
+        raise AirflowSkipException(f"manual run with no parameters: {exc}") from None
+    log.info("manual run with no parameters: acts on %s: %s", choice.key, choice.reason)
+    return choice
+
+
+def target_release(data_interval_end: dt.datetime, override: str | None) -> Release:
+    """The release a run is for: the one named in the run's params, else for a manual
+    run the newest release in production (``release_pipeline.run_targets``), else the one
+    the run's data interval ends with. The task log says which, and why."""
+    train = calendar()
+    if override:
+        try:
+            release = train.release_by_id(override)
+        except UnknownRelease as exc:
+            raise AirflowFailException(f"param release_id: {exc}") from None
+        log.info("acts on %s: given as param release_id", release.id)
+        return release
+    if is_manual_run():
+        return train.release_by_id(choose(newest_production_release).key)
+    release = train.release_at(data_interval_end)
+    log.info("acts on %s: the release this scheduled run's data interval ends with", release.id)
+    return release

@@ -1,0 +1,114 @@
+"""What a run with no parameters acts on, and what a wait may still expect
+(``release_pipeline.run_targets``)."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from release_pipeline.models import ReleaseStatus
+from release_pipeline.release_calendar import CalendarConfig, ReleaseCalendar
+from release_pipeline.run_targets import (
+    NEVER_CUT,
+    SETTLED,
+    NothingToActOn,
+    never_cut,
+    newest_production_release,
+    newest_settled_window,
+    settled_status,
+    unsettled,
+    window_is_done,
+)
+
+TRAIN = ReleaseCalendar(CalendarConfig(timezone="Europe/Amsterdam", anchor="2026-01-08", release_time="10:00"))
+DEPLOYED, CUT, REJECTED = ReleaseStatus.DEPLOYED, ReleaseStatus.CUT, ReleaseStatus.QA_REJECTED
+
+
+def test_the_newest_release_in_production_is_chosen_and_said_why():
+    choice = newest_production_release({"2026.22": DEPLOYED, "2026.23": DEPLOYED, "2026.24": CUT})
+    assert (choice.key, choice.release_ids) == ("2026.23", ("2026.23",))
+    assert choice.reason == "2026.23 is the newest release in production; newer, not in production: 2026.24 (cut)"
+
+
+def test_nothing_in_production_is_nothing_to_act_on():
+    with pytest.raises(NothingToActOn, match=r"no release has reached production yet \(1 release\(s\) recorded"):
+        newest_production_release({"2026.24": CUT})
+    with pytest.raises(NothingToActOn):
+        newest_settled_window(TRAIN, {})
+
+
+def test_the_issue_case_earlier_releases_missing_picks_the_window_in_production():
+    """2026.23 and 2026.24 in production, 2026.21 and 2026.22 never cut."""
+    choice = newest_settled_window(TRAIN, {"2026.23": DEPLOYED, "2026.24": DEPLOYED})
+    assert (choice.key, choice.release_ids) == ("2026.23-2026.24", ("2026.23", "2026.24"))
+    assert "newest window whose releases are settled (2026.23 deployed, 2026.24 deployed)" in choice.reason
+
+
+def test_a_window_still_in_qa_is_passed_over_for_the_settled_one_before_it():
+    statuses = {"2026.21": DEPLOYED, "2026.22": REJECTED, "2026.23": DEPLOYED, "2026.24": CUT}
+    choice = newest_settled_window(TRAIN, statuses)
+    assert choice.key == "2026.21-2026.22"
+    assert "newer, not settled: 2026.23-2026.24 (2026.23 deployed, 2026.24 cut)" in choice.reason
+
+
+def test_a_window_with_nothing_in_production_is_not_chosen():
+    statuses = {"2026.21": DEPLOYED, "2026.22": DEPLOYED, "2026.23": REJECTED, "2026.24": ReleaseStatus.EMPTY}
+    assert newest_settled_window(TRAIN, statuses).key == "2026.21-2026.22"
+
+
+def test_a_window_settled_only_by_a_release_never_cut_counts():
+    choice = newest_settled_window(TRAIN, {"2026.22": DEPLOYED, "2026.23": CUT})
+    assert choice.key == "2026.21-2026.22" and "2026.21 never cut" in choice.reason
+
+
+def test_no_window_settled_names_what_it_waits_for():
+    with pytest.raises(NothingToActOn, match=r"2026.23-2026.24 \(2026.23 deployed, 2026.24 not cut yet\)"):
+        newest_settled_window(TRAIN, {"2026.23": DEPLOYED})
+
+
+def test_a_release_is_never_cut_only_once_a_later_one_is_recorded():
+    assert not never_cut("2026.24", {"2026.23": DEPLOYED})  # its moment may not have come
+    assert never_cut("2026.24", {"2026.25": CUT})
+    assert not never_cut("2026.24", {"2026.24": CUT, "2026.25": CUT})
+    assert settled_status("2026.24", {"2026.25": CUT}) == NEVER_CUT
+    assert settled_status("2026.24", {"2026.24": CUT}) is None
+    assert unsettled(["2026.23", "2026.24", "2026.25"], {"2026.24": DEPLOYED, "2026.25": CUT}) == ["2026.25"]
+
+
+# -- properties, over any state of the train ---------------------------------------------------
+IDS = [TRAIN.release(i).id for i in range(20, 32)]
+STATUS = st.sampled_from([*ReleaseStatus])
+TRAIN_STATES = st.dictionaries(st.sampled_from(IDS), STATUS, max_size=len(IDS))
+
+
+@given(TRAIN_STATES)
+def test_the_release_chosen_is_in_production_and_none_newer_is(statuses):
+    try:
+        choice = newest_production_release(statuses)
+    except NothingToActOn:
+        assert DEPLOYED not in statuses.values()
+        return
+    assert statuses[choice.key] == DEPLOYED
+    assert not any(r > choice.key and s == DEPLOYED for r, s in statuses.items())
+
+
+@given(TRAIN_STATES)
+def test_the_window_chosen_is_settled_in_production_and_no_newer_one_is(statuses):
+    try:
+        choice = newest_settled_window(TRAIN, statuses)
+    except NothingToActOn:
+        windows = {TRAIN.notes_window_of(TRAIN.release_by_id(r)).index for r in statuses}
+        assert not any(window_is_done(TRAIN.notes_window(i), statuses) for i in windows)
+        return
+    window = TRAIN.notes_window_of(TRAIN.release_by_id(choice.release_ids[0]))
+    assert window.key == choice.key and window_is_done(window, statuses)
+    assert all(settled_status(r, statuses) is not None for r in choice.release_ids)
+    newest = TRAIN.notes_window_of(TRAIN.release_by_id(max(statuses))).index
+    assert not any(window_is_done(TRAIN.notes_window(i), statuses) for i in range(window.index + 1, newest + 1))
+
+
+@given(TRAIN_STATES, st.sampled_from(IDS))
+def test_a_wait_never_waits_for_a_settled_or_passed_over_release(statuses, release_id):
+    waiting = unsettled([release_id], statuses) == [release_id]
+    recorded_final = statuses.get(release_id) in SETTLED
+    passed_over = release_id not in statuses and any(r > release_id for r in statuses)
+    assert waiting == (not recorded_final and not passed_over)
