@@ -41,10 +41,10 @@ class Waiter(CheckThenDeferOperator):
         return f"still waiting at {event['deadline']}"
 
 
-def deferral(operator: CheckThenDeferOperator, context=None) -> TaskDeferred:
+def deferral(operator: CheckThenDeferOperator, context=None, method: str = "execute_complete") -> TaskDeferred:
     with pytest.raises(TaskDeferred) as deferred:
         operator.execute(context or {})
-    assert deferred.value.method_name == "execute_complete"
+    assert deferred.value.method_name == method
     return deferred.value
 
 
@@ -137,14 +137,28 @@ def test_releases_settled_wait_checks_the_release_db_then_defers(release_db):
     assert settled.execute({}) == {"2026.24": "deployed"}
 
     waiting = WaitForReleasesSettledOperator(task_id="settled", release_ids=["2026.23", "2026.24"], poll_interval=30)
-    deferred = deferral(waiting)
+    with time_machine.travel(NOW, tick=False):
+        # the trigger waits one leg of RECHECK_POLLS polls, then the worker looks again
+        deferred = deferral(waiting, method="resume")
     assert isinstance(deferred.trigger, ReleasesSettledTrigger)
     assert deferred.trigger.release_ids == ["2026.23", "2026.24"]
     assert set(deferred.trigger.final_statuses) == set(WaitForReleasesSettledOperator.FINAL)
-    with pytest.raises(AirflowFailException, match=r"releases \['2026.23'\] not settled by"):
-        waiting.execute_complete(
-            {}, {"status": "deadline", "unsettled": ["2026.23"], "statuses": {}, "deadline": NOW.isoformat()}
-        )
+    until = deferred.kwargs["until"]
+    assert pendulum.parse(deferred.trigger.deadline) == NOW.add(
+        seconds=30 * WaitForReleasesSettledOperator.RECHECK_POLLS
+    )
+    assert pendulum.parse(until) == NOW.add(seconds=waiting.max_wait.total_seconds())
+    leg_over = {"status": "deadline", "unsettled": ["2026.23"], "statuses": {}, "deadline": deferred.trigger.deadline}
+    # a leg ended before the run's deadline: look again
+    with (
+        time_machine.travel(pendulum.parse(deferred.trigger.deadline), tick=False),
+        pytest.raises(TaskDeferred) as again,
+    ):
+        waiting.resume({}, leg_over, until=until)
+    assert again.value.method_name == "resume" and again.value.kwargs == {"until": until}
+    not_settled = r"releases \['2026.23'\] not settled by"
+    with time_machine.travel(pendulum.parse(until), tick=False), pytest.raises(AirflowFailException, match=not_settled):
+        waiting.resume({}, {**leg_over, "deadline": until}, until=until)
 
 
 def gate_operator(**overrides) -> ApprovalGateOperator:
