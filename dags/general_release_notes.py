@@ -24,22 +24,18 @@ of them in production (none: the run ends at once, saying so).
 
 import datetime as dt
 
-import pendulum
 from airflow.sdk import dag
 
 from release_train_airflow import general_notes as step
-from release_train_airflow.dag_defaults import default_args, release_id_param, watch_for_failures
+from release_train_airflow.dag_defaults import dag_args, release_id_param, watch_for_failures
 from release_train_airflow.operators import WaitForReleasesSettledOperator
 from release_train_airflow.timetables import ReleaseTrainTimetable
 
 
 @dag(
     schedule=ReleaseTrainTimetable("cycle"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
     tags=["release-train", "acceptance"],
-    default_args=default_args(),
+    **dag_args(),
     doc_md=__doc__,
     params={
         "release_id": release_id_param(

@@ -28,7 +28,6 @@ starts when the cycle's release is cut and settles on install day (the release d
 Every outcome is recorded in the release database's `deliveries` table with its reason.
 """
 
-import pendulum
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import Param, dag, get_parsing_context
 
@@ -36,7 +35,7 @@ from release_pipeline.registry import Oem, load_registry
 from release_train_airflow import delivery as step
 from release_train_airflow.dag_defaults import (
     attach_params,
-    default_args,
+    dag_args,
     release_id_param,
     validated_params,
     watch_for_failures,
@@ -66,11 +65,8 @@ def oem_delivery(oem: Oem):
     @dag(
         dag_id=f"oem_delivery__{oem.id}",
         schedule=DELIVERY_CYCLE,
-        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-        catchup=False,
-        max_active_runs=1,
         tags=["release-train", "delivery", "oem", f"oem:{oem.id}", f"tier:{oem.tier}"],
-        default_args=default_args(),
+        **dag_args(),
         doc_md=step.describe(oem, __doc__),
     )
     def deliver():

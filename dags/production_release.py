@@ -27,22 +27,18 @@ none there, it ends at once.
 
 import datetime as dt
 
-import pendulum
 from airflow.sdk import Param, dag
 
 from release_train_airflow import production_release as step
-from release_train_airflow.dag_defaults import default_args, release_id_param, watch_for_failures
+from release_train_airflow.dag_defaults import dag_args, release_id_param, watch_for_failures
 from release_train_airflow.operators import QaSignoffOperator, WaitForDeployMomentOperator, WaitForHttpStatusOperator
 from release_train_airflow.timetables import ReleaseTrainTimetable
 
 
 @dag(
     schedule=ReleaseTrainTimetable("release"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
     tags=["release-train", "acceptance"],
-    default_args=default_args(),
+    **dag_args(),
     doc_md=__doc__,
     params={
         "release_id": release_id_param("Release to run (YYYY.NN); empty: this run's (manual: newest in production)"),

@@ -24,20 +24,16 @@ Rerunning a run sends nothing twice. The ranking is explained in
 `include/release_pipeline/roadmap.py`.
 """
 
-import pendulum
 from airflow.sdk import dag
 
 from release_train_airflow import roadmap_planning as step
-from release_train_airflow.dag_defaults import default_args, watch_for_failures
+from release_train_airflow.dag_defaults import dag_args, watch_for_failures
 
 
 @dag(
     schedule="0 7 * * 1",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
     tags=["release-train", "roadmap"],
-    default_args=default_args(),
+    **dag_args(),
     doc_md=__doc__,
 )
 def roadmap_planning():

@@ -20,19 +20,15 @@ and `signoff_digest:<date>`). One OEM's broken channel fails its own task and th
 the others.
 """
 
-import pendulum
 from airflow.sdk import dag, task
 
-from release_train_airflow.dag_defaults import default_args, watch_for_failures
+from release_train_airflow.dag_defaults import dag_args, watch_for_failures
 
 
 @dag(
     schedule="0 * * * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
     tags=["release-train", "delivery"],
-    default_args=default_args(),
+    **dag_args(),
     doc_md=__doc__,
 )
 def signoff_reminders():

@@ -38,6 +38,21 @@ def default_args(**overrides) -> dict:
     }
 
 
+def dag_args(**overrides) -> dict:
+    """The ``@dag`` arguments every scheduled release-train DAG shares: one run at a time,
+    no catch-up of runs missed while paused, and the house :func:`default_args`. A DAG
+    adds its own schedule, tags, doc and params."""
+    import pendulum
+
+    return {
+        "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": default_args(),
+        **overrides,
+    }
+
+
 def is_known_tag(tag: str) -> bool:
     return tag in TAGS or any(p.match(tag) for p in TAG_PATTERNS)
 

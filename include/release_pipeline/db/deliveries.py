@@ -14,7 +14,7 @@ from sqlalchemy import Row, delete, select
 
 from release_pipeline.db import schema as t
 from release_pipeline.db.releases import release_recorded
-from release_pipeline.db.store import Store, utc_now
+from release_pipeline.db.store import Store, utc_now, where_given
 from release_pipeline.models import DeliveryStatus, ReleaseDbError
 
 _DELIVERY_FIELDS = frozenset(
@@ -35,16 +35,12 @@ class DeliveryStore(Store):
     def delivery(self, oem_id: str, release_id: str) -> Row | None:
         deliveries = t.deliveries.c
         query = select(t.deliveries).where(deliveries.oem_id == oem_id, deliveries.release_id == release_id)
-        with self.engine.connect() as conn:
-            return conn.execute(query).first()
+        return self._first(query)
 
     def deliveries(self, oem_id: str | None = None) -> list[Row]:
         deliveries = t.deliveries.c
         query = select(t.deliveries).order_by(deliveries.oem_id, deliveries.release_id)
-        if oem_id is not None:
-            query = query.where(deliveries.oem_id == oem_id)
-        with self.engine.connect() as conn:
-            return list(conn.execute(query))
+        return self._all(where_given(query, (deliveries.oem_id, oem_id)))
 
     def withdraw_waiting_delivery(self, oem_id: str, release_id: str, *, run_id: str) -> None:
         """Forget a run's forecast (a ``waiting`` row it wrote) once it aims elsewhere."""
@@ -60,8 +56,7 @@ class DeliveryStore(Store):
             )
 
     def installed_version(self, oem_id: str) -> Row | None:
-        with self.engine.connect() as conn:
-            return conn.execute(select(t.installed_versions).where(t.installed_versions.c.oem_id == oem_id)).first()
+        return self._first(select(t.installed_versions).where(t.installed_versions.c.oem_id == oem_id))
 
     def installed_versions(self) -> dict[str, Row]:
         with self.engine.connect() as conn:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Row, case, select, update
 
 from release_pipeline.db import schema as t
-from release_pipeline.db.store import Store, utc_now
+from release_pipeline.db.store import Store, utc_now, where_given
 from release_pipeline.models import ReleaseDbError, SideEffectClaim, SideEffectStatus
 
 
@@ -57,8 +57,7 @@ class LedgerStore(Store):
                 raise ReleaseDbError(f"side effect {key!r} was never claimed")
 
     def side_effect(self, key: str) -> Row | None:
-        with self.engine.connect() as conn:
-            return conn.execute(select(t.side_effects).where(t.side_effects.c.key == key)).first()
+        return self._first(select(t.side_effects).where(t.side_effects.c.key == key))
 
     # -- publications ----------------------------------------------------------------
     def record_publication(
@@ -86,12 +85,7 @@ class LedgerStore(Store):
         query = select(t.publications).order_by(
             publications.kind, publications.scope_key, publications.audience, publications.channel
         )
-        if kind is not None:
-            query = query.where(publications.kind == kind)
-        if scope_key is not None:
-            query = query.where(publications.scope_key == scope_key)
-        with self.engine.connect() as conn:
-            return list(conn.execute(query))
+        return self._all(where_given(query, (publications.kind, kind), (publications.scope_key, scope_key)))
 
     def update_publications_of_held(self, held_id: int, *, status: str, detail: str) -> int:
         """Publications recorded as failed because send #``held_id`` was held."""
@@ -161,18 +155,12 @@ class LedgerStore(Store):
     def held_sends(self, *, status: str | None = None, oem_id: str | None = None) -> list[Row]:
         held = t.held_sends.c
         query = select(t.held_sends).order_by(held.id)
-        if status is not None:
-            query = query.where(held.status == status)
-        if oem_id is not None:
-            query = query.where(held.oem_id == oem_id)
-        with self.engine.connect() as conn:
-            return list(conn.execute(query))
+        return self._all(where_given(query, (held.status, status), (held.oem_id, oem_id)))
 
     def held_send(self, held_id: int | None = None, *, key: str | None = None) -> Row | None:
         held = t.held_sends.c
         condition = held.id == held_id if key is None else held.key == key
-        with self.engine.connect() as conn:
-            return conn.execute(select(t.held_sends).where(condition)).first()
+        return self._first(select(t.held_sends).where(condition))
 
     def release_held_send(self, held_id: int, *, by: str, detail: str, payload: dict | None = None) -> bool:
         """Mark a held send as sent after all; False when it was released already."""

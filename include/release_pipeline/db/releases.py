@@ -130,15 +130,13 @@ class ReleaseStore(Store):
         return True
 
     def release(self, release_id: str) -> Row | None:
-        with self.engine.connect() as conn:
-            return conn.execute(select(t.releases).where(t.releases.c.id == release_id)).first()
+        return self._first(select(t.releases).where(t.releases.c.id == release_id))
 
     def releases(self, statuses: Iterable[ReleaseStatus] | None = None) -> list[Row]:
         query = select(t.releases).order_by(t.releases.c.id)
         if statuses is not None:
             query = query.where(t.releases.c.status.in_([str(s) for s in statuses]))
-        with self.engine.connect() as conn:
-            return list(conn.execute(query))
+        return self._all(query)
 
     def release_ids(self, statuses: Iterable[ReleaseStatus] | None = None) -> set[str]:
         """The ids alone: what a delivery plan checks against, every run."""

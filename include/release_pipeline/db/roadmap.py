@@ -14,7 +14,7 @@ from sqlalchemy import Row, select, update
 from sqlalchemy.exc import IntegrityError
 
 from release_pipeline.db import schema as t
-from release_pipeline.db.store import Store, utc_now
+from release_pipeline.db.store import Store, utc_now, where_given
 from release_pipeline.models import FeedbackCategory, ReleaseDbError
 
 _PLANNED_ITEM_FIELDS = frozenset({"title", "description", "component", "kind", "target_release_id", "hidden_at"})
@@ -59,14 +59,10 @@ class RoadmapStore(Store):
         query = select(t.feedback).order_by(feedback.created_at, feedback.id)
         if since is not None:
             query = query.where(feedback.created_at >= since)
-        if oem_id is not None:
-            query = query.where(feedback.oem_id == oem_id)
-        with self.engine.connect() as conn:
-            return list(conn.execute(query))
+        return self._all(where_given(query, (feedback.oem_id, oem_id)))
 
     def feedback_item(self, feedback_id: int) -> Row | None:
-        with self.engine.connect() as conn:
-            return conn.execute(select(t.feedback).where(t.feedback.c.id == feedback_id)).first()
+        return self._first(select(t.feedback).where(t.feedback.c.id == feedback_id))
 
     def feedback_times_since(self, oem_id: str, since: dt.datetime) -> list[pendulum.DateTime]:
         """When each of the OEM's feedback items after ``since`` was recorded, oldest first."""
@@ -104,8 +100,7 @@ class RoadmapStore(Store):
         query = (
             select(t.feedback_requests).where(requests.oem_id == oem_id).order_by(requests.requested_at.desc()).limit(1)
         )
-        with self.engine.connect() as conn:
-            return conn.execute(query).first()
+        return self._first(query)
 
     # -- planned items -----------------------------------------------------------------
     def upsert_planned_item(
@@ -126,12 +121,10 @@ class RoadmapStore(Store):
             )
 
     def planned_items(self) -> list[Row]:
-        with self.engine.connect() as conn:
-            return list(conn.execute(select(t.planned_items).order_by(t.planned_items.c.id)))
+        return self._all(select(t.planned_items).order_by(t.planned_items.c.id))
 
     def planned_item(self, item_id: str) -> Row | None:
-        with self.engine.connect() as conn:
-            return conn.execute(select(t.planned_items).where(t.planned_items.c.id == item_id)).first()
+        return self._first(select(t.planned_items).where(t.planned_items.c.id == item_id))
 
     def publish_planned_item(
         self,
@@ -215,8 +208,7 @@ class RoadmapStore(Store):
         )
         if change_ids is not None:
             query = query.where(link.change_id.in_(list(change_ids)))
-        with self.engine.connect() as conn:
-            return list(conn.execute(query))
+        return self._all(query)
 
     def oems_asking_for_items(self, item_ids: Iterable[str], oem_id: str | None = None) -> list[Row]:
         """(oem_id, item_id) pairs of feedback staff linked to ``item_ids``, one per pair,
@@ -225,10 +217,7 @@ class RoadmapStore(Store):
         query = (
             select(f.oem_id, f.item_id).where(f.item_id.in_(list(item_ids))).distinct().order_by(f.oem_id, f.item_id)
         )
-        if oem_id is not None:
-            query = query.where(f.oem_id == oem_id)
-        with self.engine.connect() as conn:
-            return list(conn.execute(query))
+        return self._all(where_given(query, (f.oem_id, oem_id)))
 
     # -- roadmap snapshots -------------------------------------------------------------
     def save_roadmap_snapshot(
@@ -255,15 +244,12 @@ class RoadmapStore(Store):
 
     def latest_roadmap_snapshot(self) -> Row | None:
         snapshots = t.roadmap_snapshots.c
-        with self.engine.connect() as conn:
-            return conn.execute(select(t.roadmap_snapshots).order_by(snapshots.id.desc()).limit(1)).first()
+        return self._first(select(t.roadmap_snapshots).order_by(snapshots.id.desc()).limit(1))
 
     def roadmap_snapshot_for_run(self, run_id: str) -> Row | None:
         snapshots = t.roadmap_snapshots.c
         query = select(t.roadmap_snapshots).where(snapshots.run_id == run_id).order_by(snapshots.id.desc()).limit(1)
-        with self.engine.connect() as conn:
-            return conn.execute(query).first()
+        return self._first(query)
 
     def roadmap_snapshot(self, snapshot_id: int) -> Row | None:
-        with self.engine.connect() as conn:
-            return conn.execute(select(t.roadmap_snapshots).where(t.roadmap_snapshots.c.id == snapshot_id)).first()
+        return self._first(select(t.roadmap_snapshots).where(t.roadmap_snapshots.c.id == snapshot_id))

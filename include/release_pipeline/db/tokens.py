@@ -8,7 +8,7 @@ from sqlalchemy import Row, select, update
 from sqlalchemy.exc import IntegrityError
 
 from release_pipeline.db import schema as t
-from release_pipeline.db.store import Store, utc_now
+from release_pipeline.db.store import Store, utc_now, where_given
 from release_pipeline.models import ReleaseDbError
 
 
@@ -68,17 +68,12 @@ class TokenStore(Store):
     def active_token(self, token_hash: str) -> Row | None:
         tokens = t.portal_tokens.c
         query = select(t.portal_tokens).where(tokens.token_hash == token_hash, tokens.revoked_at.is_(None))
-        with self.engine.connect() as conn:
-            return conn.execute(query).first()
+        return self._first(query)
 
     def portal_token(self, token_id: int) -> Row | None:
-        with self.engine.connect() as conn:
-            return conn.execute(select(t.portal_tokens).where(t.portal_tokens.c.id == token_id)).first()
+        return self._first(select(t.portal_tokens).where(t.portal_tokens.c.id == token_id))
 
     def portal_tokens(self, oem_id: str | None = None) -> list[Row]:
         tokens = t.portal_tokens.c
         query = select(t.portal_tokens).order_by(tokens.id)
-        if oem_id is not None:
-            query = query.where(tokens.oem_id == oem_id)
-        with self.engine.connect() as conn:
-            return list(conn.execute(query))
+        return self._all(where_given(query, (tokens.oem_id, oem_id)))
