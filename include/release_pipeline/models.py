@@ -26,6 +26,8 @@ class ReleaseStatus(enum.StrEnum):
 class Decision(enum.StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
+    # staff lifted an approver's rejection (with a reason); it no longer counts either way
+    OVERRIDDEN = "overridden"
 
 
 class DeliveryStatus(enum.StrEnum):

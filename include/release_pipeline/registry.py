@@ -32,6 +32,7 @@ from release_pipeline.config_loading import (
     validation_errors,
 )
 from release_pipeline.release_calendar import RELEASE_ID_PATTERN, validate_timezone
+from release_pipeline.signoff_policy import DEFAULT_POLICY, SignoffPolicy
 
 OEM_ID_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -156,6 +157,8 @@ class Oem(BaseModel):
     # sign-off is due when install day's window opens; True: install as soon as the OEM
     # approves, any window of the same cycle (never in a freeze)
     install_when_approved: bool = False
+    # who signs off for the OEM and how many must; default: one decision by anyone of it
+    signoff_policy: SignoffPolicy = DEFAULT_POLICY
     acceptance_url: str | None = Field(
         None, description="the vendor production behind the OEM's own domain, where it tests a release"
     )

@@ -40,7 +40,8 @@ def _now() -> pendulum.DateTime:
 
 @dataclass(frozen=True)
 class ChangeApproval:
-    """The current sign-off state of one change for one OEM (``decision`` None: pending)."""
+    """The latest decision of one approver of an OEM on one change (``decision`` None: no
+    one decided yet); the OEM's sign-off policy makes the change's state of them."""
 
     change_id: str
     release_id: str
@@ -48,6 +49,9 @@ class ChangeApproval:
     actor: str | None
     comment: str | None
     decided_at: dt.datetime | None
+    approver: str | None = None  # None: no approver named (the OEM as one)
+    event_id: int | None = None
+    recorded_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -360,6 +364,8 @@ class ReleaseRepository:
         channel: str,
         comment: str | None = None,
         recorded_by: str | None = None,
+        approver: str | None = None,
+        approver_role: str | None = None,
     ) -> int:
         """Append a sign-off event; refuses a change the OEM was not asked to sign off."""
         with self.engine.begin() as conn:
@@ -383,6 +389,8 @@ class ReleaseRepository:
                     channel=channel,
                     comment=comment,
                     created_at=_now(),
+                    approver=approver or "",
+                    approver_role=approver_role,
                 )
             )
             return result.inserted_primary_key[0]
@@ -941,8 +949,8 @@ class ReleaseRepository:
 
     def signoff_states(self, oem_id: str, release_id: str | None = None) -> list[Row]:
         """Every change the OEM was asked to sign off (of one release, or all), with the
-        change, its release's time and the OEM's latest event on it (``event_id`` None:
-        undecided)."""
+        change, its release's time and the latest event of each of the OEM's approvers on
+        it: one row per approver who decided, one row with ``event_id`` None when no one did."""
         r, c, e, rel = t.approval_requests.c, t.release_changes.c, t.approval_events, t.releases.c
         query = (
             select(
@@ -964,17 +972,42 @@ class ReleaseRepository:
                 e.c.channel,
                 e.c.comment,
                 e.c.created_at.label("decided_at"),
+                e.c.approver,
+                e.c.approver_role,
             )
             .select_from(
                 t.approval_requests.join(t.release_changes, c.change_id == r.change_id)
                 .join(t.releases, rel.id == r.release_id)
-                .outerjoin(e, e.c.id == self._latest_event_id(r.oem_id, r.change_id))
+                .outerjoin(e, latest_per_approver(r.oem_id, r.change_id))
             )
             .where(r.oem_id == oem_id)
-            .order_by(r.release_id, c.change_id)
+            .order_by(r.release_id, c.change_id, e.c.id)
         )
         if release_id is not None:
             query = query.where(r.release_id == release_id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def signoff_votes(self, oem_ids: Iterable[str] | None = None) -> list[Row]:
+        """Per OEM x requested change: the latest decision of each approver (one row per
+        approver who decided, one without a decision when no one did), for the status
+        matrix: the OEMs' policies make states of them."""
+        r, e = t.approval_requests.c, t.approval_events
+        query = (
+            select(r.oem_id, r.release_id, r.change_id, e.c.id.label("event_id"), e.c.decision, e.c.approver)
+            .select_from(t.approval_requests.outerjoin(e, latest_per_approver(r.oem_id, r.change_id)))
+            .order_by(r.oem_id, r.release_id, r.change_id, e.c.id)
+        )
+        if oem_ids is not None:
+            query = query.where(r.oem_id.in_(list(oem_ids)))
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def signoff_record(self, oem_id: str, release_id: str) -> list[Row]:
+        """Every sign-off event of the OEM on the release's changes, oldest first (the
+        record staff export)."""
+        e = t.approval_events.c
+        query = select(t.approval_events).where(e.oem_id == oem_id, e.release_id == release_id).order_by(e.id)
         with self.engine.connect() as conn:
             return list(conn.execute(query))
 
@@ -989,16 +1022,21 @@ class ReleaseRepository:
         channel: str,
         comment: str | None = None,
         recorded_by: str | None = None,
+        approver: str | None = None,
+        approver_role: str | None = None,
     ) -> list[int]:
         """Append one sign-off event per change of ``expected`` in one transaction, or none.
 
         ``expected`` maps each change to the id of the latest event the caller based its
-        decision on (None: undecided). When another decision landed in between, nothing
-        is written: two people clicking "approve" at once must not record it twice.
+        decision on (None: undecided): the approver's own latest, or without an approver
+        the change's latest. When another decision landed in between, nothing is
+        written: two people clicking "approve" at once must not record it twice.
         """
         decision = Decision(decision)
-        if decision == Decision.REJECTED and not (comment or "").strip():
-            raise ReleaseDbError("a rejection needs a comment saying why")
+        if decision != Decision.APPROVED and not (comment or "").strip():
+            raise ReleaseDbError(
+                f"{'a rejection' if decision == Decision.REJECTED else 'an override'} needs a comment saying why"
+            )
         if not expected:
             raise ReleaseDbError("no changes to decide on")
         r, e = t.approval_requests.c, t.approval_events.c
@@ -1015,10 +1053,11 @@ class ReleaseRepository:
                 raise ReleaseDbError(
                     f"OEM {oem_id!r} has no sign-off request for change {missing[0]!r} in {release_id}"
                 )
+            mine = [] if approver is None else [e.approver == approver]
             latest = dict(
                 conn.execute(
                     select(e.change_id, func.max(e.id))
-                    .where(e.oem_id == oem_id, e.change_id.in_(list(expected)))
+                    .where(e.oem_id == oem_id, e.change_id.in_(list(expected)), *mine)
                     .group_by(e.change_id)
                 ).all()
             )
@@ -1037,6 +1076,8 @@ class ReleaseRepository:
                         channel=channel,
                         comment=comment,
                         created_at=now,
+                        approver=approver or "",
+                        approver_role=approver_role,
                     )
                 )
                 ids.append(result.inserted_primary_key[0])
@@ -1087,26 +1128,49 @@ class ReleaseRepository:
             return conn.execute(select(t.roadmap_snapshots).where(t.roadmap_snapshots.c.id == snapshot_id)).first()
 
 
+def latest_per_approver(oem_column, change_column):
+    """Join condition on ``approval_events``: the latest event of each approver (``''``
+    counts as one) of the OEM on the change, walking the (oem_id, change_id, approver,
+    id) index."""
+    e, later = t.approval_events.c, t.approval_events.alias("later").c
+    latest = (
+        select(func.max(later.id))
+        .where(later.oem_id == e.oem_id, later.change_id == e.change_id, later.approver == e.approver)
+        .scalar_subquery()
+    )
+    return and_(e.oem_id == oem_column, e.change_id == change_column, e.id == latest)
+
+
 def approval_states_query(oem_id: str, after_release_id: str | None, until_release_id: str):
     """The approval gate's single query: every change of a release in ``(after, until]``
     that reached the vendor production (only those are asked for, so only those can
-    block), with the OEM's latest decision on it (or none), walking the (oem_id,
-    change_id, id) index. Shared by the repository and the triggers' async reader."""
+    block), with the latest decision of each of the OEM's approvers on it (one row per
+    approver who decided; one row without a decision when no one did). Shared by the
+    repository and the triggers' async reader; the policy is applied in Python
+    (``release_pipeline.signoff_policy.verdict``)."""
     c, e = t.release_changes.c, t.approval_events
-    latest = (
-        select(func.max(e.c.id))
-        .where(e.c.oem_id == oem_id, e.c.change_id == c.change_id)
-        .correlate(t.release_changes)
-        .scalar_subquery()
-    )
     condition = and_(c.release_id <= until_release_id, t.releases.c.status == str(ReleaseStatus.DEPLOYED))
     if after_release_id is not None:
         condition = and_(condition, c.release_id > after_release_id)
     return (
-        select(c.change_id, c.release_id, e.c.decision, e.c.actor, e.c.comment, e.c.created_at)
-        .select_from(t.release_changes.join(t.releases, t.releases.c.id == c.release_id).outerjoin(e, e.c.id == latest))
+        select(
+            c.change_id,
+            c.release_id,
+            e.c.decision,
+            e.c.actor,
+            e.c.comment,
+            e.c.created_at,
+            e.c.approver,
+            e.c.id.label("event_id"),
+            e.c.recorded_by,
+        )
+        .select_from(
+            t.release_changes.join(t.releases, t.releases.c.id == c.release_id).outerjoin(
+                e, latest_per_approver(oem_id, c.change_id)
+            )
+        )
         .where(condition)
-        .order_by(c.release_id, c.change_id)
+        .order_by(c.release_id, c.change_id, e.c.id)
     )
 
 
@@ -1156,4 +1220,7 @@ def change_approval(row) -> ChangeApproval:
         actor=row.actor,
         comment=row.comment,
         decided_at=row.created_at,
+        approver=row.approver or None,
+        event_id=row.event_id,
+        recorded_by=row.recorded_by,
     )
