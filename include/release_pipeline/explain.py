@@ -30,6 +30,7 @@ def explain(repo: ReleaseRepository, train: ReleaseCalendar, oem: Oem, now: dt.d
         "running": running,
         "install_day": {"cycle": cycle.key, "at": local.isoformat(), "timezone": oem.timezone},
         "sign_off_due": local.isoformat(),
+        "signoff_policy": oem.signoff_policy.describe(),
         "aims_at": None,
         "releases": [],
         "last_delivery": _last_delivery(repo, oem.id),
@@ -38,14 +39,17 @@ def explain(repo: ReleaseRepository, train: ReleaseCalendar, oem: Oem, now: dt.d
         answer["next"] = "no version recorded for the instance: its first delivery reads it over SSH"
         return answer
     aim_id = aim(repo.release_ids([ReleaseStatus.DEPLOYED]), installed=running, cycle_release=cycle.release.id)
-    signoff = signoff_of(repo, oem.id, running, aim_id)
+    signoff = signoff_of(repo, oem.id, running, aim_id, oem.signoff_policy)
     answer["aims_at"] = aim_id
     answer["releases"] = [
         {
             "release": r.release_id,
             "state": "approved" if r.complete else ("rejected" if r.rejected else "pending"),
             "pending": list(r.pending),
-            "rejected": [{"change": x.change_id, "by": x.actor, "comment": x.comment} for x in r.rejected],
+            "rejected": [
+                {"change": x.change_id, "by": x.approver or x.actor, "comment": x.comment} for x in r.rejected
+            ],
+            "waiting_for": [{"change": change, "for": who} for change, who in r.waiting],
         }
         for r in signoff.releases
     ]

@@ -194,6 +194,7 @@ class ApprovalGateTrigger(BaseTrigger):
 
     async def _verdict(self):
         from release_pipeline.delivery import assess, gate_verdict
+        from release_train_airflow.resources import signoff_policy
 
         reader = await release_db_reader(self.release_db_conn_id)
         after, until = self.after_release_id, self.until_release_id
@@ -202,6 +203,8 @@ class ApprovalGateTrigger(BaseTrigger):
             aim=until,
             production=await reader.production_release_ids(after, until),
             states=await reader.approval_states(self.oem_id, after, until),
+            # the OEM's policy as config/ says now (a file stat per poll; parsed on change)
+            policy=await asyncio.to_thread(signoff_policy, self.oem_id),
         )
         verdict = gate_verdict(
             signoff,

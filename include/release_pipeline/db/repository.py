@@ -885,6 +885,7 @@ class ReleaseRepository:
         created_by: str,
         expires_at: dt.datetime,
         replaces: int | None = None,
+        approver: str | None = None,
     ) -> int:
         """A new token; with ``replaces``, the token of that id is revoked in the same
         transaction (a rotation: never both valid, never neither)."""
@@ -907,6 +908,7 @@ class ReleaseRepository:
                         created_by=created_by,
                         created_at=now,
                         expires_at=expires_at,
+                        approver=approver,
                     )
                 )
                 return result.inserted_primary_key[0]
@@ -994,7 +996,15 @@ class ReleaseRepository:
         matrix: the OEMs' policies make states of them."""
         r, e = t.approval_requests.c, t.approval_events
         query = (
-            select(r.oem_id, r.release_id, r.change_id, e.c.id.label("event_id"), e.c.decision, e.c.approver)
+            select(
+                r.oem_id,
+                r.release_id,
+                r.change_id,
+                e.c.id.label("event_id"),
+                e.c.decision,
+                e.c.approver,
+                e.c.created_at.label("decided_at"),
+            )
             .select_from(t.approval_requests.outerjoin(e, latest_per_approver(r.oem_id, r.change_id)))
             .order_by(r.oem_id, r.release_id, r.change_id, e.c.id)
         )
