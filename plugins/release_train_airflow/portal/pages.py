@@ -19,14 +19,23 @@ from release_pipeline.db.repository import ReleaseDbError
 from release_pipeline.inputs import InvalidInput
 from release_pipeline.models import FeedbackCategory
 from release_pipeline.roadmap import CATEGORY_LABELS, FeedbackLimitReached
-from release_pipeline.signoff import Conflict, Invalid, NotFound, SignoffError, decide, release_for, releases_for
+from release_pipeline.signoff import (
+    Conflict,
+    Invalid,
+    NotAllowed,
+    NotFound,
+    SignoffError,
+    decide,
+    release_for,
+    releases_for,
+)
 from release_train_airflow.portal import views
 from release_train_airflow.portal.auth import COOKIE, INVALID_TOKEN, Caller, page_caller, portal, secure_cookie, sign_in
 from release_train_airflow.portal.context import Portal
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 router = APIRouter(include_in_schema=False)
-STATUS = {NotFound: 404, Conflict: 409, Invalid: 422}
+STATUS = {NotFound: 404, Conflict: 409, Invalid: 422, NotAllowed: 403}
 
 
 def page(request: Request, name: str, caller: Caller | None, status_code: int = 200, **context) -> HTMLResponse:
@@ -92,7 +101,9 @@ def logout(request: Request):
 
 @router.get("/releases")
 def releases_page(request: Request, caller: Caller = Depends(page_caller)):
-    releases = [views.release_summary(caller, r) for r in releases_for(caller.repo, caller.oem.id)]
+    releases = [
+        views.release_summary(caller, r) for r in releases_for(caller.repo, caller.oem.id, views.policy(caller))
+    ]
     return page(request, "releases.html", caller, releases=releases)
 
 
@@ -103,7 +114,9 @@ def release_page(request: Request, release_id: str, done: str | None = None, cal
     except InvalidInput as exc:
         return page(request, "error.html", caller, 404, message=str(exc))
     try:
-        release = views.release_detail(caller, release_for(caller.repo, caller.oem.id, release_id))
+        release = views.release_detail(
+            caller, release_for(caller.repo, caller.oem.id, release_id, views.policy(caller))
+        )
     except SignoffError as exc:
         return page(request, "error.html", caller, STATUS.get(type(exc), 400), message=str(exc))
     return page(request, "release.html", caller, release=release, notes=Markup(release["notes"]["html"]), done=done)
@@ -138,11 +151,15 @@ def decide_form(
             actor=caller.identity.label,
             channel="portal",
             comment=comment,
+            policy=views.policy(caller),
+            approver=caller.identity.approver,
         )
     except SignoffError as exc:
         status = STATUS.get(type(exc), 400)
         try:
-            release = views.release_detail(caller, release_for(caller.repo, caller.oem.id, release_id))
+            release = views.release_detail(
+                caller, release_for(caller.repo, caller.oem.id, release_id, views.policy(caller))
+            )
         except SignoffError:
             return page(request, "error.html", caller, status, message=str(exc))
         notes = Markup(release["notes"]["html"])
