@@ -110,10 +110,10 @@ class ReleaseSignoff:
         """installed | rejected | pending | approved."""
         if self.closed_reason:
             return "installed"
-        decisions = {c.decision for c in self.changes}
-        if Decision.REJECTED in decisions:
+        states = {c.state for c in self.changes}
+        if "rejected" in states:
             return "rejected"
-        if None in decisions:
+        if "pending" in states:
             return "pending"
         return "approved"
 

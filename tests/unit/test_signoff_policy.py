@@ -135,7 +135,7 @@ NAMES = ["ann", "pat", "sam", "kim"]
 @st.composite
 def policies_and_votes(draw):
     roles = draw(st.lists(st.sampled_from(["qa", "product", "legal"]), min_size=1, max_size=4))
-    approvers = {name: role for name, role in zip(NAMES, roles, strict=False)}
+    approvers = dict(zip(NAMES, roles, strict=False))
     quorum = draw(st.integers(1, len(approvers)))
     required = draw(st.sets(st.sampled_from(sorted(set(approvers.values()))), max_size=quorum))
     chosen = policy(quorum, sorted(required), **approvers)
