@@ -321,3 +321,42 @@ def always_open(test_config, oem: str) -> None:
     line_start = text.index("maintenance_window:", start)
     line_end = text.index("\n", line_start)
     oems.write_text(text[:line_start] + 'maintenance_window: {start: "00:00", end: "00:00"}' + text[line_end:])
+
+
+def test_a_two_of_two_policy_waits_for_the_second_approver(delivery, test_config):
+    """nimbus signs off by two people: Olga's approval of every change is not enough, the
+    gate keeps waiting (and nothing is installed) until Pat approves too."""
+    from tests.unit.test_signoff_policies_db import TWO_OF_TWO, with_policy
+
+    with_policy(test_config, "nimbus", TWO_OF_TWO)
+    for change in CHANGES:
+        delivery.repo.record_decision(
+            oem_id="nimbus", change_id=change, decision=Decision.APPROVED, actor="olga@nimbus",
+            channel="portal", approver="Olga Berg", approver_role="qa",
+        )  # fmt: skip
+    seen_waiting = threading.Event()
+
+    def second_approver():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not delivery.repo.delivery("nimbus", TARGET):
+            time.sleep(0.2)
+        time.sleep(3)  # several polls see one approval of two
+        row = delivery.repo.delivery("nimbus", TARGET)
+        if row is not None and row.status == "waiting" and installs(delivery) == []:
+            seen_waiting.set()
+        for change in CHANGES:
+            delivery.repo.record_decision(
+                oem_id="nimbus", change_id=change, decision=Decision.APPROVED, actor="pat@nimbus",
+                channel="portal", approver="Pat Kim", approver_role="product",
+            )  # fmt: skip
+
+    helper = threading.Thread(target=second_approver, daemon=True)
+    helper.start()
+    run = deliver(delivery, approval_deadline=pendulum.now("UTC").add(seconds=90).isoformat())
+    helper.join(5)
+    assert seen_waiting.is_set()
+    assert run.state == "success", delivery.task_states(run)
+    row = delivery.repo.delivery("nimbus", TARGET)
+    assert row.status == "installed" and [h["release"] for h in installs(delivery)] == [TARGET]
+    pats = [e.created_at for e in delivery.repo.approval_history("nimbus", "CHG-200") if e.approver == "Pat Kim"]
+    assert row.started_at < pats[0] < row.finished_at
