@@ -12,6 +12,7 @@ import time_machine
 
 from release_pipeline.models import Change, ChangeType, Decision, ReleaseStatus
 from release_pipeline.release_calendar import load_calendar
+from tests.policies import TWO_OF_TWO, with_policy
 
 pytestmark = pytest.mark.e2e
 
@@ -326,8 +327,6 @@ def always_open(test_config, oem: str) -> None:
 def test_a_two_of_two_policy_waits_for_the_second_approver(delivery, test_config):
     """nimbus signs off by two people: Olga's approval of every change is not enough, the
     gate keeps waiting (and nothing is installed) until Pat approves too."""
-    from tests.unit.test_signoff_policies_db import TWO_OF_TWO, with_policy
-
     with_policy(test_config, "nimbus", TWO_OF_TWO)
     for change in CHANGES:
         delivery.repo.record_decision(

@@ -21,28 +21,10 @@ from release_pipeline.registry import load_registry
 from release_pipeline.signoff import Conflict, NotAllowed, decide, release_for
 from release_pipeline.status import status_matrix
 from release_pipeline.tokens import authenticate
+from tests.policies import TWO_OF_TWO, with_policy
 from tests.unit.test_repository import cut
 
 REPO = Path(__file__).resolve().parents[2]
-TWO_OF_TWO = """    signoff_policy:
-      approvers:
-        - {name: Olga Berg, role: qa}
-        - {name: Pat Kim, role: product}
-      quorum: 2
-"""
-
-
-def with_policy(config: Path, oem: str, policy_yaml: str) -> None:
-    """Give ``oem`` of the config copy ``policy_yaml`` (its entry's last lines)."""
-    oems = config / "oems.yaml"
-    text = oems.read_text()
-    start = text.index(f"  - id: {oem}\n")
-    end = text.find("\n  - id: ", start + 1)
-    end = len(text) if end == -1 else end + 1
-    entry = text[start:end].rstrip("\n") + "\n"
-    if "signoff_policy:" in entry:
-        entry = entry[: entry.index("    signoff_policy:")]
-    oems.write_text(text[:start] + entry + policy_yaml + ("\n" if end < len(text) else "") + text[end:])
 
 
 @pytest.fixture
