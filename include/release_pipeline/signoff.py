@@ -255,12 +255,9 @@ def decide(
     submission); naming a change that already has this decision is. Returns the new
     event ids.
     """
-    try:
-        decision = Decision(decision)
-    except ValueError:
-        decision = None
-    if decision not in (Decision.APPROVED, Decision.REJECTED):
-        raise Invalid(f"decision must be 'approved' or 'rejected', not {decision!r}") from None
+    if decision not in (Decision.APPROVED, Decision.REJECTED):  # an override is staff's, not a decision
+        raise Invalid(f"decision must be 'approved' or 'rejected', not {str(decision)!r}")
+    decision = Decision(decision)
     if channel not in CHANNELS:
         raise Invalid(f"unknown channel {channel!r}")
     comment = (comment or "").strip() or None

@@ -18,7 +18,7 @@ import time_machine
 from release_pipeline.delivery_process import signoff_of
 from release_pipeline.models import ReleaseStatus
 from release_pipeline.registry import load_registry
-from release_pipeline.signoff import Conflict, NotAllowed, decide, release_for
+from release_pipeline.signoff import Conflict, Invalid, NotAllowed, decide, release_for
 from release_pipeline.status import status_matrix
 from release_pipeline.tokens import authenticate
 from tests.policies import TWO_OF_TWO, with_policy
@@ -297,3 +297,10 @@ def test_a_decision_racing_the_same_approver_is_refused(waiting, config):
     with pytest.raises(Conflict):
         decide(repo, oem_id="orbitel", release_id="2026.24", decision="approved", actor="p", channel="portal",
                policy=policy, approver="Pat Kim")  # fmt: skip
+
+
+def test_an_override_is_no_decision_an_oem_user_can_take(waiting):
+    with pytest.raises(Invalid, match="decision must be 'approved' or 'rejected', not 'overridden'"):
+        decide(waiting, oem_id="nimbus", release_id="2026.24", decision="overridden", actor="x", channel="portal",
+               comment="lifting my own block")  # fmt: skip
+    assert waiting.signoff_record("nimbus", "2026.24") == []
