@@ -75,6 +75,9 @@ def deliver(pipeline, oem: str = "nimbus", **conf):
         "approval_deadline": pendulum.now("UTC").add(minutes=10).isoformat(),
         "gate_poll_seconds": 0.2,
         "verify_grace_seconds": 2,  # an unhealthy instance is given 2 s, not 5 minutes, to come up
+        # dag.test() leaves a run's conf in the session DagBag's params: a dry run would leak
+        # into the tests after it
+        "dry_run": False,
         **conf,
     }
     return pipeline.run(f"oem_delivery__{oem}", conf=conf)
