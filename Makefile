@@ -15,10 +15,11 @@ help: ## list the targets
 
 install: $(STAMP) ## create .venv and install the pinned dependencies with the dev tools (once; again when pins change)
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+# the product (include/) and, beside it, make up's local stack and the simulator (dev/, in no image)
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml dev/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . -e dev
 	touch $(STAMP)
 
 up: install ## run the pipeline locally: simulator + Airflow UI on http://localhost:8080 (Ctrl-C stops)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "include"), str(REPO / "plugins")]
+sys.path[:0] = [str(REPO / "include"), str(REPO / "plugins"), str(REPO / "dev")]
 
 import psutil  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402

@@ -74,7 +74,7 @@ def parse_one_file(path: Path) -> dict:
 def measure(oem_count: int, repeats: int, workdir: Path) -> list[dict]:
     # Only here, in the parent: the measuring child imports nothing but Airflow before
     # it forks, as the DAG processor manager does, so no DAG file finds our modules loaded.
-    sys.path[:0] = [str(REPO / "include")]
+    sys.path[:0] = [str(REPO / "include"), str(REPO / "dev")]
     from devstack.airflow_env import airflow_environment
     from devstack.fleet import write_fleet_config
     from release_pipeline.config_loading import CONFIG_DIR_ENV

@@ -22,6 +22,12 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.e2e
 
 
+def this_checkout(env: dict[str, str]) -> dict[str, str]:
+    """``python -m devstack`` of this checkout (dev/, include/), not of whatever the venv installed."""
+    path = [str(REPO / "dev"), str(REPO / "include"), env.get("PYTHONPATH")]
+    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, path))}
+
+
 class Devstack:
     def __init__(self, home: Path):
         self.home = home
@@ -30,7 +36,7 @@ class Devstack:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> subprocess.Popen:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "RELEASE_TRAIN_DB"))}
+        env = this_checkout({k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "RELEASE_TRAIN_DB"))})
         command = [sys.executable, "-m", "devstack", "--home", str(self.home), "--api-port", str(self.port)]
         command += ["--sim-http-port", "0", "--sim-ssh-port", "0"]
         with open(self.log, "wb") as log:
@@ -93,6 +99,7 @@ def test_make_up_serves_the_ui_runs_dags_and_stops_everything_on_ctrl_c(tmp_path
         second = subprocess.run(
             [sys.executable, "-m", "devstack", "--home", str(stack.home)],
             cwd=REPO,
+            env=this_checkout(dict(os.environ)),
             capture_output=True,
             text=True,
             timeout=60,
@@ -182,7 +189,7 @@ def test_make_up_refuses_ports_that_another_server_holds(tmp_path):
         result = subprocess.run(
             [sys.executable, "-m", "devstack", "--home", str(tmp_path / "home")],
             cwd=REPO,
-            env=env,
+            env=this_checkout(env),
             capture_output=True,
             text=True,
             timeout=60,

@@ -6,9 +6,11 @@ import importlib.util
 import json
 import re
 import shlex
+import tomllib
 from pathlib import Path
 
 import pytest
+import setuptools
 import yaml
 
 from release_pipeline.cli import COMMANDS
@@ -251,6 +253,35 @@ def test_the_image_matches_the_pins():
     assert f"apache-airflow=={image.group(1)}" in (REPO / "requirements.txt").read_text()
     assert image.group(2) == "3.11"
     assert "-r /opt/release-train/requirements.txt -c /opt/release-train/constraints.txt" in dockerfile
+
+
+DEV_ONLY = {"devstack", "simulator"}  # dev/: make up's local stack and the platform simulator
+
+
+def test_the_production_shape_ships_neither_the_local_stack_nor_the_simulator():
+    """They are tools for development: no mount of the compose file, no COPY of the image and no
+    package of the product's pyproject.toml carries them beside the product."""
+    for name, spec in SERVICES.items():
+        for mount in spec.get("volumes", []):
+            source = REPO / mount.split(":")[0]
+            if not mount.startswith(".") or not source.exists():
+                continue
+            assert source.resolve() != (REPO / "dev").resolve(), f"{name} mounts dev/"
+            folders = {path.name for path in source.rglob("*") if path.is_dir()} if source.is_dir() else set()
+            assert not folders & DEV_ONLY, f"{name} mounts {mount}, which holds {sorted(folders & DEV_ONLY)}"
+    dockerfile = (REPO / "Dockerfile").read_text()
+    for line in dockerfile.splitlines():
+        if line.startswith(("COPY", "ADD")):
+            sources = [word for word in line.split()[1:-1] if not word.startswith("--")]
+            assert all((REPO / source).is_file() and source.endswith(".txt") for source in sources), line
+    find = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    packaged = {
+        package.split(".")[0]
+        for where in find["where"]
+        for package in setuptools.find_namespace_packages(REPO / where, include=find.get("include", ["*"]))
+    }
+    assert packaged == {"release_pipeline"}
+    assert not DEV_ONLY & {path.name for path in (REPO / "include").iterdir()}
 
 
 def test_the_example_connections_file_is_valid_json():

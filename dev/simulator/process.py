@@ -15,7 +15,9 @@ from typing import Any
 
 import httpx
 
-INCLUDE_DIR = Path(__file__).resolve().parents[1]
+# the simulator (dev/) and the domain it uses (include/): this checkout's code, whatever is installed
+DEV_DIR = Path(__file__).resolve().parents[1]
+INCLUDE_DIR = DEV_DIR.parent / "include"
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class SimulatorProcess:
         ready.unlink(missing_ok=True)
         env = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(INCLUDE_DIR), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(DEV_DIR), str(INCLUDE_DIR), os.environ.get("PYTHONPATH")])),
         }
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
