@@ -23,8 +23,7 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from release_pipeline.db.repository import ChangeApproval
-from release_pipeline.models import ReleaseStatus
+from release_pipeline.models import ChangeApproval, ReleaseStatus
 from release_pipeline.signoff_policy import DEFAULT_POLICY, SignoffPolicy, verdict
 
 

@@ -71,3 +71,48 @@ class Change:
     breaking: bool
     merged_at: dt.datetime
     release_id: str | None = None
+
+    @classmethod
+    def from_row(cls, row) -> Change:
+        """A change as the release database stores it (a ``release_changes`` row, or a
+        query selecting its columns)."""
+        return cls(
+            id=row.change_id,
+            type=ChangeType(row.type),
+            component=row.component,
+            title=row.title,
+            description=row.description,
+            breaking=row.breaking,
+            merged_at=row.merged_at,
+            release_id=row.release_id,
+        )
+
+
+@dataclass(frozen=True)
+class ChangeApproval:
+    """The latest decision of one approver of an OEM on one change (``decision`` None: no
+    one decided yet); the OEM's sign-off policy makes the change's state of them."""
+
+    change_id: str
+    release_id: str
+    decision: Decision | None
+    actor: str | None
+    comment: str | None
+    decided_at: dt.datetime | None
+    approver: str | None = None  # None: no approver named (the OEM as one)
+    event_id: int | None = None
+    recorded_by: str | None = None
+
+
+@dataclass(frozen=True)
+class SideEffectClaim:
+    """What the idempotency ledger answers before a side effect is performed."""
+
+    key: str
+    done: bool  # True: performed by an earlier attempt, do not repeat
+    attempt: int
+    result: dict | None
+
+
+class ReleaseDbError(ValueError):
+    """A write the release database refuses; the message names what and why."""

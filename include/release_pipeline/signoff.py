@@ -23,8 +23,8 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from release_pipeline.db.repository import ReleaseDbError, ReleaseRepository
-from release_pipeline.models import Change, ChangeType, Decision, DeliveryStatus
+from release_pipeline.db.repository import ReleaseRepository
+from release_pipeline.models import Change, Decision, DeliveryStatus, ReleaseDbError
 from release_pipeline.release_calendar import RELEASE_ID_PATTERN
 from release_pipeline.signoff_policy import DEFAULT_POLICY, Approver, ChangeVerdict, SignoffPolicy, verdict
 
@@ -146,16 +146,7 @@ def _change_signoff(rows, policy: SignoffPolicy) -> ChangeSignoff:
     counting = [v for v in votes if not policy.named or policy.approver(v.approver)]
     shown = max(counting, key=lambda v: v.event_id, default=None)
     return ChangeSignoff(
-        change=Change(
-            id=row.change_id,
-            type=ChangeType(row.type),
-            component=row.component,
-            title=row.title,
-            description=row.description,
-            breaking=row.breaking,
-            merged_at=row.merged_at,
-            release_id=row.release_id,
-        ),
+        change=Change.from_row(row),
         event_id=shown.event_id if shown else None,
         decision=shown.decision if shown else None,
         actor=shown.actor if shown else None,

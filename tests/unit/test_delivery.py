@@ -3,9 +3,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from release_pipeline.db.repository import ChangeApproval
 from release_pipeline.delivery import DeliveryRefused, GateVerdict, aim, assess, gate_verdict, plan_delivery
-from release_pipeline.models import Decision
+from release_pipeline.models import ChangeApproval, Decision
 
 KNOWN = {"2026.20", "2026.22", "2026.24"}
 

@@ -1,5 +1,5 @@
-"""Release database access: engines for a URL, migrations, and the repository (the
-only code that issues SQL)."""
+"""Release database access: engines for a URL, migrations, and one repository module
+per aggregate (the only code that issues SQL), joined by ``repository.ReleaseRepository``."""
 
 from __future__ import annotations
 

@@ -1,0 +1,115 @@
+"""Deliveries to OEM instances: the only SQL for ``deliveries``,
+``installed_versions`` and ``instance_locks``.
+
+A delivery row is an idempotent upsert keyed by OEM and release, so a rerun
+rewrites it rather than adding another.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Row, delete, select
+
+from release_pipeline.db import schema as t
+from release_pipeline.db.releases import release_recorded
+from release_pipeline.db.store import Store, utc_now
+from release_pipeline.models import DeliveryStatus, ReleaseDbError
+
+_DELIVERY_FIELDS = frozenset(
+    {"cycle_key", "from_release_id", "run_id", "started_at", "finished_at", "detail", "log_excerpt", "attempt"}
+)
+
+
+class DeliveryStore(Store):
+    def upsert_delivery(self, oem_id: str, release_id: str, *, status: DeliveryStatus, **fields: Any) -> None:
+        if unknown := set(fields) - _DELIVERY_FIELDS:
+            raise TypeError(f"unknown delivery fields: {sorted(unknown)}")
+        now = utc_now()
+        values = {"status": str(status), "updated_at": now, **fields}
+        statement = self._insert(t.deliveries).values(oem_id=oem_id, release_id=release_id, created_at=now, **values)
+        with self.engine.begin() as conn:
+            conn.execute(statement.on_conflict_do_update(index_elements=["oem_id", "release_id"], set_=values))
+
+    def delivery(self, oem_id: str, release_id: str) -> Row | None:
+        deliveries = t.deliveries.c
+        query = select(t.deliveries).where(deliveries.oem_id == oem_id, deliveries.release_id == release_id)
+        with self.engine.connect() as conn:
+            return conn.execute(query).first()
+
+    def deliveries(self, oem_id: str | None = None) -> list[Row]:
+        deliveries = t.deliveries.c
+        query = select(t.deliveries).order_by(deliveries.oem_id, deliveries.release_id)
+        if oem_id is not None:
+            query = query.where(deliveries.oem_id == oem_id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def withdraw_waiting_delivery(self, oem_id: str, release_id: str, *, run_id: str) -> None:
+        """Forget a run's forecast (a ``waiting`` row it wrote) once it aims elsewhere."""
+        deliveries = t.deliveries.c
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(t.deliveries).where(
+                    deliveries.oem_id == oem_id,
+                    deliveries.release_id == release_id,
+                    deliveries.run_id == run_id,
+                    deliveries.status == str(DeliveryStatus.WAITING),
+                )
+            )
+
+    def installed_version(self, oem_id: str) -> Row | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.installed_versions).where(t.installed_versions.c.oem_id == oem_id)).first()
+
+    def installed_versions(self) -> dict[str, Row]:
+        with self.engine.connect() as conn:
+            return {row.oem_id: row for row in conn.execute(select(t.installed_versions))}
+
+    def set_installed_version(self, oem_id: str, release_id: str, *, at: dt.datetime | None = None) -> None:
+        now = utc_now()
+        installed = t.installed_versions.c
+        with self.engine.begin() as conn:
+            if not release_recorded(conn, release_id):
+                raise ReleaseDbError(f"OEM {oem_id!r}: release {release_id!r} is not recorded")
+            previous = conn.scalar(select(installed.release_id).where(installed.oem_id == oem_id))
+            if previous == release_id:
+                return
+            values = {
+                "release_id": release_id,
+                "previous_release_id": previous,
+                "installed_at": at or now,
+                "updated_at": now,
+            }
+            conn.execute(
+                self._insert(t.installed_versions)
+                .values(oem_id=oem_id, **values)
+                .on_conflict_do_update(index_elements=["oem_id"], set_=values)
+            )
+
+    def acquire_instance_lock(self, oem_id: str, holder: str, *, ttl: dt.timedelta) -> str | None:
+        """Take the OEM instance's lock for ``holder``; returns None when taken, else
+        the holder of the live lock that refused it. A lock past its expiry (its holder
+        died) is taken over; the same holder taking it again renews it."""
+        now = utc_now()
+        lock = t.instance_locks.c
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(t.instance_locks).where(
+                    lock.oem_id == oem_id, (lock.expires_at <= now) | (lock.holder == holder)
+                )
+            )
+            inserted = conn.execute(
+                self._insert(t.instance_locks)
+                .values(oem_id=oem_id, holder=holder, acquired_at=now, expires_at=now + ttl)
+                .on_conflict_do_nothing()
+            )
+            if inserted.rowcount == 1:
+                return None
+            return conn.scalar(select(lock.holder).where(lock.oem_id == oem_id)) or "another holder"
+
+    def release_instance_lock(self, oem_id: str, holder: str) -> None:
+        lock = t.instance_locks.c
+        with self.engine.begin() as conn:
+            conn.execute(delete(t.instance_locks).where(lock.oem_id == oem_id, lock.holder == holder))
