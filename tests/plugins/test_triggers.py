@@ -175,6 +175,27 @@ def test_the_gate_applies_the_oems_policy_as_config_says_at_each_poll(released, 
     assert first_event(gate(oem_id="nimbus"))["summary"] == "every change up to 2026.24 approved"
 
 
+def test_a_waiting_gate_judges_again_when_the_oems_policy_is_edited(released, config_with_policy):
+    """Nothing in the database changes: the poller sees config/oems.yaml change at a poll
+    and wakes the gate, which applies the edited policy (one of one: Olga suffices)."""
+    released.request_approvals("2026.24", ["nimbus"])
+    released.record_decision(
+        oem_id="nimbus", change_id="C-24", decision=Decision.APPROVED, actor="o", channel="portal",
+        approver="Olga Berg", approver_role="qa",
+    )  # fmt: skip
+    edit = threading.Timer(
+        0.5,
+        with_policy,
+        (config_with_policy, "nimbus", "    signoff_policy:\n      approvers: [{name: Olga Berg, role: qa}]\n"),
+    )
+    edit.start()
+    try:
+        event = first_event(gate(oem_id="nimbus"), timeout=10)
+    finally:
+        edit.cancel()
+    assert event == {"status": "done", "outcome": "settled", "summary": "every change up to 2026.24 approved"}
+
+
 def test_an_oem_whose_entry_is_broken_is_waited_on_not_judged_by_a_default(released, config_with_policy):
     from release_train_airflow.resources import signoff_policy
 
