@@ -219,29 +219,48 @@ def _when(moment) -> str:
 
 def cmd_token(args: argparse.Namespace) -> int:
     """Issue, rotate, list and revoke OEM portal tokens (only their hashes are stored)."""
+    from release_pipeline.signoff import approver_for
     from release_pipeline.tokens import issue_token, rotate_token
+
+    def bind(oem_id: str, current: str | None) -> str | None:
+        """The approver of the OEM's sign-off policy the token speaks for: required when
+        the policy names its approvers, refused when it does not."""
+        policy = _known_oem(args, oem_id).signoff_policy
+        if not policy.named and not args.approver:
+            return None
+        person = approver_for(policy, args.approver or current, oem_id)
+        return person.name if person else None
 
     if args.token_command == "issue":
         if not args.label.strip():
             raise UsageError("--label must say who holds the token")
-        _check_inputs(args, {"label": inputs.NAME, "by": inputs.NAME})
+        _check_inputs(args, {"label": inputs.NAME, "by": inputs.NAME, "approver": inputs.NAME})
         valid_for = _days(args.days)
         oem = _known_oem(args, args.oem)
+        approver = bind(oem.id, None)
         issued = issue_token(
-            _repository(args), oem_id=oem.id, label=args.label, created_by=args.by, valid_for=valid_for
+            _repository(args),
+            oem_id=oem.id,
+            label=args.label,
+            created_by=args.by,
+            valid_for=valid_for,
+            approver=approver,
         )
         print(issued.token)
+        bound = f", approver {approver}" if approver else ""
         print(
-            f"token {issued.id} for OEM {oem.id} ({args.label!r}), valid until {_when(issued.expires_at)} UTC; "
+            f"token {issued.id} for OEM {oem.id} ({args.label!r}{bound}), valid until {_when(issued.expires_at)} UTC; "
             "hand it over securely: it is not shown again",
             file=sys.stderr,
         )
         return 0
     if args.token_command == "rotate":
-        _check_inputs(args, {"by": inputs.NAME})
+        _check_inputs(args, {"by": inputs.NAME, "approver": inputs.NAME})
         valid_for = _days(args.days)
         try:
-            issued = rotate_token(_repository(args), args.token_id, created_by=args.by, valid_for=valid_for)
+            issued = rotate_token(
+                _repository(args), args.token_id, created_by=args.by, valid_for=valid_for, approver=bind
+            )
         except LookupError as exc:
             raise UsageError(exc.args[0]) from None
         print(issued.token)
@@ -272,9 +291,14 @@ def cmd_token(args: argparse.Namespace) -> int:
             "expires": _when(r.expires_at),
             "revoked": _when(r.revoked_at),
             "state": "revoked" if r.revoked_at else "expired" if r.expires_at <= now else "active",
+            "approver": r.approver,
         }
         for r in repo.portal_tokens(args.oem)
     ]
+    if not args.json:  # the table shows the approver beside the holder
+        for row in rows:
+            approver = row.pop("approver")
+            row["label"] += f" [approver {approver}]" if approver else ""
     _print_rows(rows, args.json)
     return 0
 
@@ -286,10 +310,15 @@ def _configure_token(parser: argparse.ArgumentParser) -> None:
     issue.add_argument("--label", required=True, help="who holds it, e.g. ann@nimbus.example")
     issue.add_argument("--by", default=os.environ.get("USER", "operator"), help="who issues it")
     issue.add_argument("--days", type=int, default=90, help="valid for this many days (default 90, at most 366)")
+    issue.add_argument(
+        "--approver",
+        help="the approver of the OEM's sign-off policy it speaks for (required when the policy names them)",
+    )
     rotate = sub.add_parser("rotate", help="issue a replacement for a token (printed once) and revoke the old one")
     rotate.add_argument("token_id", type=int, metavar="ID")
     rotate.add_argument("--by", default=os.environ.get("USER", "operator"), help="who issues it")
     rotate.add_argument("--days", type=int, default=90, help="valid for this many days (default 90, at most 366)")
+    rotate.add_argument("--approver", help="bind the replacement to this approver (default: the old token's)")
     revoke = sub.add_parser("revoke", help="revoke a token by its id (see `token list`)")
     revoke.add_argument("token_id", type=int, metavar="ID")
     listing = sub.add_parser("list", help="list tokens (never the secrets)")
@@ -574,6 +603,7 @@ def _decide(args: argparse.Namespace, decision: Decision) -> int:
             "by": inputs.NAME,
             "on_behalf_of": inputs.Rule(inputs.MAX_NAME),
             "comment": inputs.COMMENT,
+            "approver": inputs.NAME,
         },
     )
     if args.on_behalf_of is not None and not args.on_behalf_of.strip():
@@ -585,12 +615,18 @@ def _decide(args: argparse.Namespace, decision: Decision) -> int:
         release_id=args.release,
         decision=decision,
         change_ids=args.change or None,
-        actor=args.on_behalf_of or oem.display_name,
+        actor=args.on_behalf_of or args.approver or oem.display_name,
         channel="cli",
         comment=args.comment,
         recorded_by=args.by,
+        policy=oem.signoff_policy,
+        approver=args.approver,
     )
-    print(f"recorded {len(events)} {decision} decision(s) for OEM {oem.id} on release {args.release} (by {args.by})")
+    whose = f" as {args.approver}'s" if args.approver else ""
+    print(
+        f"recorded {len(events)} {decision} decision(s){whose} for OEM {oem.id} on release {args.release} "
+        f"(by {args.by})"
+    )
     return 0
 
 
@@ -609,8 +645,71 @@ def _configure_decision(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--release", required=True, help="release id, e.g. 2026.24")
     parser.add_argument("--change", action="append", help="a change id (repeat); default: every change")
     parser.add_argument("--by", required=True, help="the staff member recording it")
-    parser.add_argument("--on-behalf-of", help="the OEM contact who decided (default: the OEM)")
+    parser.add_argument("--on-behalf-of", help="the OEM contact who decided (default: the approver, else the OEM)")
+    parser.add_argument(
+        "--approver", help="the approver of the OEM's sign-off policy who decided (required when it names them)"
+    )
     parser.add_argument("--comment", help="why (required for a rejection)")
+
+
+def cmd_signoff(args: argparse.Namespace) -> int:
+    """Staff override of a rejection (with a reason), and the sign-off record of a release as CSV."""
+    import csv
+
+    from release_pipeline.signoff import EXPORT_COLUMNS, override, signoff_export
+
+    _check_inputs(
+        args,
+        {
+            "release": inputs.RELEASE,
+            "change": inputs.CHANGE,
+            "by": inputs.NAME,
+            "approver": inputs.NAME,
+            "reason": inputs.Rule(inputs.MAX_COMMENT, multiline=True, required=True),
+        },
+    )
+    oem = _known_oem(args, args.oem)
+    repo = _repository(args)
+    if args.signoff_command == "override":
+        events = override(
+            repo,
+            oem_id=oem.id,
+            release_id=args.release,
+            reason=args.reason,
+            by=args.by,
+            change_ids=args.change or None,
+            approver=args.approver,
+            policy=oem.signoff_policy,
+        )
+        print(f"overrode {len(events)} rejection(s) of OEM {oem.id} on release {args.release} (by {args.by})")
+        return 0
+    rows = signoff_export(repo, oem.id, args.release)
+    out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    finally:
+        if args.out:
+            out.close()
+    if args.out:
+        print(f"wrote {len(rows)} decision(s) of OEM {oem.id} on release {args.release} to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _configure_signoff(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="signoff_command", required=True, metavar="ACTION")
+    lift = sub.add_parser("override", help="lift the rejections blocking a release's changes, with a reason")
+    lift.add_argument("--oem", required=True)
+    lift.add_argument("--release", required=True, help="release id, e.g. 2026.24")
+    lift.add_argument("--change", action="append", help="a change id (repeat); default: every rejected change")
+    lift.add_argument("--approver", help="only this approver's rejection (default: every blocking one)")
+    lift.add_argument("--reason", required=True, help="why the rejection is overridden (recorded)")
+    lift.add_argument("--by", required=True, help="the staff member recording it")
+    export = sub.add_parser("export", help="the sign-off record of one release for one OEM, as CSV")
+    export.add_argument("--oem", required=True)
+    export.add_argument("--release", required=True, help="release id, e.g. 2026.24")
+    export.add_argument("--out", type=Path, help="write to this file (default: stdout)")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -619,7 +718,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     registry = load_registry(args.config_dir / "oems.yaml" if args.config_dir else None)
     oems = [o.id for o in (registry.oems.values() if args.all else registry.enabled)]
-    matrix = status_matrix(_repository(args), oems, releases=args.release or None, last=args.last)
+    policies = {oem: registry.oems[oem].signoff_policy for oem in oems}
+    matrix = status_matrix(_repository(args), oems, releases=args.release or None, last=args.last, policies=policies)
     if args.json:
         from release_pipeline.explain import explain
         from release_pipeline.release_calendar import load_calendar
@@ -651,11 +751,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return 0
     print(f"{oem.id}: runs {answer['running'] or 'unknown'}; next install day {answer['install_day']['at']}")
     print(f"sign-off due {answer['sign_off_deadline']['shown']}")
+    print(f"sign-off: {answer['signoff_policy']} per change")
     if answer["aims_at"]:
         print(f"aims at {answer['aims_at']} as things stand")
     for release in answer["releases"]:
         said = [f"{r['change']} rejected by {r['by']}: {r['comment']}" for r in release["rejected"]]
-        said += [f"awaiting sign-off of {', '.join(release['pending'])}"] if release["pending"] else []
+        if release["waiting_for"]:
+            said += [f"{w['change']} waits for {w['for']}" for w in release["waiting_for"]]
+        elif release["pending"]:
+            said += [f"awaiting sign-off of {', '.join(release['pending'])}"]
         print(f"  {release['release']}: {release['state']}" + (f" ({'; '.join(said)})" if said else ""))
     if last := answer["last_delivery"]:
         print(f"last delivery: {last['release']} {last['status']}: {last['reason'] or '-'}")
@@ -864,6 +968,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argpars
     "roadmap": (cmd_roadmap, _configure_roadmap),
     "approve": (cmd_approve, _configure_decision),
     "reject": (cmd_reject, _configure_decision),
+    "signoff": (cmd_signoff, _configure_signoff),
     "status": (cmd_status, _configure_status),
     "explain": (cmd_explain, _configure_explain),
     "forecast": (cmd_forecast, _configure_forecast),

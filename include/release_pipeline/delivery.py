@@ -10,7 +10,8 @@ The rules (README, "Release delivery"):
   release between the instance's version and R;
 - a run aims at the newest production release of its cycle and settles on install
   day: the target is the newest production release up to which the OEM approved
-  every change (one rejection or one pending change stops the count there);
+  every change (one rejection or one pending change stops the count there), each
+  change's state given by the OEM's sign-off policy (``signoff_policy.verdict``);
 - sign-off is due when install day's maintenance window opens; an OEM that opted in
   (``install_when_approved``) is installed as soon as it approves within the cycle.
 """
@@ -22,7 +23,8 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from release_pipeline.models import ChangeApproval, Decision, ReleaseStatus
+from release_pipeline.models import ChangeApproval, ReleaseStatus
+from release_pipeline.signoff_policy import DEFAULT_POLICY, SignoffPolicy, verdict
 
 
 class DeliveryRefused(ValueError):
@@ -98,15 +100,27 @@ class ReleaseApproval:
     release_id: str
     approved: tuple[str, ...] = ()
     pending: tuple[str, ...] = ()
-    rejected: tuple[ChangeApproval, ...] = ()
+    rejected: tuple[ChangeApproval, ...] = ()  # each blocking rejection (several people may reject one change)
+    waiting: tuple[tuple[str, str], ...] = ()  # (pending change, who it waits for) under a named policy
+    # (pending change, the approvers whose approval would still count) under a named policy
+    missing: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def complete(self) -> bool:
         return not self.pending and not self.rejected
 
+    @property
+    def rejected_ids(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.change_id for r in self.rejected))
+
     def reasons(self) -> list[str]:
-        said = [f"{r.change_id} (release {r.release_id}) rejected by {r.actor}: {r.comment}" for r in self.rejected]
-        if self.pending:
+        said = [
+            f"{r.change_id} (release {r.release_id}) rejected by {r.approver or r.actor}: {r.comment}"
+            for r in self.rejected
+        ]
+        if self.waiting:
+            said.extend(f"{change} (release {self.release_id}) waits for {who}" for change, who in self.waiting)
+        elif self.pending:
             said.append(f"{', '.join(self.pending)} (release {self.release_id}) not signed off")
         return said
 
@@ -149,7 +163,7 @@ class SignoffAssessment:
             c
             for r in self.releases
             if through is not None and r.release_id <= through
-            for c in (*r.approved, *r.pending, *(x.change_id for x in r.rejected))
+            for c in (*r.approved, *r.pending, *r.rejected_ids)
         ]
 
     def reasons(self) -> list[str]:
@@ -165,26 +179,38 @@ class SignoffAssessment:
 
 
 def assess(
-    *, installed: str, aim: str | None, production: Iterable[str], states: Sequence[ChangeApproval]
+    *,
+    installed: str,
+    aim: str | None,
+    production: Iterable[str],
+    states: Sequence[ChangeApproval],
+    policy: SignoffPolicy = DEFAULT_POLICY,
 ) -> SignoffAssessment:
-    """``production``: release ids that reached production; ``states``: the OEM's
-    sign-off of their changes (a release without changes is approved as it stands)."""
+    """``production``: release ids that reached production; ``states``: the latest
+    decision of each of the OEM's approvers on their changes (a change no one decided
+    on has one row without a decision; a release without changes is approved as it
+    stands); ``policy``: the OEM's sign-off policy, which makes a state of them."""
     if aim is None:
         return SignoffAssessment(installed, None, ())
-    by_release: dict[str, list[ChangeApproval]] = {r: [] for r in production if installed < r <= aim}
+    by_release: dict[str, dict[str, list[ChangeApproval]]] = {r: {} for r in production if installed < r <= aim}
     for state in states:
         if state.release_id in by_release:
-            by_release[state.release_id].append(state)
-    releases = tuple(
-        ReleaseApproval(
-            release_id,
-            approved=tuple(s.change_id for s in rows if s.decision == Decision.APPROVED),
-            pending=tuple(s.change_id for s in rows if s.decision is None),
-            rejected=tuple(s for s in rows if s.decision == Decision.REJECTED),
+            by_release[state.release_id].setdefault(state.change_id, []).append(state)
+    releases = []
+    for release_id, changes in sorted(by_release.items()):
+        verdicts = {change_id: verdict(policy, votes) for change_id, votes in changes.items()}
+        pending = tuple(c for c, v in verdicts.items() if v.state == "pending")
+        releases.append(
+            ReleaseApproval(
+                release_id,
+                approved=tuple(c for c, v in verdicts.items() if v.state == "approved"),
+                pending=pending,
+                rejected=tuple(r for v in verdicts.values() for r in v.rejections),
+                waiting=tuple((c, verdicts[c].waiting_for()) for c in pending) if policy.named else (),
+                missing=tuple((c, tuple(a.name for a in verdicts[c].missing)) for c in pending) if policy.named else (),
+            )
         )
-        for release_id, rows in sorted(by_release.items())
-    )
-    return SignoffAssessment(installed, aim, releases)
+    return SignoffAssessment(installed, aim, tuple(releases))
 
 
 class GateVerdict(enum.StrEnum):

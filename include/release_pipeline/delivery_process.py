@@ -36,6 +36,7 @@ from release_pipeline.registry import Oem
 from release_pipeline.release_calendar import DeliveryCycle, ReleaseCalendar, UnknownRelease
 from release_pipeline.roadmap import RoadmapConfig, asked_for, load_roadmap_config, planned_items
 from release_pipeline.run_targets import never_cut, unsettled
+from release_pipeline.signoff_policy import DEFAULT_POLICY, SignoffPolicy
 
 INSTALL_TIMEOUT_SECONDS = 1800  # one install command, end to end (the Celery stop grace is longer)
 VERSION_TIMEOUT_SECONDS = 60
@@ -115,9 +116,16 @@ class Outbox(Protocol):
         """Once per (OEM, target): docs are published only after a verified install."""
 
 
-def signoff_of(repo: ReleaseRepository, oem_id: str, installed: str, until: str | None) -> SignoffAssessment:
-    """The OEM's sign-off of the production releases in ``(installed, until]``, as the
-    gate, the last look, the simulated year and ``release-train explain`` read it."""
+def signoff_of(
+    repo: ReleaseRepository,
+    oem_id: str,
+    installed: str,
+    until: str | None,
+    policy: SignoffPolicy = DEFAULT_POLICY,
+) -> SignoffAssessment:
+    """The OEM's sign-off of the production releases in ``(installed, until]`` under its
+    ``policy``, as the gate, the last look, the simulated year and ``release-train
+    explain`` read it."""
     if until is None:
         return assess(installed=installed, aim=None, production=(), states=())
     return assess(
@@ -125,6 +133,7 @@ def signoff_of(repo: ReleaseRepository, oem_id: str, installed: str, until: str 
         aim=until,
         production=repo.production_release_ids(installed, until),
         states=repo.approval_states(oem_id, installed, until),
+        policy=policy,
     )
 
 
@@ -559,7 +568,7 @@ class DeliveryProcess:
         return self.repo.release_ids([ReleaseStatus.DEPLOYED])
 
     def assess(self, installed: str, until: str | None) -> SignoffAssessment:
-        return signoff_of(self.repo, self.oem.id, installed, until)
+        return signoff_of(self.repo, self.oem.id, installed, until, self.oem.signoff_policy)
 
     def _attempt(self, release_id: str, run_id: str) -> int:
         row = self.repo.delivery(self.oem.id, release_id)

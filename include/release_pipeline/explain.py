@@ -27,6 +27,7 @@ def explain(repo: ReleaseRepository, train: ReleaseCalendar, oem: Oem, now: dt.d
         },
         "sign_off_due": ahead.deadline.due.in_timezone(oem.timezone).isoformat(),
         "sign_off_deadline": ahead.deadline.as_json(),
+        "signoff_policy": oem.signoff_policy.describe(),
         "aims_at": ahead.aims_at,
         "installs": ahead.installs,
         "owed": [o.as_json() for o in ahead.owed],
@@ -36,7 +37,10 @@ def explain(repo: ReleaseRepository, train: ReleaseCalendar, oem: Oem, now: dt.d
                 "release": r.release_id,
                 "state": "approved" if r.complete else ("rejected" if r.rejected else "pending"),
                 "pending": list(r.pending),
-                "rejected": [{"change": x.change_id, "by": x.actor, "comment": x.comment} for x in r.rejected],
+                "rejected": [
+                    {"change": x.change_id, "by": x.approver or x.actor, "comment": x.comment} for x in r.rejected
+                ],
+                "waiting_for": [{"change": change, "for": who} for change, who in r.waiting],
             }
             for r in ahead.signoff.releases
         ],

@@ -85,7 +85,7 @@ def forecast(repo: ReleaseRepository, train: ReleaseCalendar, oem: Oem, now: dt.
         if running
         else None
     )
-    signoff = signoff_of(repo, oem.id, running or "", aim_id)
+    signoff = signoff_of(repo, oem.id, running or "", aim_id, oem.signoff_policy)
     freeze = train.freeze_at(install_at)
     conflicts = _conflicts(oem, cycle, install_at, freeze)
     installs = None if freeze else signoff.target

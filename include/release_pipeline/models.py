@@ -26,6 +26,8 @@ class ReleaseStatus(enum.StrEnum):
 class Decision(enum.StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
+    # staff lifted an approver's rejection (with a reason); it no longer counts either way
+    OVERRIDDEN = "overridden"
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -89,7 +91,8 @@ class Change:
 
 @dataclass(frozen=True)
 class ChangeApproval:
-    """The current sign-off state of one change for one OEM (``decision`` None: pending)."""
+    """The latest decision of one approver of an OEM on one change (``decision`` None: no
+    one decided yet); the OEM's sign-off policy makes the change's state of them."""
 
     change_id: str
     release_id: str
@@ -97,6 +100,9 @@ class ChangeApproval:
     actor: str | None
     comment: str | None
     decided_at: dt.datetime | None
+    approver: str | None = None  # None: no approver named (the OEM as one)
+    event_id: int | None = None
+    recorded_by: str | None = None
 
 
 @dataclass(frozen=True)

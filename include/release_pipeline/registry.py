@@ -32,6 +32,7 @@ from release_pipeline.config_loading import (
     validation_errors,
 )
 from release_pipeline.release_calendar import RELEASE_ID_PATTERN, validate_timezone
+from release_pipeline.signoff_policy import DEFAULT_POLICY, SignoffPolicy
 
 OEM_ID_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -161,6 +162,8 @@ class Oem(BaseModel):
     signoff_margin_days: int = Field(default=2, ge=0, le=14)
     # reminders to an OEM with pending changes, this many days before its deadline, each once
     signoff_reminder_days: tuple[int, ...] = Field(default=(5, 2, 1), max_length=10)
+    # who signs off for the OEM and how many must; default: one decision by anyone of it
+    signoff_policy: SignoffPolicy = DEFAULT_POLICY
     acceptance_url: str | None = Field(
         None, description="the vendor production behind the OEM's own domain, where it tests a release"
     )

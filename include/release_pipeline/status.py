@@ -2,17 +2,20 @@
 
 One word per cell, the most advanced state wins: ``installed`` (the instance runs
 this release or a later one), ``failed`` (its delivery failed or was rolled back),
-``rejected`` (a change's latest decision is a rejection), ``approved`` (every change
-approved), ``pending`` (asked, not all decided), ``-`` (nothing asked or delivered).
+``rejected`` (a rejection blocks a change), ``approved`` (every change approved),
+``pending`` (asked, not all approved), ``-`` (nothing asked or delivered); each change's
+state is what the OEM's sign-off policy makes of its approvers' decisions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 
 from release_pipeline.db.repository import ReleaseRepository
 from release_pipeline.models import DeliveryStatus
+from release_pipeline.signoff_policy import DEFAULT_POLICY, SignoffPolicy, verdict
 
 INSTALLED, FAILED, REJECTED, APPROVED, PENDING, NONE = "installed", "failed", "rejected", "approved", "pending", "-"
 _FAILED_DELIVERIES = {DeliveryStatus.FAILED, DeliveryStatus.ROLLED_BACK}
@@ -33,11 +36,17 @@ class StatusMatrix:
 
 
 def status_matrix(
-    repo: ReleaseRepository, oem_ids: Sequence[str], *, releases: Sequence[str] | None = None, last: int | None = None
+    repo: ReleaseRepository,
+    oem_ids: Sequence[str],
+    *,
+    releases: Sequence[str] | None = None,
+    last: int | None = None,
+    policies: Mapping[str, SignoffPolicy] | None = None,
 ) -> StatusMatrix:
     """The matrix for ``oem_ids``; columns are the named releases, else every release
-    something was asked or delivered for (the ``last`` ones when given)."""
-    signoffs = {(r.oem_id, r.release_id): r for r in repo.signoff_summary()}
+    something was asked or delivered for (the ``last`` ones when given). ``policies``:
+    each OEM's sign-off policy (absent: the default)."""
+    signoffs = signoff_states(repo, oem_ids, policies or {})
     deliveries = {(d.oem_id, d.release_id): d.status for d in repo.deliveries()}
     installed = {oem: row.release_id for oem, row in repo.installed_versions().items()}
     if releases is None:
@@ -58,11 +67,19 @@ def _cell(oem: str, release: str, signoffs, deliveries, installed) -> str:
         return INSTALLED
     if delivery in _FAILED_DELIVERIES:
         return FAILED
-    signoff = signoffs.get((oem, release))
-    if signoff is None:
-        return NONE
-    if signoff.rejected:
-        return REJECTED
-    if signoff.approved == signoff.requested:
-        return APPROVED
-    return PENDING
+    return signoffs.get((oem, release), NONE)
+
+
+def signoff_states(
+    repo: ReleaseRepository, oem_ids: Sequence[str], policies: Mapping[str, SignoffPolicy]
+) -> dict[tuple[str, str], str]:
+    """(OEM, release) -> rejected / approved / pending, under each OEM's policy."""
+    states: dict[tuple[str, str], str] = {}
+    rows = repo.signoff_votes(oem_ids)
+    for (oem, release), release_rows in groupby(rows, key=lambda r: (r.oem_id, r.release_id)):
+        policy = policies.get(oem, DEFAULT_POLICY)
+        changes = [verdict(policy, votes).state for _, votes in groupby(release_rows, key=lambda r: r.change_id)]
+        states[(oem, release)] = (
+            REJECTED if REJECTED in changes else APPROVED if all(c == APPROVED for c in changes) else PENDING
+        )
+    return states

@@ -7,6 +7,9 @@ lets secret scanners and humans recognise a leaked token.
 Every token expires (``DEFAULT_VALIDITY`` after issue unless staff choose otherwise), so
 a token that leaked unnoticed stops working on its own; ``rotate_token`` hands its
 holder a fresh one and revokes the old one in one step.
+
+A token is bound to one approver of its OEM's sign-off policy (``approver``) when the
+policy names its approvers: the portal records that person's decisions with it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pendulum
@@ -44,6 +48,7 @@ class PortalIdentity:
     token_id: int
     oem_id: str
     label: str
+    approver: str | None = None  # the sign-off policy's approver it speaks for
 
 
 def hash_token(token: str) -> str:
@@ -59,8 +64,10 @@ def issue_token(
     valid_for: dt.timedelta = DEFAULT_VALIDITY,
     now: dt.datetime | None = None,
     replaces: int | None = None,
+    approver: str | None = None,
 ) -> IssuedToken:
-    """A new token for ``oem_id``, valid for ``valid_for`` from ``now``; with
+    """A new token for ``oem_id`` (bound to ``approver`` of its sign-off policy, checked
+    by the caller against the policy), valid for ``valid_for`` from ``now``; with
     ``replaces``, that token is revoked in the same transaction."""
     if not label.strip():
         raise ValueError("a token needs a label saying who holds it")
@@ -77,6 +84,7 @@ def issue_token(
         created_by=created_by,
         expires_at=expires_at,
         replaces=replaces,
+        approver=approver,
     )
     return IssuedToken(id=token_id, oem_id=oem_id, token=token, expires_at=expires_at)
 
@@ -88,14 +96,18 @@ def rotate_token(
     created_by: str,
     valid_for: dt.timedelta = DEFAULT_VALIDITY,
     now: dt.datetime | None = None,
+    approver: Callable[[str, str | None], str | None] | None = None,
 ) -> IssuedToken:
     """A replacement for token ``token_id`` (same OEM and holder), which is revoked.
-    An expired token can be rotated; a revoked one cannot (it was ended on purpose)."""
+    An expired token can be rotated; a revoked one cannot (it was ended on purpose).
+    ``approver(oem_id, current approver)`` gives the replacement's approver (default:
+    the old token's)."""
     row = repo.portal_token(token_id)
     if row is None:
         raise LookupError(f"no portal token {token_id}")
     if row.revoked_at is not None:
         raise LookupError(f"portal token {token_id} ({row.oem_id}, {row.label!r}) is revoked: issue a new one")
+    bound = approver(row.oem_id, row.approver) if approver else row.approver
     return issue_token(
         repo,
         oem_id=row.oem_id,
@@ -104,6 +116,7 @@ def rotate_token(
         valid_for=valid_for,
         now=now,
         replaces=token_id,
+        approver=bound,
     )
 
 
@@ -119,4 +132,4 @@ def authenticate(repo: ReleaseRepository, token: str | None, now: dt.datetime | 
         return None
     if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
         repo.touch_portal_token(row.id, now)
-    return PortalIdentity(token_id=row.id, oem_id=row.oem_id, label=row.label)
+    return PortalIdentity(token_id=row.id, oem_id=row.oem_id, label=row.label, approver=row.approver)

@@ -37,6 +37,7 @@ def describe(oem: Oem, intro: str) -> str:
         ("Timezone", oem.timezone),
         ("Maintenance window", f"{', '.join(window.days)} {window.start:%H:%M}-{window.end:%H:%M}"),
         ("Sign-off due", "any window of the cycle" if oem.install_when_approved else "when install day's window opens"),
+        ("Sign-off policy", f"{oem.signoff_policy.describe()} per change"),
         (
             "Docs strategy",
             {"ava": "ava: we publish its portal", "oem": "oem: it publishes, we send the package"}[oem.docs_strategy],

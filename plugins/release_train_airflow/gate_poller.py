@@ -58,7 +58,9 @@ class GateAnswer:
     """A gate's read of the release database: what ``release_pipeline.delivery.assess`` takes."""
 
     production: tuple[str, ...]  # release ids that reached production, oldest first
-    states: tuple[ChangeApproval, ...]  # the OEM's latest decision on each of their changes
+    # each approver's latest decision on each of their changes (one undecided row per
+    # change no one decided on): what the OEM's sign-off policy makes a state of
+    states: tuple[ChangeApproval, ...]
 
 
 class Watch:
@@ -85,14 +87,15 @@ class Watch:
             return None
         return (now - max(since, self.started)).total_seconds()
 
-    async def next(self) -> None:
-        """Until the answer changed, ``due`` came (seen at a poll), or the database
-        became unreachable; while it is, every ``poll_interval`` (to count the outage)."""
-        if self.poller.outage_since is None:
+    async def next(self, timeout: float | None = None) -> None:
+        """Until the answer changed, ``due`` came (seen at a poll), the database became
+        unreachable, or ``config/oems.yaml`` changed; while the database is unreachable,
+        or at most ``timeout`` seconds, every ``poll_interval`` (to count the outage)."""
+        if self.poller.outage_since is None and timeout is None:
             await self._news.wait()
         else:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._news.wait(), self.poll_interval)
+                await asyncio.wait_for(self._news.wait(), timeout or self.poll_interval)
         self._news.clear()
 
     def tell(self) -> None:
@@ -118,10 +121,11 @@ class GatePoller:
         self._span: tuple[str, str] | None = None
         self._production: tuple[tuple[str, str | None], ...] | None = None
         self._last_event_id: int | None = None
-        self._decisions: dict[str, dict[str, object]] = {}  # OEM -> change -> latest event row
+        self._decisions: dict[str, dict[str, dict[str, object]]] = {}  # OEM -> change -> approver -> latest row
         # what the next read must look at again
         self._dirty: set[str] = set()
         self._full = True
+        self._config_stamp: object = None  # config/oems.yaml as last seen (the gates' policies)
 
     # -- gates come and go --------------------------------------------------------------------
     def add(self, gate: Gate, poll_interval: float) -> Watch:
@@ -181,6 +185,8 @@ class GatePoller:
                     self._tell_all()  # judge again on a fresh answer
                 failures, self.outage_since, self.last_error = 0, None, None
             self._tell_due()
+            if self._config_changed():
+                self._tell_all()  # an OEM's sign-off policy may have changed: judge again
             if not self._watches:
                 return
             with contextlib.suppress(TimeoutError):
@@ -243,7 +249,7 @@ class GatePoller:
                 self._decisions[oem_id] = {}
             for row in decisions:
                 if row.oem_id in reread:
-                    self._decisions[row.oem_id][row.change_id] = row
+                    self._decisions[row.oem_id].setdefault(row.change_id, {})[row.approver] = row
         watched = {g.oem_id for g in gates}
         for oem_id in set(self._decisions) - watched:
             del self._decisions[oem_id]
@@ -259,9 +265,10 @@ class GatePoller:
     def _answer(self, gate: Gate) -> GateAnswer:
         decided = self._decisions.get(gate.oem_id, {})
         states = [
-            change_approval(change_id, release_id, decided.get(change_id))
+            change_approval(change_id, release_id, event)
             for release_id, change_id in self._production or ()
             if change_id is not None and gate.covers(release_id)
+            for event in sorted(decided.get(change_id, {}).values(), key=lambda e: e.event_id) or [None]
         ]
         production = sorted({r for r, _ in self._production or () if gate.covers(r)})
         return GateAnswer(production=tuple(production), states=tuple(states))
@@ -274,6 +281,18 @@ class GatePoller:
             for watch in watches:
                 if watch.due is not None and watch.due <= now:
                     watch.tell()
+
+    def _config_changed(self) -> bool:
+        """Whether ``config/oems.yaml`` changed since the last poll (one stat per poll)."""
+        from release_train_airflow.resources import oems_config_stamp
+
+        try:
+            stamp = oems_config_stamp()
+        except OSError:
+            stamp = None
+        changed = self._config_stamp is not None and stamp != self._config_stamp
+        self._config_stamp = stamp
+        return changed
 
     def _tell_all(self) -> None:
         for watches in self._watches.values():

@@ -7,9 +7,11 @@ import json
 import logging
 from functools import lru_cache
 
+from release_pipeline.config_loading import config_dir
 from release_pipeline.db.repository import ReleaseRepository
 from release_pipeline.registry import Registry, load_registry
 from release_pipeline.release_calendar import ReleaseCalendar, load_calendar
+from release_pipeline.signoff_policy import DEFAULT_POLICY, SignoffPolicy
 
 log = logging.getLogger(__name__)
 RELEASE_DB_CONN_ID = "release_db"
@@ -94,9 +96,38 @@ def registry() -> Registry:
     return load_registry()
 
 
+_registry_seen: dict[str, tuple[tuple, Registry]] = {}
+
+
+def oems_config_stamp() -> tuple[int, int, int]:
+    """What changes when ``config/oems.yaml`` does (its OEMs' sign-off policies with it)."""
+    stat = (config_dir() / "oems.yaml").stat()
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
+def signoff_policy(oem_id: str) -> SignoffPolicy:
+    """The OEM's sign-off policy as ``config/oems.yaml`` says now (re-read when the file
+    changes), for the approval gate's trigger: a policy edited while a gate waits is
+    applied at its next poll. An OEM the registry does not know has no DAG (the run's
+    next task fails on it): its gate reads the default policy. An OEM whose entry is
+    invalid raises, so its gate waits (polling through it as an outage) rather than
+    judge its sign-off by a policy it does not have."""
+    path = config_dir() / "oems.yaml"
+    key = oems_config_stamp()
+    seen = _registry_seen.get(str(path))
+    if seen is None or seen[0] != key:
+        seen = (key, load_registry(path))
+        _registry_seen[str(path)] = seen
+    registry = seen[1]
+    if oem_id not in registry.oems and not any(e.entity == f"OEM '{oem_id}'" for e in registry.errors):
+        return DEFAULT_POLICY
+    return registry.get(oem_id).signoff_policy
+
+
 def reset_caches() -> None:
     """Forget pooled engines, e.g. when tests point ``release_db`` elsewhere."""
     while _open_repositories:
         _open_repositories.pop().engine.dispose()
     _repository_for.cache_clear()
     _server_release_db_url.cache_clear()
+    _registry_seen.clear()

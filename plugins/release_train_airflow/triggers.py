@@ -166,15 +166,39 @@ class ApprovalGateTrigger(ReleaseTrainTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from release_train_airflow.gate_poller import Gate, watching
+        from release_train_airflow.resources import signoff_policy
 
         gate = Gate(self.oem_id, self.after_release_id, self.until_release_id)
+        unreadable_since = None  # since when the OEM's entry in config/ is invalid
         async with watching(self.release_db_conn_id, gate, self.poll_interval) as watch:
-            while (payload := self._judge(watch)) is None:
+            while True:
+                try:
+                    # the OEM's policy as config/ says now (a file stat; parsed on change; the
+                    # poller wakes the gates when the file changes)
+                    policy = await asyncio.to_thread(signoff_policy, self.oem_id)
+                except Exception as exc:  # an invalid entry: wait, never judge by a default
+                    now = pendulum.now("UTC")
+                    unreadable_since = unreadable_since or now
+                    self.log.warning("approval gate of %s: its sign-off policy cannot be read: %s", self.oem_id, exc)
+                    if (now - unreadable_since).total_seconds() >= self.max_outage_seconds:
+                        payload = _outage(
+                            "the OEM's sign-off policy could not be read",
+                            unreadable_since,
+                            now,
+                            f"{type(exc).__name__}: {exc}",
+                        )
+                        break
+                    await watch.next(timeout=self.poll_interval)
+                    continue
+                unreadable_since = None
+                if (payload := self._judge(watch, policy)) is not None:
+                    break
                 await watch.next()
         yield TriggerEvent(payload)
 
-    def _judge(self, watch) -> dict[str, Any] | None:
-        """The event's payload once the wait is over, from the poller's latest answer."""
+    def _judge(self, watch, policy) -> dict[str, Any] | None:
+        """The event's payload once the wait is over, from the poller's latest answer
+        judged under the OEM's sign-off ``policy``."""
         from release_pipeline.delivery import GateVerdict, assess, gate_verdict
 
         now = pendulum.now("UTC")
@@ -184,13 +208,9 @@ class ApprovalGateTrigger(ReleaseTrainTrigger):
         if outage is not None:  # no verdict from an answer that may be stale
             if outage < self.max_outage_seconds:
                 return None
-            since = now.subtract(seconds=outage)
-            return {
-                "status": "done",
-                "outcome": "outage",
-                "summary": f"the release database was unreachable from {since.isoformat()} "
-                f"to {now.isoformat()} while the approval gate waited ({watch.poller.last_error})",
-            }
+            return _outage(
+                "the release database was unreachable", now.subtract(seconds=outage), now, watch.poller.last_error
+            )
         answer = watch.answer
         if answer is None:  # not read yet
             return None
@@ -199,11 +219,20 @@ class ApprovalGateTrigger(ReleaseTrainTrigger):
             aim=self.until_release_id,
             production=answer.production,
             states=answer.states,
+            policy=policy,
         )
         verdict = gate_verdict(signoff, now=now, settle_at=settle_at, deadline=deadline)
         if verdict == GateVerdict.WAIT:
             return None
         return {"status": "done", "outcome": str(verdict), "summary": signoff.summary()}
+
+
+def _outage(what: str, since: pendulum.DateTime, now: pendulum.DateTime, error: str | None) -> dict[str, Any]:
+    return {
+        "status": "done",
+        "outcome": "outage",
+        "summary": f"{what} from {since.isoformat()} to {now.isoformat()} while the approval gate waited ({error})",
+    }
 
 
 @dataclass(kw_only=True, eq=False, repr=False)

@@ -33,6 +33,7 @@ from release_pipeline.registry import load_registry
 from release_pipeline.release_calendar import ReleaseCalendar, load_calendar
 from simulator.connections import as_environment, release_db_connection, simulator_connections
 from simulator.process import SimulatorClient
+from tests.builders import TWO_OF_TWO, with_policy
 from tests.conftest import AIRFLOW_HOME, REPO
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
@@ -250,10 +251,24 @@ def api_release_db_url(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def airflow_api(airflow_metadata_db, api_release_db_url, tmp_path_factory):
+def api_config_dir(tmp_path_factory) -> Path:
+    """The api-server's config: the shipped one, with orbitel signing off by two people
+    (``tests.builders.TWO_OF_TWO``) for the portal's browser test of a sign-off policy."""
+    config = tmp_path_factory.mktemp("api-config") / "config"
+    shutil.copytree(REPO / "config", config)
+    with_policy(config, "orbitel", TWO_OF_TWO)
+    return config
+
+
+@pytest.fixture(scope="session")
+def airflow_api(airflow_metadata_db, api_release_db_url, api_config_dir, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("api-server") / "api-server.log"
-    env = {**os.environ, **as_environment({"release_db": release_db_connection(api_release_db_url)})}
+    env = {
+        **os.environ,
+        **as_environment({"release_db": release_db_connection(api_release_db_url)}),
+        "RELEASE_TRAIN_CONFIG_DIR": str(api_config_dir),
+    }
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [AIRFLOW, "api-server", "--port", str(port)],

@@ -13,6 +13,7 @@ import time_machine
 from release_pipeline.models import Change, ChangeType, Decision, ReleaseStatus
 from release_pipeline.registry import load_registry
 from release_pipeline.release_calendar import load_calendar
+from tests.builders import TWO_OF_TWO, with_policy
 
 pytestmark = pytest.mark.e2e
 
@@ -75,6 +76,9 @@ def deliver(pipeline, oem: str = "nimbus", **conf):
         "approval_deadline": pendulum.now("UTC").add(minutes=10).isoformat(),
         "gate_poll_seconds": 0.2,
         "verify_grace_seconds": 2,  # an unhealthy instance is given 2 s, not 5 minutes, to come up
+        # dag.test() leaves a run's conf in the session DagBag's params: a dry run would leak
+        # into the tests after it
+        "dry_run": False,
         **conf,
     }
     return pipeline.run(f"oem_delivery__{oem}", conf=conf)
@@ -392,3 +396,40 @@ def test_a_manual_run_without_params_and_nothing_newer_in_production_ends_at_onc
     assert states["plan_delivery"] == "skipped" and states["wait_for_install_date"] == "skipped", states
     assert time.monotonic() - started < 60
     assert delivery.repo.deliveries("nimbus") == [] and installs(delivery) == []
+
+
+def test_a_two_of_two_policy_waits_for_the_second_approver(delivery, test_config):
+    """nimbus signs off by two people: Olga's approval of every change is not enough, the
+    gate keeps waiting (and nothing is installed) until Pat approves too."""
+    with_policy(test_config, "nimbus", TWO_OF_TWO)
+    for change in CHANGES:
+        delivery.repo.record_decision(
+            oem_id="nimbus", change_id=change, decision=Decision.APPROVED, actor="olga@nimbus",
+            channel="portal", approver="Olga Berg", approver_role="qa",
+        )  # fmt: skip
+    seen_waiting = threading.Event()
+
+    def second_approver():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not delivery.repo.delivery("nimbus", TARGET):
+            time.sleep(0.2)
+        time.sleep(3)  # several polls see one approval of two
+        row = delivery.repo.delivery("nimbus", TARGET)
+        if row is not None and row.status == "waiting" and installs(delivery) == []:
+            seen_waiting.set()
+        for change in CHANGES:
+            delivery.repo.record_decision(
+                oem_id="nimbus", change_id=change, decision=Decision.APPROVED, actor="pat@nimbus",
+                channel="portal", approver="Pat Kim", approver_role="product",
+            )  # fmt: skip
+
+    helper = threading.Thread(target=second_approver, daemon=True)
+    helper.start()
+    run = deliver(delivery, approval_deadline=pendulum.now("UTC").add(seconds=90).isoformat())
+    helper.join(5)
+    assert seen_waiting.is_set()
+    assert run.state == "success", delivery.task_states(run)
+    row = delivery.repo.delivery("nimbus", TARGET)
+    assert row.status == "installed" and [h["release"] for h in installs(delivery)] == [TARGET]
+    pats = [e.created_at for e in delivery.repo.approval_history("nimbus", "CHG-200") if e.approver == "Pat Kim"]
+    assert row.started_at < pats[0] < row.finished_at

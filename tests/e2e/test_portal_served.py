@@ -148,3 +148,70 @@ def test_an_oem_user_follows_its_next_install_in_a_real_browser(airflow_api, ser
         finally:
             browser.close()
     assert [e.decision for e in served_repo.approval_history("kestrel", "CHG-321")] == ["approved"]
+
+
+def test_two_approvers_sign_off_in_a_real_browser_and_each_sees_who_is_missing(airflow_api, served_repo):
+    """orbitel's policy (the api-server's config, ``api_config_dir``): two of Olga (qa) and
+    Pat (product). Olga's approval leaves each change pending with Pat named as missing;
+    Pat's approves it. A token bound to no approver cannot decide."""
+    from playwright.sync_api import expect, sync_playwright
+
+    cut(served_repo, "2026.21", "CHG-311", "CHG-312")
+    served_repo.request_approvals("2026.21", ["orbitel"])
+    olga = issue_token(served_repo, oem_id="orbitel", label="olga@orbitel", created_by="test", approver="Olga Berg")
+    pat = issue_token(served_repo, oem_id="orbitel", label="pat@orbitel", created_by="test", approver="Pat Kim")
+    base = f"{airflow_api.base_url}/oem-portal"
+
+    unbound = issue_token(served_repo, oem_id="orbitel", label="old@orbitel", created_by="test").token
+    refused = httpx.post(
+        f"{base}/api/v1/releases/2026.21/decisions",
+        json={"decision": "approved"},
+        headers={"Authorization": f"Bearer {unbound}"},
+    )
+    assert refused.status_code == 403 and "a decision must be one of theirs" in refused.json()["detail"]
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{base}/login")
+            page.get_by_label("Portal token").fill(olga.token)
+            page.get_by_role("button", name="Log in").click()
+            page.get_by_role("link", name="2026.21").click()
+            expect(page.locator("#signoff-policy")).to_have_text(
+                "Each change needs 2 of Olga Berg (qa), Pat Kim (product). You sign off as Olga Berg (qa)."
+            )
+            expect(page.locator('td[data-approvals="CHG-311"]')).to_contain_text("none yet")
+            page.get_by_role("button", name="Approve all changes").click()
+
+            expect(page.get_by_role("status")).to_have_text("Recorded: approved.")
+            expect(page.locator("#release-state")).to_have_text("pending")
+            expect(page.locator('td[data-change="CHG-311"]')).to_have_text("pending")
+            expect(page.locator('td[data-approvals="CHG-311"] .approval')).to_have_text(["Olga Berg (qa)"])
+            expect(page.locator('[data-missing="CHG-311"]')).to_have_text(
+                "Still missing: 1 more approval of Pat Kim (product)"
+            )
+            page.get_by_role("button", name="Log out").click()
+
+            page.get_by_label("Portal token").fill(pat.token)
+            page.get_by_role("button", name="Log in").click()
+            expect(page.locator('td[data-release="2026.21"]')).to_have_text("pending")
+            page.get_by_role("link", name="2026.21").click()
+            expect(page.locator('[data-missing="CHG-312"]')).to_have_text(
+                "Still missing: 1 more approval of Pat Kim (product)"
+            )
+            page.get_by_role("button", name="Approve all changes").click()
+
+            expect(page.locator("#release-state")).to_have_text("approved")
+            expect(page.locator('td[data-approvals="CHG-312"] .approval')).to_have_text(
+                ["Olga Berg (qa)", "Pat Kim (product)"]
+            )
+            expect(page.locator('[data-missing="CHG-312"]')).to_have_count(0)
+        finally:
+            browser.close()
+
+    history = served_repo.approval_history("orbitel", "CHG-311")
+    assert [(e.approver, e.approver_role, e.actor, e.decision) for e in history] == [
+        ("Olga Berg", "qa", "olga@orbitel", "approved"),
+        ("Pat Kim", "product", "pat@orbitel", "approved"),
+    ]

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import SimpleNamespace
 
 import pendulum
@@ -23,6 +25,7 @@ from release_train_airflow.triggers import (
     MomentTrigger,
     ReleasesSettledTrigger,
 )
+from tests.builders import TWO_OF_TWO, with_policy
 
 NOW = pendulum.datetime(2026, 5, 14, 9, tz="UTC")
 
@@ -143,6 +146,68 @@ def test_a_release_database_outage_is_polled_through_then_reported(monkeypatch):
 
 
 # -- ReleasesSettledTrigger ---------------------------------------------------------------------
+# -- the OEM's sign-off policy, read from config/ ---------------------------------------------
+@pytest.fixture
+def config_with_policy(tmp_path, monkeypatch):
+    """The shipped config with nimbus signing off by two people, as every reader finds it."""
+
+    config = tmp_path / "config"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "config", config)
+    with_policy(config, "nimbus", TWO_OF_TWO)
+    monkeypatch.setenv("RELEASE_TRAIN_CONFIG_DIR", str(config))
+    return config
+
+
+def test_the_gate_applies_the_oems_policy_as_config_says_at_each_poll(released, config_with_policy):
+    released.request_approvals("2026.24", ["nimbus"])
+    released.record_decision(
+        oem_id="nimbus", change_id="C-24", decision=Decision.APPROVED, actor="o", channel="portal",
+        approver="Olga Berg", approver_role="qa",
+    )  # fmt: skip
+    now = pendulum.now("UTC")
+    one_of_two = first_event(
+        gate(oem_id="nimbus", settle_at=now.add(seconds=0.3).isoformat(), deadline=now.add(seconds=0.3).isoformat())
+    )
+    assert one_of_two["outcome"] == "deadline"
+    assert one_of_two["summary"] == "C-24 (release 2026.24) waits for 1 more approval of Pat Kim (product)"
+    # Pat leaves the policy: one of one, and Olga's approval suffices at the next poll
+    with_policy(config_with_policy, "nimbus", "    signoff_policy:\n      approvers: [{name: Olga Berg, role: qa}]\n")
+    assert first_event(gate(oem_id="nimbus"))["summary"] == "every change up to 2026.24 approved"
+
+
+def test_a_waiting_gate_judges_again_when_the_oems_policy_is_edited(released, config_with_policy):
+    """Nothing in the database changes: the poller sees config/oems.yaml change at a poll
+    and wakes the gate, which applies the edited policy (one of one: Olga suffices)."""
+    released.request_approvals("2026.24", ["nimbus"])
+    released.record_decision(
+        oem_id="nimbus", change_id="C-24", decision=Decision.APPROVED, actor="o", channel="portal",
+        approver="Olga Berg", approver_role="qa",
+    )  # fmt: skip
+    edit = threading.Timer(
+        0.5,
+        with_policy,
+        (config_with_policy, "nimbus", "    signoff_policy:\n      approvers: [{name: Olga Berg, role: qa}]\n"),
+    )
+    edit.start()
+    try:
+        event = first_event(gate(oem_id="nimbus"), timeout=10)
+    finally:
+        edit.cancel()
+    assert event == {"status": "done", "outcome": "settled", "summary": "every change up to 2026.24 approved"}
+
+
+def test_an_oem_whose_entry_is_broken_is_waited_on_not_judged_by_a_default(released, config_with_policy):
+    from release_train_airflow.resources import signoff_policy
+
+    with_policy(config_with_policy, "nimbus", "    signoff_policy:\n      quorum: 2\n")
+    with pytest.raises(KeyError, match="its entry is invalid"):
+        signoff_policy("nimbus")
+    assert signoff_policy("acme").named is False  # no such OEM (no DAG): the default
+    released.record_decision(oem_id="acme", change_id="C-24", decision=Decision.APPROVED, actor="a", channel="cli")
+    event = first_event(gate(oem_id="nimbus", max_outage_seconds=0.3))
+    assert event["outcome"] == "outage" and "its entry is invalid" in event["summary"]
+
+
 def settled(**overrides) -> ReleasesSettledTrigger:
     args = {"release_ids": ["2026.22", "2026.24"], "final_statuses": ["deployed"], "poll_interval": 0.05}
     return ReleasesSettledTrigger(**{**args, **overrides})

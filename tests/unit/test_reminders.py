@@ -11,6 +11,7 @@ from release_pipeline.models import Decision
 from release_pipeline.notes import Audience, Guard
 from release_pipeline.registry import load_registry
 from release_pipeline.reminders import digest_rows, reminder_due, reminder_key, render_digest, render_reminder
+from release_pipeline.signoff_policy import SignoffPolicy
 from release_pipeline.vendor import load_vendor
 from tests.builders import BEFORE_INSTALL_DAY, cut
 
@@ -62,6 +63,39 @@ def test_the_reminder_names_what_is_missing_from_whom_white_labelled_in_the_oems
     assert "Nimbus Studio hangs" in message.markdown  # the rejection's comment, white-labelled
     assert "upgraded\non Thursday 03 December 2026 10:00 (Europe/Berlin)" in message.markdown
     assert Guard.for_oem(NIMBUS, REGISTRY, VENDOR).scan_value(message.as_message()) == []
+
+
+def test_under_a_two_of_two_policy_the_reminder_names_the_missing_approver(repo, calendar):
+    """nimbus signs off by Olga and Pat: Olga approved CHG-2, so it is Pat's approval that
+    is owed; CHG-1 is owed by Olga, who rejected it (one rejection blocks it)."""
+    nimbus = NIMBUS.model_copy(
+        update={
+            "signoff_policy": SignoffPolicy.model_validate(
+                {
+                    "approvers": [{"name": "Olga Berg", "role": "qa"}, {"name": "Pat Kim", "role": "product"}],
+                    "quorum": 2,
+                }
+            )
+        }
+    )
+    nimbus_waits(repo, calendar)
+    for change_id, decision, comment in (("CHG-1", "rejected", "AVA Studio hangs"), ("CHG-2", "approved", None)):
+        repo.record_decision(
+            oem_id="nimbus", change_id=change_id, decision=decision, actor="olga@nimbus", channel="portal",
+            comment=comment, approver="Olga Berg", approver_role="qa",
+        )  # fmt: skip
+    ahead = forecast(repo, calendar, nimbus, BEFORE_INSTALL_DAY)
+    assert [(o.change_id, o.state, o.approvers) for o in ahead.owed] == [
+        ("CHG-2", "pending", ("Pat Kim",)),
+        ("CHG-1", "rejected", ("Olga Berg",)),
+    ]
+    changes = {c.id: c for c in repo.changes_of(["2026.24"])}
+    message = render_reminder(ahead, 2, changes, Audience.oem(nimbus, VENDOR), portal_url=VENDOR.portal_url)
+    pending, rejected = message.markdown.split("## Rejected, so not installed until approved")
+    assert "(CHG-2, release 2026.24): from Pat Kim" in pending and "Olga" not in pending
+    assert "(CHG-1, release 2026.24): from Olga Berg" in rejected
+    answer = explain(repo, calendar, nimbus, BEFORE_INSTALL_DAY)
+    assert answer["releases"][-1]["waiting_for"] == [{"change": "CHG-2", "for": "1 more approval of Pat Kim (product)"}]
 
 
 def test_the_digest_puts_the_oems_out_first_and_says_why(repo, calendar):

@@ -133,9 +133,14 @@ approval_events = Table(
     Column("channel", String(20), nullable=False),
     Column("comment", Text),
     _created(),
-    CheckConstraint("decision IN ('approved', 'rejected')", name="decision"),
+    # the approver of the OEM's sign-off policy the decision is for ('' when the OEM signs
+    # off as one, or the decision predates its policy); each approver's latest counts
+    Column("approver", String(100), nullable=False, server_default=""),
+    Column("approver_role", String(40)),  # their role when they decided (the record keeps it)
+    CheckConstraint("decision IN ('approved', 'rejected', 'overridden')", name="decision"),
     # the approval gate's one query per poll walks this index
     Index(None, "oem_id", "change_id", "id"),
+    Index(None, "oem_id", "change_id", "approver", "id"),
 )
 
 deliveries = Table(
@@ -294,6 +299,8 @@ portal_tokens = Table(
     Column("last_used_at", UtcDateTime),
     Column("expires_at", UtcDateTime, nullable=False),
     _created(),
+    # the approver of the OEM's sign-off policy the token speaks for (None: the OEM as one)
+    Column("approver", String(100)),
 )
 
 # Sends the white-label guard stopped: nothing of them went out. One row per send

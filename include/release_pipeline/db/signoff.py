@@ -2,7 +2,10 @@
 the approval gate's queries, and the batched poll and NOTIFY that let one poller serve
 every waiting gate.
 
-Approvals are append-only events whose latest one is the state. The queries here
+Approvals are append-only events, each naming its approver ('' when the OEM signs
+off as one); the latest of each approver counts, and the OEM's sign-off policy
+(``release_pipeline.signoff_policy.verdict``, applied in Python) makes the change's
+state of them. The queries here
 read a release's changes and status beside them (what is signed off, and whether it
 reached production) but write only sign-off tables.
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Row, and_, case, func, or_, select, true
+from sqlalchemy import Row, and_, func, or_, select, true
 
 from release_pipeline.db import schema as t
 from release_pipeline.db.releases import change_ids_of
@@ -19,18 +22,27 @@ from release_pipeline.db.store import Store, utc_now
 from release_pipeline.models import ChangeApproval, Decision, ReleaseDbError, ReleaseStatus
 
 
+def latest_per_approver(oem_column, change_column):
+    """Join condition on ``approval_events``: the latest event of each approver (``''``
+    counts as one) of the OEM on the change, walking the (oem_id, change_id, approver,
+    id) index."""
+    events, later = t.approval_events.c, t.approval_events.alias("later").c
+    latest = (
+        select(func.max(later.id))
+        .where(later.oem_id == events.oem_id, later.change_id == events.change_id, later.approver == events.approver)
+        .scalar_subquery()
+    )
+    return and_(events.oem_id == oem_column, events.change_id == change_column, events.id == latest)
+
+
 def approval_states_query(oem_id: str, after_release_id: str | None, until_release_id: str):
     """The approval gate's single query: every change of a release in ``(after, until]``
     that reached the vendor production (only those are asked for, so only those can
-    block), with the OEM's latest decision on it (or none), walking the (oem_id,
-    change_id, id) index. Shared by the repository and the triggers' async reader."""
+    block), with the latest decision of each of the OEM's approvers on it (one row per
+    approver who decided; one row without a decision when no one did). Shared by the
+    repository and the triggers' async reader; the policy is applied in Python
+    (``release_pipeline.signoff_policy.verdict``)."""
     changes, events = t.release_changes.c, t.approval_events
-    latest = (
-        select(func.max(events.c.id))
-        .where(events.c.oem_id == oem_id, events.c.change_id == changes.change_id)
-        .correlate(t.release_changes)
-        .scalar_subquery()
-    )
     condition = and_(changes.release_id <= until_release_id, t.releases.c.status == str(ReleaseStatus.DEPLOYED))
     if after_release_id is not None:
         condition = and_(condition, changes.release_id > after_release_id)
@@ -42,14 +54,17 @@ def approval_states_query(oem_id: str, after_release_id: str | None, until_relea
             events.c.actor,
             events.c.comment,
             events.c.created_at,
+            events.c.approver,
+            events.c.id.label("event_id"),
+            events.c.recorded_by,
         )
         .select_from(
             t.release_changes.join(t.releases, t.releases.c.id == changes.release_id).outerjoin(
-                events, events.c.id == latest
+                events, latest_per_approver(oem_id, changes.change_id)
             )
         )
         .where(condition)
-        .order_by(changes.release_id, changes.change_id)
+        .order_by(changes.release_id, changes.change_id, events.c.id)
     )
 
 
@@ -72,30 +87,25 @@ def release_statuses_query(release_ids: Sequence[str]):
 
 
 def change_approval(change_id: str, release_id: str, event=None) -> ChangeApproval:
-    """A change's sign-off state from the OEM's latest event on it (None: pending)."""
+    """A change's sign-off state from one approver's latest event on it (None: no one
+    decided yet)."""
+    if event is None:
+        return ChangeApproval(change_id, release_id, decision=None, actor=None, comment=None, decided_at=None)
     return ChangeApproval(
         change_id=change_id,
         release_id=release_id,
-        decision=Decision(event.decision) if event is not None else None,
-        actor=event.actor if event is not None else None,
-        comment=event.comment if event is not None else None,
-        decided_at=event.created_at if event is not None else None,
+        decision=Decision(event.decision),
+        actor=event.actor,
+        comment=event.comment,
+        decided_at=event.created_at,
+        approver=event.approver or None,
+        event_id=event.event_id,
+        recorded_by=event.recorded_by,
     )
 
 
 def _change_approval(row) -> ChangeApproval:
     return change_approval(row.change_id, row.release_id, row if row.decision else None)
-
-
-def _latest_event_id(oem_column, change_column):
-    """The id of the OEM's latest sign-off event on a change, correlated to the outer query."""
-    events = t.approval_events.c
-    return (
-        select(func.max(events.id))
-        .where(events.oem_id == oem_column, events.change_id == change_column)
-        .correlate_except(t.approval_events)
-        .scalar_subquery()
-    )
 
 
 class SignoffStore(Store):
@@ -146,19 +156,23 @@ class SignoffStore(Store):
         channel: str,
         comment: str | None = None,
         recorded_by: str | None = None,
+        approver: str | None = None,
+        approver_role: str | None = None,
     ) -> int:
-        """One change's decision on top of its current state (seeding: devstack, tests).
+        """One change's decision on top of its current state (seeding: devstack, tests),
+        ``approver``'s when given.
 
         The checks and the insert are :meth:`record_decisions`'; this only finds the
         change's release and latest event for it. Returns the new event's id.
         """
         requests, events = t.approval_requests.c, t.approval_events.c
+        mine = [] if approver is None else [events.approver == approver]
         with self.engine.connect() as conn:
             release_id = conn.scalar(
                 select(requests.release_id).where(requests.oem_id == oem_id, requests.change_id == change_id)
             )
             latest = conn.scalar(
-                select(func.max(events.id)).where(events.oem_id == oem_id, events.change_id == change_id)
+                select(func.max(events.id)).where(events.oem_id == oem_id, events.change_id == change_id, *mine)
             )
         if release_id is None:
             raise ReleaseDbError(f"OEM {oem_id!r} has no sign-off request for change {change_id!r}")
@@ -171,6 +185,8 @@ class SignoffStore(Store):
             channel=channel,
             comment=comment,
             recorded_by=recorded_by,
+            approver=approver,
+            approver_role=approver_role,
         )
         return event_id
 
@@ -185,16 +201,20 @@ class SignoffStore(Store):
         channel: str,
         comment: str | None = None,
         recorded_by: str | None = None,
+        approver: str | None = None,
+        approver_role: str | None = None,
     ) -> list[int]:
         """Append one sign-off event per change of ``expected`` in one transaction, or none.
 
         ``expected`` maps each change to the id of the latest event the caller based its
-        decision on (None: undecided). When another decision landed in between, nothing
-        is written: two people clicking "approve" at once must not record it twice.
+        decision on (None: undecided): the approver's own latest, or without an approver
+        the change's latest. When another decision landed in between, nothing is
+        written: two people clicking "approve" at once must not record it twice.
         """
         decision = Decision(decision)
-        if decision == Decision.REJECTED and not (comment or "").strip():
-            raise ReleaseDbError("a rejection needs a comment saying why")
+        if decision != Decision.APPROVED and not (comment or "").strip():
+            said = "a rejection" if decision == Decision.REJECTED else "an override"
+            raise ReleaseDbError(f"{said} needs a comment saying why")
         if not expected:
             raise ReleaseDbError("no changes to decide on")
         requests, events = t.approval_requests.c, t.approval_events.c
@@ -215,10 +235,11 @@ class SignoffStore(Store):
                 raise ReleaseDbError(
                     f"OEM {oem_id!r} has no sign-off request for change {missing[0]!r} in {release_id}"
                 )
+            mine = [] if approver is None else [events.approver == approver]
             latest = dict(
                 conn.execute(
                     select(events.change_id, func.max(events.id))
-                    .where(events.oem_id == oem_id, events.change_id.in_(list(expected)))
+                    .where(events.oem_id == oem_id, events.change_id.in_(list(expected)), *mine)
                     .group_by(events.change_id)
                 ).all()
             )
@@ -237,6 +258,8 @@ class SignoffStore(Store):
                         channel=channel,
                         comment=comment,
                         created_at=now,
+                        approver=approver or "",
+                        approver_role=approver_role,
                     )
                 )
                 ids.append(result.inserted_primary_key[0])
@@ -262,8 +285,8 @@ class SignoffStore(Store):
 
     def signoff_states(self, oem_id: str, release_id: str | None = None) -> list[Row]:
         """Every change the OEM was asked to sign off (of one release, or all), with the
-        change, its release's time and the OEM's latest event on it (``event_id`` None:
-        undecided)."""
+        change, its release's time and the latest event of each of the OEM's approvers on
+        it: one row per approver who decided, one row with ``event_id`` None when no one did."""
         requests, changes, events, releases = (
             t.approval_requests.c,
             t.release_changes.c,
@@ -290,41 +313,55 @@ class SignoffStore(Store):
                 events.c.channel,
                 events.c.comment,
                 events.c.created_at.label("decided_at"),
+                events.c.approver,
+                events.c.approver_role,
             )
             .select_from(
                 t.approval_requests.join(t.release_changes, changes.change_id == requests.change_id)
                 .join(t.releases, releases.id == requests.release_id)
-                .outerjoin(events, events.c.id == _latest_event_id(requests.oem_id, requests.change_id))
+                .outerjoin(events, latest_per_approver(requests.oem_id, requests.change_id))
             )
             .where(requests.oem_id == oem_id)
-            .order_by(requests.release_id, changes.change_id)
+            .order_by(requests.release_id, changes.change_id, events.c.id)
         )
         if release_id is not None:
             query = query.where(requests.release_id == release_id)
         with self.engine.connect() as conn:
             return list(conn.execute(query))
 
-    def signoff_summary(self) -> list[Row]:
-        """Per OEM x release: how many changes were requested, approved and rejected
-        (by the latest event of each)."""
+    def signoff_votes(self, oem_ids: Iterable[str] | None = None) -> list[Row]:
+        """Per OEM x requested change: the latest decision of each approver (one row per
+        approver who decided, one without a decision when no one did), for the status
+        matrix: the OEMs' policies make states of them."""
         requests, events = t.approval_requests.c, t.approval_events
-        approved = func.sum(case((events.c.decision == str(Decision.APPROVED), 1), else_=0))
-        rejected = func.sum(case((events.c.decision == str(Decision.REJECTED), 1), else_=0))
         query = (
             select(
                 requests.oem_id,
                 requests.release_id,
-                func.count().label("requested"),
-                approved.label("approved"),
-                rejected.label("rejected"),
+                requests.change_id,
+                events.c.id.label("event_id"),
+                events.c.decision,
+                events.c.approver,
+                events.c.created_at.label("decided_at"),
             )
             .select_from(
-                t.approval_requests.outerjoin(
-                    events, events.c.id == _latest_event_id(requests.oem_id, requests.change_id)
-                )
+                t.approval_requests.outerjoin(events, latest_per_approver(requests.oem_id, requests.change_id))
             )
-            .group_by(requests.oem_id, requests.release_id)
-            .order_by(requests.oem_id, requests.release_id)
+            .order_by(requests.oem_id, requests.release_id, requests.change_id, events.c.id)
+        )
+        if oem_ids is not None:
+            query = query.where(requests.oem_id.in_(list(oem_ids)))
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def signoff_record(self, oem_id: str, release_id: str) -> list[Row]:
+        """Every sign-off event of the OEM on the release's changes, oldest first (the
+        record staff export)."""
+        events = t.approval_events.c
+        query = (
+            select(t.approval_events)
+            .where(events.oem_id == oem_id, events.release_id == release_id)
+            .order_by(events.id)
         )
         with self.engine.connect() as conn:
             return list(conn.execute(query))
@@ -389,8 +426,10 @@ def latest_decisions_query(
     oem_ids: Iterable[str] | None = None,
     since_event_id: int | None = None,
 ):
-    """Each OEM's latest decision on each change of the production releases in
-    ``(after, until]``, walking the (oem_id, change_id, id) index.
+    """The latest decision of each approver of each OEM on each change of the production
+    releases in ``(after, until]`` (``approver`` '' when the OEM signs off as one),
+    walking the (oem_id, change_id, approver, id) index; the OEM's policy makes a state
+    of them (``release_pipeline.signoff_policy.verdict``).
 
     ``oem_ids`` None reads every OEM; otherwise those OEMs, plus every OEM with an
     event newer than ``since_event_id``."""
@@ -403,6 +442,16 @@ def latest_decisions_query(
             newer = select(t.approval_events.c.oem_id).where(t.approval_events.c.id > since_event_id)
             who = or_(who, e.c.oem_id.in_(newer))
         condition = and_(condition, who)
-    latest = select(func.max(e.c.id)).where(condition).group_by(e.c.oem_id, e.c.change_id)
+    latest = select(func.max(e.c.id)).where(condition).group_by(e.c.oem_id, e.c.change_id, e.c.approver)
     a = t.approval_events.c
-    return select(a.id, a.oem_id, a.change_id, a.decision, a.actor, a.comment, a.created_at).where(a.id.in_(latest))
+    return select(
+        a.id.label("event_id"),
+        a.oem_id,
+        a.change_id,
+        a.approver,
+        a.decision,
+        a.actor,
+        a.comment,
+        a.recorded_by,
+        a.created_at,
+    ).where(a.id.in_(latest))

@@ -22,9 +22,11 @@ class TokenStore(Store):
         created_by: str,
         expires_at: dt.datetime,
         replaces: int | None = None,
+        approver: str | None = None,
     ) -> int:
-        """A new token; with ``replaces``, the token of that id is revoked in the same
-        transaction (a rotation: never both valid, never neither)."""
+        """A new token (bound to ``approver`` of the OEM's sign-off policy, if given); with
+        ``replaces``, the token of that id is revoked in the same transaction (a rotation:
+        never both valid, never neither)."""
         tokens = t.portal_tokens.c
         try:
             with self.engine.begin() as conn:
@@ -45,6 +47,7 @@ class TokenStore(Store):
                         created_by=created_by,
                         created_at=now,
                         expires_at=expires_at,
+                        approver=approver,
                     )
                 )
                 return result.inserted_primary_key[0]

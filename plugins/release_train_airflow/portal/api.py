@@ -56,6 +56,17 @@ class Me(BaseModel):
     product: str
     timezone: str
     signed_in_as: str
+    approver: str | None = Field(
+        description="the approver of your organisation's sign-off policy you decide as (null: your organisation "
+        "signs off as one, or this token is bound to no approver and cannot decide)"
+    )
+    signoff_policy: str = Field(description="who signs off each change, e.g. '2 of Olga (qa), Pat (product)'")
+
+
+class ApprovalOut(BaseModel):
+    approver: str
+    role: str | None
+    decided_at: str | None
 
 
 class ChangeOut(BaseModel):
@@ -71,6 +82,8 @@ class ChangeOut(BaseModel):
     channel: str | None
     comment: str | None
     decided_at: str | None
+    approvals: list[ApprovalOut] = Field(description="the approvals that count under your sign-off policy so far")
+    waiting_for: str | None = Field(description="who still has to approve (null unless pending)")
 
 
 class ReleaseSummary(BaseModel):
@@ -238,14 +251,14 @@ def get_me(caller: Caller = Depends(api_caller)):
 @router.get("/releases", response_model=list[ReleaseSummary])
 def list_releases(caller: Caller = Depends(api_caller)):
     """Releases you were asked to sign off, newest first."""
-    return [views.release_summary(caller, r) for r in releases_for(caller.repo, caller.oem.id)]
+    return [views.release_summary(caller, r) for r in releases_for(caller.repo, caller.oem.id, views.policy(caller))]
 
 
 @router.get("/releases/{release_id}", response_model=ReleaseDetail, responses={404: problem("not yours")})
 def get_release(release_id: ReleaseId, caller: Caller = Depends(api_caller)):
     """One release: its changes with your decisions, and its release notes."""
     try:
-        return views.release_detail(caller, release_for(caller.repo, caller.oem.id, release_id))
+        return views.release_detail(caller, release_for(caller.repo, caller.oem.id, release_id, views.policy(caller)))
     except SignoffError as exc:
         raise http_error(exc) from None
 
@@ -254,7 +267,11 @@ def get_release(release_id: ReleaseId, caller: Caller = Depends(api_caller)):
     "/releases/{release_id}/decisions",
     response_model=DecisionOut,
     status_code=201,
-    responses={404: problem("release or change not yours"), 409: problem("double or too late")},
+    responses={
+        403: problem("your token is bound to no approver of your organisation's sign-off policy"),
+        404: problem("release or change not yours"),
+        409: problem("double or too late"),
+    },
 )
 def post_decision(
     release_id: ReleaseId,
@@ -272,8 +289,10 @@ def post_decision(
             actor=caller.identity.label,
             channel="portal",
             comment=body.comment,
+            policy=views.policy(caller),
+            approver=caller.identity.approver,
         )
-        release = release_for(caller.repo, caller.oem.id, release_id)
+        release = release_for(caller.repo, caller.oem.id, release_id, views.policy(caller))
     except SignoffError as exc:
         raise http_error(exc) from None
     return {

@@ -91,7 +91,9 @@ def logout(request: Request):
 
 @router.get("/releases")
 def releases_page(request: Request, caller: Caller = Depends(page_caller)):
-    releases = [views.release_summary(caller, r) for r in releases_for(caller.repo, caller.oem.id)]
+    releases = [
+        views.release_summary(caller, r) for r in releases_for(caller.repo, caller.oem.id, views.policy(caller))
+    ]
     return page(request, "releases.html", caller, releases=releases)
 
 
@@ -102,7 +104,9 @@ def release_page(request: Request, release_id: str, done: str | None = None, cal
     except InvalidInput as exc:
         return page(request, "error.html", caller, 404, message=str(exc))
     try:
-        release = views.release_detail(caller, release_for(caller.repo, caller.oem.id, release_id))
+        release = views.release_detail(
+            caller, release_for(caller.repo, caller.oem.id, release_id, views.policy(caller))
+        )
     except SignoffError as exc:
         return page(request, "error.html", caller, views.signoff_status(exc), message=str(exc))
     return page(request, "release.html", caller, release=release, notes=Markup(release["notes"]["html"]), done=done)
@@ -137,11 +141,15 @@ def decide_form(
             actor=caller.identity.label,
             channel="portal",
             comment=comment,
+            policy=views.policy(caller),
+            approver=caller.identity.approver,
         )
     except SignoffError as exc:
         status = views.signoff_status(exc)
         try:
-            release = views.release_detail(caller, release_for(caller.repo, caller.oem.id, release_id))
+            release = views.release_detail(
+                caller, release_for(caller.repo, caller.oem.id, release_id, views.policy(caller))
+            )
         except SignoffError:
             return page(request, "error.html", caller, status, message=str(exc))
         notes = Markup(release["notes"]["html"])

@@ -21,6 +21,7 @@ from release_pipeline.signoff import (
     ChangeSignoff,
     Conflict,
     Invalid,
+    NotAllowed,
     NotFound,
     ReleaseSignoff,
     SignoffError,
@@ -30,7 +31,7 @@ from release_train_airflow.portal.auth import Caller
 
 log = logging.getLogger(__name__)
 REDACTED = "[redacted]"
-SIGNOFF_STATUS = {NotFound: 404, Conflict: 409, Invalid: 422}
+SIGNOFF_STATUS = {NotFound: 404, Conflict: 409, Invalid: 422, NotAllowed: 403}
 
 
 def signoff_status(exc: SignoffError) -> int:
@@ -67,7 +68,20 @@ def me(caller: Caller) -> dict:
         "product": caller.oem.brand_name,
         "timezone": caller.oem.timezone,
         "signed_in_as": caller.identity.label,
+        "approver": _approver(caller),
+        "signoff_policy": branded(caller, caller.oem.signoff_policy.describe()),
     }
+
+
+def _approver(caller: Caller) -> str | None:
+    """The approver of the OEM's policy the caller signs as (None: the OEM as one, or
+    a token bound to no approver of its policy, which cannot decide)."""
+    approver = caller.oem.signoff_policy.approver(caller.identity.approver)
+    return branded(caller, str(approver)) if approver else None
+
+
+def policy(caller: Caller):
+    return caller.oem.signoff_policy
 
 
 def change(caller: Caller, signoff: ChangeSignoff) -> dict:
@@ -85,6 +99,16 @@ def change(caller: Caller, signoff: ChangeSignoff) -> dict:
         "channel": branded(caller, signoff.channel),
         "comment": branded(caller, signoff.comment),
         "decided_at": local(caller, signoff.decided_at),
+        # under the OEM's policy: the approvals that count so far, and who is still missing
+        "approvals": [
+            {
+                "approver": branded(caller, vote.approver or vote.actor),
+                "role": vote.approver_role,
+                "decided_at": local(caller, vote.decided_at),
+            }
+            for vote in sorted(signoff.verdict.approvals, key=lambda v: v.event_id)
+        ],
+        "waiting_for": branded(caller, signoff.verdict.waiting_for()),
     }
 
 
@@ -135,7 +159,7 @@ def deliveries(caller: Caller, now: dt.datetime | None = None) -> dict:
     the train's install day) and its delivery history."""
     now = pendulum.instance(now or pendulum.now("UTC"))
     calendar = caller.portal.calendar()
-    states = {r.release_id: r.state for r in releases_for(caller.repo, caller.oem.id)}
+    states = {r.release_id: r.state for r in releases_for(caller.repo, caller.oem.id, policy(caller))}
     cycle = calendar.delivery_cycle_at(now)
     schedule = []
     while len(schedule) < 2:
