@@ -18,7 +18,7 @@ from sqlalchemy import Row, and_, func, or_, select, true
 
 from release_pipeline.db import schema as t
 from release_pipeline.db.releases import change_ids_of
-from release_pipeline.db.store import Store, utc_now
+from release_pipeline.db.store import Store, utc_now, where_given
 from release_pipeline.models import ChangeApproval, Decision, ReleaseDbError, ReleaseStatus
 
 
@@ -141,10 +141,7 @@ class SignoffStore(Store):
             .where(requests.oem_id == oem_id)
             .order_by(requests.release_id, requests.change_id)
         )
-        if release_id is not None:
-            query = query.where(requests.release_id == release_id)
-        with self.engine.connect() as conn:
-            return list(conn.execute(query))
+        return self._all(where_given(query, (requests.release_id, release_id)))
 
     def record_decision(
         self,
@@ -324,10 +321,7 @@ class SignoffStore(Store):
             .where(requests.oem_id == oem_id)
             .order_by(requests.release_id, changes.change_id, events.c.id)
         )
-        if release_id is not None:
-            query = query.where(requests.release_id == release_id)
-        with self.engine.connect() as conn:
-            return list(conn.execute(query))
+        return self._all(where_given(query, (requests.release_id, release_id)))
 
     def signoff_votes(self, oem_ids: Iterable[str] | None = None) -> list[Row]:
         """Per OEM x requested change: the latest decision of each approver (one row per
