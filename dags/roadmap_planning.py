@@ -28,6 +28,7 @@ from airflow.sdk import dag
 
 from release_train_airflow import roadmap_planning as step
 from release_train_airflow.dag_defaults import dag_args, watch_for_failures
+from release_train_airflow.run_targets import enabled_oems
 
 
 @dag(
@@ -37,7 +38,7 @@ from release_train_airflow.dag_defaults import dag_args, watch_for_failures
     doc_md=__doc__,
 )
 def roadmap_planning():
-    due, snapshot_id, oems = step.oems_due_for_feedback(), step.prioritise(), step.enabled_oems()
+    due, snapshot_id, oems = step.oems_due_for_feedback(), step.prioritise(), enabled_oems()
     step.planning_horizon() >> [due, snapshot_id, oems]
     asked = step.request_feedback.expand(oem_id=due)
     sent = step.send_roadmap_update.partial(snapshot_id=snapshot_id).expand(oem_id=oems)

@@ -20,9 +20,11 @@ and `signoff_digest:<date>`). One OEM's broken channel fails its own task and th
 the others.
 """
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag
 
+from release_train_airflow import signoff_reminders as step
 from release_train_airflow.dag_defaults import dag_args, watch_for_failures
+from release_train_airflow.run_targets import enabled_oems
 
 
 @dag(
@@ -32,28 +34,8 @@ from release_train_airflow.dag_defaults import dag_args, watch_for_failures
     doc_md=__doc__,
 )
 def signoff_reminders():
-    @task
-    def enabled_oems() -> list[str]:
-        from release_pipeline.registry import load_registry
-
-        return [oem.id for oem in load_registry().enabled]
-
-    @task
-    def remind(oem_id: str) -> str:
-        from release_train_airflow.roadmap_planning import run_moment
-        from release_train_airflow.signoff_reminders import remind
-
-        return remind(oem_id, run_moment()[0])
-
-    @task
-    def digest() -> str:
-        from release_train_airflow.roadmap_planning import run_moment
-        from release_train_airflow.signoff_reminders import send_digest
-
-        return send_digest(run_moment()[0])
-
-    remind.expand(oem_id=enabled_oems())
-    watch_for_failures(digest())
+    step.remind_oem.expand(oem_id=enabled_oems())
+    watch_for_failures(step.digest())
 
 
 signoff_reminders()

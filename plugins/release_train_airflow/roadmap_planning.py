@@ -31,20 +31,10 @@ from release_pipeline.roadmap import (
 from release_pipeline.vendor import load_vendor
 from release_train_airflow.outbound import SENT, recorded_publication, send_message
 from release_train_airflow.resources import repository
+from release_train_airflow.run_targets import run_moment
 
 log = logging.getLogger(__name__)
 FEEDBACK_REQUEST, ROADMAP_UPDATE = "feedback_request", "roadmap_update"
-
-
-# -- the tasks take the run's moment from their context ---------------------------------------
-def run_moment() -> tuple[pendulum.DateTime, str]:
-    """The moment this run computes for (its logical date, else when it was due to run:
-    a manual run in Airflow 3 may have no logical date) and its run id."""
-    from airflow.sdk import get_current_context
-
-    context = get_current_context()
-    moment = context.get("logical_date") or context["dag_run"].run_after
-    return pendulum.instance(moment).in_timezone("UTC"), context["run_id"]
 
 
 @task
@@ -162,11 +152,6 @@ def prioritise_roadmap(moment: dt.datetime, run_id: str) -> int:
 @task
 def prioritise() -> int:
     return prioritise_roadmap(*run_moment())
-
-
-@task
-def enabled_oems() -> list[str]:
-    return [oem.id for oem in load_registry().enabled]
 
 
 @task

@@ -9,11 +9,13 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
+import pendulum
+from airflow.sdk import task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from release_pipeline.release_calendar import Release, UnknownRelease
 from release_pipeline.run_targets import Choice, NothingToActOn, newest_production_release
-from release_train_airflow.resources import calendar, repository
+from release_train_airflow.resources import calendar, registry, repository
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,22 @@ def is_manual_run() -> bool:
     except RuntimeError:
         return False
     return str(getattr(run_type, "value", run_type)) == "manual"
+
+
+def run_moment() -> tuple[pendulum.DateTime, str]:
+    """The moment this run computes for (its logical date, else when it was due to run:
+    a manual run in Airflow 3 may have no logical date) and its run id."""
+    from airflow.sdk import get_current_context
+
+    context = get_current_context()
+    moment = context.get("logical_date") or context["dag_run"].run_after
+    return pendulum.instance(moment).in_timezone("UTC"), context["run_id"]
+
+
+@task
+def enabled_oems() -> list[str]:
+    """The OEMs a per-OEM fan-out of this run covers."""
+    return [oem.id for oem in registry().enabled]
 
 
 def recorded_statuses() -> dict[str, str]:

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 
 import pendulum
+from airflow.sdk import task
 
 from release_pipeline.explain import explain
 from release_pipeline.forecast import forecast
@@ -29,6 +30,7 @@ from release_pipeline.reminders import (
 from release_pipeline.vendor import load_vendor
 from release_train_airflow.outbound import send_message
 from release_train_airflow.resources import calendar, registry, repository
+from release_train_airflow.run_targets import run_moment
 
 log = logging.getLogger(__name__)
 DIGEST_HOUR_UTC = 7  # the digest goes out with the first run at or after 07:00 UTC each day
@@ -71,3 +73,13 @@ def send_digest(moment: dt.datetime) -> str:
     key = digest_key(moment.date())
     sent = send_message(repo, VENDOR_CHANNEL, message.as_message(kind=DIGEST, day=moment.date().isoformat()), key=key)
     return f"{'sent' if sent else 'sent before'}: {key}"
+
+
+@task
+def remind_oem(oem_id: str) -> str:
+    return remind(oem_id, run_moment()[0])
+
+
+@task
+def digest() -> str:
+    return send_digest(run_moment()[0])
