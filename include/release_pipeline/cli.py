@@ -20,8 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from release_pipeline import inputs
 from release_pipeline.config_loading import InvalidConfig
-from release_pipeline.db.repository import ReleaseDbError, ReleaseRepository
-from release_pipeline.models import Decision, FeedbackCategory
+from release_pipeline.db.repository import ReleaseRepository
+from release_pipeline.models import Decision, FeedbackCategory, ReleaseDbError
 from release_pipeline.registry import Oem, load_registry, ssh_host_key_problem
 from release_pipeline.release_calendar import load_calendar
 from release_pipeline.roadmap import load_roadmap_config

@@ -17,12 +17,8 @@ from release_pipeline.db.deliveries import DeliveryStore
 from release_pipeline.db.ledger import LedgerStore
 from release_pipeline.db.releases import ReleaseStore
 from release_pipeline.db.roadmap import RoadmapStore
-from release_pipeline.db.signoff import AsyncReleaseReader, SignoffStore
+from release_pipeline.db.signoff import SignoffStore
 from release_pipeline.db.tokens import TokenStore
-from release_pipeline.models import ReleaseDbError
-
-# Kept importable from here for code written against the single module.
-__all__ = ["AsyncReleaseReader", "ReleaseDbError", "ReleaseRepository"]
 
 
 class ReleaseRepository(ReleaseStore, SignoffStore, DeliveryStore, LedgerStore, RoadmapStore, TokenStore):

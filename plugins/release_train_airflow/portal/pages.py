@@ -15,9 +15,8 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from release_pipeline import inputs
-from release_pipeline.db.repository import ReleaseDbError
 from release_pipeline.inputs import InvalidInput
-from release_pipeline.models import FeedbackCategory
+from release_pipeline.models import FeedbackCategory, ReleaseDbError
 from release_pipeline.roadmap import CATEGORY_LABELS, FeedbackLimitReached
 from release_pipeline.signoff import SignoffError, decide, release_for, releases_for
 from release_train_airflow.portal import views
