@@ -213,11 +213,14 @@ class RoadmapStore(Store):
     def oems_asking_for_items(self, item_ids: Iterable[str], oem_id: str | None = None) -> list[Row]:
         """(oem_id, item_id) pairs of feedback staff linked to ``item_ids``, one per pair,
         restricted to ``oem_id`` when given (a delivery looks up its own OEM only)."""
-        f = t.feedback.c
+        feedback = t.feedback.c
         query = (
-            select(f.oem_id, f.item_id).where(f.item_id.in_(list(item_ids))).distinct().order_by(f.oem_id, f.item_id)
+            select(feedback.oem_id, feedback.item_id)
+            .where(feedback.item_id.in_(list(item_ids)))
+            .distinct()
+            .order_by(feedback.oem_id, feedback.item_id)
         )
-        return self._all(where_given(query, (f.oem_id, oem_id)))
+        return self._all(where_given(query, (feedback.oem_id, oem_id)))
 
     # -- roadmap snapshots -------------------------------------------------------------
     def save_roadmap_snapshot(

@@ -403,8 +403,8 @@ def poll_query(after_release_id: str, until_release_id: str):
     """One row per change of a production release in ``(after, until]`` (``change_id``
     None for a release without changes), each carrying ``last_event_id``: the newest
     approval event's id. Always at least one row (release None when none is in range)."""
-    e = t.approval_events.c
-    newest = select(func.max(e.id).label("last_event_id")).subquery()
+    events = t.approval_events.c
+    newest = select(func.max(events.id).label("last_event_id")).subquery()
     production = _production_changes(after_release_id, until_release_id).subquery()
     return (
         select(newest.c.last_event_id, production.c.release_id, production.c.change_id)
@@ -427,25 +427,29 @@ def latest_decisions_query(
 
     ``oem_ids`` None reads every OEM; otherwise those OEMs, plus every OEM with an
     event newer than ``since_event_id``."""
-    e = t.approval_events.alias("latest_event")
+    latest_event = t.approval_events.alias("latest_event")
     changes = _production_changes(after_release_id, until_release_id).with_only_columns(t.release_changes.c.change_id)
-    condition = e.c.change_id.in_(changes)
+    condition = latest_event.c.change_id.in_(changes)
     if oem_ids is not None:
-        who = e.c.oem_id.in_(sorted(oem_ids))
+        who = latest_event.c.oem_id.in_(sorted(oem_ids))
         if since_event_id is not None:
             newer = select(t.approval_events.c.oem_id).where(t.approval_events.c.id > since_event_id)
-            who = or_(who, e.c.oem_id.in_(newer))
+            who = or_(who, latest_event.c.oem_id.in_(newer))
         condition = and_(condition, who)
-    latest = select(func.max(e.c.id)).where(condition).group_by(e.c.oem_id, e.c.change_id, e.c.approver)
-    a = t.approval_events.c
+    latest = (
+        select(func.max(latest_event.c.id))
+        .where(condition)
+        .group_by(latest_event.c.oem_id, latest_event.c.change_id, latest_event.c.approver)
+    )
+    events = t.approval_events.c
     return select(
-        a.id.label("event_id"),
-        a.oem_id,
-        a.change_id,
-        a.approver,
-        a.decision,
-        a.actor,
-        a.comment,
-        a.recorded_by,
-        a.created_at,
-    ).where(a.id.in_(latest))
+        events.id.label("event_id"),
+        events.oem_id,
+        events.change_id,
+        events.approver,
+        events.decision,
+        events.actor,
+        events.comment,
+        events.recorded_by,
+        events.created_at,
+    ).where(events.id.in_(latest))
