@@ -29,17 +29,18 @@ PG_URL = os.environ.get(PG_URL_ENV, "postgresql://postgres@127.0.0.1:5432/postgr
 
 @contextmanager
 def postgres_stack(
-    dag_id: str, dag_source: str, *, fleet: int | None = None, extra_env: dict | None = None, **config
+    dag_files: dict[str, str], *, fleet: int | None = None, extra_env: dict | None = None, **config
 ) -> Iterator[tuple[Stack, str]]:
-    """A running Stack on PostgreSQL metadata and release databases of its own whose only
-    DAG file is ``dag_source`` (and, with ``fleet``, N generated OEMs); yields it and
-    the release database's URL. Everything is stopped and dropped afterwards."""
-    with ThrowawayDatabases(PG_URL) as databases, tempfile.TemporaryDirectory(prefix=f"{dag_id}-") as tmp:
+    """A running Stack on PostgreSQL metadata and release databases of its own whose DAG
+    folder holds only ``dag_files`` (file name: source), with ``fleet`` N generated OEMs;
+    yields it and the release database's URL. Everything is stopped and dropped afterwards."""
+    with ThrowawayDatabases(PG_URL) as databases, tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         metadata, release_db = databases.create("bench_airflow"), databases.create("bench_release")
         home = Path(tmp) / "stack"
         folder = home / "bench_dags"
         folder.mkdir(parents=True)
-        (folder / f"{dag_id}.py").write_text(dag_source)
+        for name, source in dag_files.items():
+            (folder / name).write_text(source)
         stack_config = StackConfig(
             home=home,
             api_port=free_port(),

@@ -261,8 +261,7 @@ def in_airflow(args) -> None:
         count=n, dag_id=DAG_ID, after=BASELINE, until=TARGET, poll=args.poll, deadline=DEADLINE, oem_ids=oem_ids
     )
     with postgres_stack(
-        DAG_ID,
-        source,
+        {f"{DAG_ID}.py": source},
         baseline_release=BASELINE,
         parallelism=args.parallelism,
         extra_env={

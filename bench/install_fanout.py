@@ -3,7 +3,7 @@
 
 A real Airflow (scheduler, LocalExecutor with 32 worker slots, PostgreSQL for the
 metadata and the release database) runs a DAG that plans every OEM's delivery and
-then maps the release train's own install step (delivery.install: the OEM's command
+then maps the release train's own install step (``delivery.install``, wrapped in a task: the OEM's command
 template over SSH, recorded once) over N generated OEMs, in the `oem_installs`
 pool. The simulated instances take D seconds per install. One round per pool size,
 each installing the next release. Printed per round: wall time from the first
@@ -50,7 +50,11 @@ def bench_install_fanout():
     def plans(params=None, run_id=None) -> list[dict]:
         return [delivery.plan(oem_id, dict(params), run_id, preview=False) for oem_id in OEM_IDS]
 
-    delivery.install.override(pool="{pool}").expand(plan=plans())
+    @task
+    def install(plan: dict) -> str:
+        return delivery.install(plan)
+
+    install.override(pool="{pool}").expand(plan=plans())
 
 
 bench_install_fanout()
@@ -93,7 +97,7 @@ def main() -> None:
     n, oem_ids = args.installs, fleet_oem_ids(args.installs)
     print(f"{n} installs over SSH per round, {args.install_seconds:g} s each on the instance")
     source = DAG_SOURCE.format(count=n, dag_id=DAG_ID, oem_ids=oem_ids, pool=INSTALL_POOL)
-    with postgres_stack(DAG_ID, source, fleet=n, baseline_release=BASELINE, parallelism=32) as (stack, _):
+    with postgres_stack({f"{DAG_ID}.py": source}, fleet=n, baseline_release=BASELINE, parallelism=32) as (stack, _):
         repo = stack.repository()
         for release_id in ROUND_RELEASES[: len(args.pools)]:
             changes = seed_deployed_release(repo, release_id, oem_ids)

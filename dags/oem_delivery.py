@@ -11,19 +11,22 @@ starts when the cycle's release is cut and settles on install day (the release d
 2. **wait_for_install_date** (deferred), then **aim_on_install_day**: the aim again
    (the cycle's release has reached production by now, unless QA or a freeze held it);
    the OEM is asked for any production change it was never asked about.
-3. **approval_gate** (deferred, polls the approvals table): ends when every change up
-   to the aim is approved, or when install day's window opens (the sign-off deadline;
-   OEMs with `install_when_approved` may approve until the cycle ends).
-4. **settle**: the target is the newest production release approved in full; one not
-   approved in full is recorded and told (`rejected` / `skipped: not approved by install
-   day`), and an earlier fully approved one is installed instead.
-5. **wait_for_maintenance_window**, **preflight** (instance healthy), **install**: freeze
-   and window checked again, the instance's lock taken, the sign-off read a last time
-   (from then on it is closed), the install run over SSH with a timeout, once per attempt.
-6. **verify** (health polled for `verify_grace_seconds`); on failure **recover** rolls
+3. **install**, one task for the last stretch, so a sign-off starts the install within
+   seconds: the approval gate (deferred; the triggerer's shared poller reads the
+   approvals, woken by NOTIFY on PostgreSQL) ends when every change up to the aim is
+   approved, or when install day's window opens (the sign-off deadline; OEMs with
+   `install_when_approved` may approve until the cycle ends). Then the target settles:
+   the newest production release approved in full; one not approved in full is
+   recorded and told (`rejected` / `skipped: not approved by install day`), and an
+   earlier fully approved one is installed instead. Then the maintenance window
+   (deferred), the preflight (instance healthy), and the install: freeze and window
+   checked again, the instance's lock taken, the sign-off read a last time (from then
+   on it is closed), the install run over SSH with a timeout, once per attempt. A
+   retry starts at the gate again.
+4. **verify** (health polled for `verify_grace_seconds`); on failure **recover** rolls
    back, records it, alerts the vendor and tells the OEM.
-7. **publish_docs**: the OEM's docs for the installed release (notes since the version it
-   ran); 8. **notify_delivered**.
+5. **publish_docs**: the OEM's docs for the installed release (notes since the version it
+   ran); 6. **notify_delivered**.
 
 Every outcome is recorded in the release database's `deliveries` table with its reason.
 """
@@ -40,11 +43,12 @@ from release_train_airflow.dag_defaults import (
     validated_params,
     watch_for_failures,
 )
-from release_train_airflow.operators import ApprovalGateOperator
 from release_train_airflow.timetables import ReleaseTrainTimetable
 
 # Built once for every OEM: parse time grows with the fleet (bench/dag_parse.py).
 DELIVERY_CYCLE = ReleaseTrainTimetable("cycle")
+VERIFY = step.verify.override(retries=1)
+RECOVER = step.recover.override(retries=3)
 DELIVERY_PARAMS = validated_params(
     {
         "target_release": release_id_param("Release to install (YYYY.NN); empty: the newest approved in production"),
@@ -73,25 +77,23 @@ def oem_delivery(oem: Oem):
         started = step.plan_delivery(oem.id)
         install_date = DateTimeSensorAsync(task_id="wait_for_install_date", target_time=started["install_at"])
         aimed = step.aim_on_install_day(oem.id, started)
-        gate = ApprovalGateOperator(
-            task_id="approval_gate",
+        installed = step.InstallWhenSignedOffOperator(
+            task_id="install",
+            plan=aimed,
             oem_id=oem.id,
             after_release_id=aimed["installed"],
             until_release_id=aimed["aim"],
             settle_at=aimed["settle_at"],
             deadline=aimed["deadline"],
             poll_interval="{{ params.gate_poll_seconds }}",
+            pool="oem_installs",
+            retries=3,
         )
-        settled = step.settle(aimed, gate.output)
-        opening = step.maintenance_opening(settled)
-        window = DateTimeSensorAsync(task_id="wait_for_maintenance_window", target_time=opening)
-        checked = step.preflight.override(retries=3)(settled)
-        installed = step.install.override(pool="oem_installs", retries=3)(settled)
-        verified = step.verify.override(retries=1)(settled, installed)
-        started >> install_date >> aimed >> gate
-        settled >> window >> checked >> installed
+        settled = installed.output["plan"]
+        verified = VERIFY(settled, installed.output)
+        started >> install_date >> aimed >> installed
         verified >> step.publish_docs(settled) >> step.notify_delivered(settled)
-        [checked, installed, verified] >> step.recover.override(retries=3)(settled)
+        [installed, verified] >> RECOVER(settled)
         watch_for_failures(started)
 
     return attach_params(deliver(), DELIVERY_PARAMS)

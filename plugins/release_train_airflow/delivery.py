@@ -12,6 +12,7 @@ import functools
 import logging
 from collections.abc import Callable
 
+import pendulum
 from airflow.sdk import TriggerRule, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -21,8 +22,10 @@ from release_pipeline.registry import Oem
 from release_pipeline.vendor import load_vendor
 from release_train_airflow import instance, outbound, run_targets
 from release_train_airflow.checks import find_missing, oem_connections
+from release_train_airflow.operators import ApprovalGateOperator
 from release_train_airflow.outbound import alert_vendor
 from release_train_airflow.resources import calendar, registry, repository
+from release_train_airflow.triggers import MomentTrigger
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +177,50 @@ def aim_on_install_day(oem_id: str, started: dict, params=None, run_id=None) -> 
     return now_aiming
 
 
-@task
+class InstallWhenSignedOffOperator(ApprovalGateOperator):
+    """The approval gate, settling the target, the maintenance window, the preflight
+    and the install, as one task.
+
+    One task and not five: a sign-off wakes the gate (the triggerer's shared poller,
+    at once on PostgreSQL's NOTIFY) and the install starts in the same resume of this
+    task, not after the scheduler has run four more tasks (bench/signoff_latency.py).
+    Both waits are deferred, so the ``oem_installs`` pool slot is held only while the
+    task runs. Every try starts at the gate: the sign-off, the window and the
+    instance's health are looked at again before a retried install.
+
+    Pushes the settled plan as XCom ``plan`` (verify, recover and the docs read it)
+    and returns the install's log.
+    """
+
+    template_fields = (*ApprovalGateOperator.template_fields, "plan")
+
+    def __init__(self, *, plan, window_poll_seconds: float = 60, **kwargs):
+        super().__init__(**kwargs)
+        self.plan = plan
+        self.window_poll_seconds = window_poll_seconds
+
+    def execute(self, context):
+        return self.after_gate(context, super().execute(context))
+
+    def execute_complete(self, context, event: dict):
+        return self.after_gate(context, super().execute_complete(context, event))
+
+    def after_gate(self, context, gate: dict) -> str:
+        settled = settle(self.plan, gate)
+        context["ti"].xcom_push(key="plan", value=settled)
+        return self.in_window(context, plan=settled)
+
+    def in_window(self, context, event: dict | None = None, *, plan: dict) -> str:
+        """Preflight and install once the OEM's maintenance window is open."""
+        opening = registry().get(plan["oem_id"]).next_maintenance_opening(process(plan["oem_id"]).clock())
+        if opening > pendulum.now("UTC"):
+            self.log.info("settled on %s; waiting for the maintenance window at %s", plan["target"], opening)
+            trigger = MomentTrigger(moment=opening.in_timezone("UTC").isoformat(), poll_interval=self.window_poll_seconds)
+            self.defer(trigger=trigger, method_name="in_window", kwargs={"plan": plan})
+        preflight(plan)
+        return install(plan)
+
+
 @_as_task_outcome
 def settle(plan: dict, gate: dict) -> dict:
     if gate.get("outcome") == "outage":
@@ -182,13 +228,6 @@ def settle(plan: dict, gate: dict) -> dict:
     return process(plan["oem_id"]).settle(plan)
 
 
-@task
-def maintenance_opening(plan: dict) -> str:
-    oem = registry().get(plan["oem_id"])
-    return oem.next_maintenance_opening(process(plan["oem_id"]).clock()).in_timezone("UTC").isoformat()
-
-
-@task
 def preflight(plan: dict) -> None:
     """The instance answers healthy before we touch it (else retried, then recovered)."""
     oem = registry().get(plan["oem_id"])
@@ -200,7 +239,6 @@ def preflight(plan: dict) -> None:
         raise instance.TransientInstanceError(f"OEM {oem.id!r}: instance unhealthy before the install: {said}")
 
 
-@task
 @_as_task_outcome
 def install(plan: dict) -> str:
     return process(plan["oem_id"]).install(plan)

@@ -161,7 +161,7 @@ def test_nothing_approved_installs_nothing_and_says_why(delivery):
         oem_id="nimbus", change_id="CHG-200", decision=Decision.REJECTED, actor="nina", channel="portal", comment="no"
     )
     run = deliver(delivery)
-    assert delivery.task_states(run)["settle"] == "skipped" and installs(delivery) == []
+    assert delivery.task_states(run)["install"] == "skipped" and installs(delivery) == []
     row = delivery.repo.delivery("nimbus", TARGET)
     assert row.status == "rejected" and "CHG-200 (release 2026.20) rejected by nina: no" in row.detail
     [note] = [n["message"] for n in delivery.sim.notifications("nimbus")]
@@ -200,7 +200,7 @@ def test_pending_approvals_are_waited_for_until_they_arrive(delivery):
 
 def test_no_decision_by_the_deadline_skips_the_cycle_and_rolls_over(delivery):
     run = deliver(delivery, approval_deadline=pendulum.now("UTC").add(seconds=2).isoformat())
-    assert delivery.task_states(run)["settle"] == "skipped"
+    assert delivery.task_states(run)["install"] == "skipped"
     row = delivery.repo.delivery("nimbus", TARGET)
     assert row.status == "skipped" and row.detail.startswith("not approved by install day: CHG-200")
     assert "rolls over to the next cycle" in row.detail

@@ -103,8 +103,8 @@ def test_scheduled_runs_install_on_install_day_and_a_late_rejection_stops_the_in
     orbitel_run = runs["orbitel"]["dag_run_id"]
     wait_until(
         lambda: (
-            stack.task_instance("oem_delivery__orbitel", orbitel_run, "wait_for_maintenance_window")["state"]
-            == "deferred"
+            (ti := stack.task_instance("oem_delivery__orbitel", orbitel_run, "install"))["state"] == "deferred"
+            and (ti["trigger"] or {}).get("classpath") == "release_train_airflow.triggers.MomentTrigger"
         ),
         240,
         "orbitel's run to wait for its maintenance window",
