@@ -215,7 +215,9 @@ class InstallWhenSignedOffOperator(ApprovalGateOperator):
         opening = registry().get(plan["oem_id"]).next_maintenance_opening(process(plan["oem_id"]).clock())
         if opening > pendulum.now("UTC"):
             self.log.info("settled on %s; waiting for the maintenance window at %s", plan["target"], opening)
-            trigger = MomentTrigger(moment=opening.in_timezone("UTC").isoformat(), poll_interval=self.window_poll_seconds)
+            trigger = MomentTrigger(
+                moment=opening.in_timezone("UTC").isoformat(), poll_interval=self.window_poll_seconds
+            )
             self.defer(trigger=trigger, method_name="in_window", kwargs={"plan": plan})
         preflight(plan)
         return install(plan)

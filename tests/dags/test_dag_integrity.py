@@ -172,7 +172,9 @@ def test_delivery_dags_hold_their_params_once_not_in_every_task(dagbag):
         assert DagSerialization.from_dict(DagSerialization.to_dict(dag)).params.dump() == DELIVERY_PARAMS
     # a copy: merging a run's conf sets the merged Params' values
     dag = copy.deepcopy(deliveries[0])
-    seen = process_params(dag, dag.task_dict["aim_on_install_day"], {"target_release": "2026.22"}, suppress_exception=False)
+    seen = process_params(
+        dag, dag.task_dict["aim_on_install_day"], {"target_release": "2026.22"}, suppress_exception=False
+    )
     assert seen == {**DELIVERY_PARAMS, "target_release": "2026.22"}
     with pytest.raises(Exception, match="target_release"):
         process_params(dag, dag.task_dict["install"], {"target_release": "22"}, suppress_exception=False)
