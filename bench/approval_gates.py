@@ -48,6 +48,8 @@ from airflow.sdk import dag
 
 from release_train_airflow.operators import ApprovalGateOperator
 
+DEADLINE = {deadline!r}
+
 
 @dag(
     dag_id="{dag_id}",
@@ -58,14 +60,12 @@ from release_train_airflow.operators import ApprovalGateOperator
     doc_md=__doc__,
 )
 def bench_approval_gates():
-    ApprovalGateOperator.partial(
-        task_id="approval_gate",
-        after_release_id={after!r},
-        until_release_id={until!r},
-        poll_interval={poll!r},
-        settle_at={deadline!r},
-        deadline={deadline!r},
-    ).expand(oem_id={oem_ids!r})
+    ApprovalGateOperator.partial(task_id="approval_gate", poll_interval={poll!r}).expand(
+        plan=[
+            {{"oem_id": oem_id, "installed": {after!r}, "aim": {until!r}, "settle_at": DEADLINE, "deadline": DEADLINE}}
+            for oem_id in {oem_ids!r}
+        ]
+    )
 
 
 bench_approval_gates()

@@ -32,10 +32,10 @@ Every outcome is recorded in the release database's `deliveries` table with its 
 """
 
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
-from airflow.sdk import Param, dag, get_parsing_context
+from airflow.sdk import Param, TriggerRule, dag, get_parsing_context
 
 from release_pipeline.registry import Oem, load_registry
-from release_train_airflow import delivery as step
+from release_train_airflow import delivery as steps
 from release_train_airflow.dag_defaults import (
     attach_params,
     dag_args,
@@ -43,12 +43,11 @@ from release_train_airflow.dag_defaults import (
     validated_params,
     watch_for_failures,
 )
+from release_train_airflow.delivery import DeliveryStep, InstallWhenSignedOffOperator
 from release_train_airflow.timetables import ReleaseTrainTimetable
 
 # Built once for every OEM: parse time grows with the fleet (bench/dag_parse.py).
 DELIVERY_CYCLE = ReleaseTrainTimetable("cycle")
-VERIFY = step.verify.override(retries=1)
-RECOVER = step.recover.override(retries=3)
 DELIVERY_PARAMS = validated_params(
     {
         "target_release": release_id_param("Release to install (YYYY.NN); empty: the newest approved in production"),
@@ -71,29 +70,26 @@ def oem_delivery(oem: Oem):
         schedule=DELIVERY_CYCLE,
         tags=["release-train", "delivery", "oem", f"oem:{oem.id}", f"tier:{oem.tier}"],
         **dag_args(),
-        doc_md=step.describe(oem, __doc__),
+        doc_md=steps.describe(oem, __doc__),
     )
     def deliver():
-        started = step.plan_delivery(oem.id)
-        install_date = DateTimeSensorAsync(task_id="wait_for_install_date", target_time=started["install_at"])
-        aimed = step.aim_on_install_day(oem.id, started)
-        installed = step.InstallWhenSignedOffOperator(
+        started = DeliveryStep(step=steps.plan_delivery, args=[oem.id], multiple_outputs=True)
+        install_date = DateTimeSensorAsync(task_id="wait_for_install_date", target_time=started.output["install_at"])
+        aimed = DeliveryStep(step=steps.aim_on_install_day, args=[oem.id, started.output], multiple_outputs=True)
+        installed = InstallWhenSignedOffOperator(
             task_id="install",
-            plan=aimed,
-            oem_id=oem.id,
-            after_release_id=aimed["installed"],
-            until_release_id=aimed["aim"],
-            settle_at=aimed["settle_at"],
-            deadline=aimed["deadline"],
+            plan=aimed.output,
             poll_interval="{{ params.gate_poll_seconds }}",
             pool="oem_installs",
             retries=3,
         )
         settled = installed.output["plan"]
-        verified = VERIFY(settled, installed.output)
+        verified = DeliveryStep(step=steps.verify, args=[settled, installed.output], retries=1)
+        published = DeliveryStep(step=steps.publish_docs, args=[settled])
+        recovered = DeliveryStep(step=steps.recover, args=[settled], retries=3, trigger_rule=TriggerRule.ONE_FAILED)
         started >> install_date >> aimed >> installed
-        verified >> step.publish_docs(settled) >> step.notify_delivered(settled)
-        [installed, verified] >> RECOVER(settled)
+        verified >> published >> DeliveryStep(step=steps.notify_delivered, args=[settled])
+        [installed, verified] >> recovered
         watch_for_failures(started)
 
     return attach_params(deliver(), DELIVERY_PARAMS)

@@ -13,6 +13,7 @@ changes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -73,10 +74,17 @@ class CalendarConfig(BaseModel):
         return validate_timezone(value)
 
 
+@functools.cache
+def zone(name: str) -> pendulum.Timezone:
+    """The IANA timezone ``name``, read from the tz database once per process: a fleet's
+    OEMs share a few dozen zones, and each DAG-file parse validates every OEM's."""
+    return pendulum.timezone(name)
+
+
 def validate_timezone(value: str) -> str:
     """Pydantic-friendly check that ``value`` is an IANA timezone name."""
     try:
-        pendulum.timezone(value)
+        zone(value)
     except Exception:
         raise ValueError(f"{value!r} is not a known IANA timezone{did_you_mean(value, _timezone_names())}") from None
     return value
@@ -162,7 +170,7 @@ class DeliveryCycle:
 class ReleaseCalendar:
     def __init__(self, config: CalendarConfig):
         self.config = config
-        self.tz = pendulum.timezone(config.timezone)
+        self.tz = zone(config.timezone)
         self._cadence_days = 7 * config.cadence_weeks
         self._per_cycle = config.releases_per_cycle
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pendulum
-from airflow.sdk import TriggerRule, task
+from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from release_pipeline.delivery_process import DeliveryEnded, DeliveryFailed, DeliveryProcess
@@ -162,17 +163,37 @@ def plan(oem_id: str, params: dict, run_id: str, *, preview: bool) -> dict:
 
 
 # -- the tasks, as the DAG wires them (it sets pools and retries) ------------------------------------
-@task(multiple_outputs=True)
-def plan_delivery(oem_id: str, params=None, run_id=None) -> dict:
+class DeliveryStep(BaseOperator):
+    """A step of an OEM delivery as a task: calls ``step`` (a function of this module)
+    with the rendered ``args`` and the task's context, the step's outcome as the
+    task's state.
+
+    A plain operator and not a TaskFlow ``@task``: the fleet's DAG file builds one per
+    step per OEM, and a TaskFlow task costs about twice an operator to build and to
+    serialize (its callable's signature is inspected again at every layer of its
+    init; bench/dag_parse.py). At run time the task is the one the worker parsed, so
+    ``step`` need not be serialized.
+    """
+
+    template_fields = ("args",)
+
+    def __init__(self, *, step: Callable[..., Any], args: Sequence[Any] = (), **kwargs):
+        super().__init__(task_id=kwargs.pop("task_id", step.__name__), **kwargs)
+        self.step = step
+        self.args = list(args)
+
+    def execute(self, context):
+        return _as_task_outcome(self.step)(*self.args, context=context)
+
+
+def plan_delivery(oem_id: str, *, context) -> dict:
     """What the run aims at as things stand (the task log says which, and why)."""
-    return plan(oem_id, params, run_id, preview=True)
+    return plan(oem_id, context["params"], context["run_id"], preview=True)
 
 
-@task(multiple_outputs=True)
-@_as_task_outcome
-def aim_on_install_day(oem_id: str, started: dict, params=None, run_id=None) -> dict:
+def aim_on_install_day(oem_id: str, started: dict, *, context) -> dict:
     """Install day: the cycle's release may have reached production since the start."""
-    now_aiming = plan.__wrapped__(oem_id, params, run_id, preview=False)
+    now_aiming = plan.__wrapped__(oem_id, context["params"], context["run_id"], preview=False)
     process(oem_id).withdraw(started, now_aiming)
     return now_aiming
 
@@ -192,11 +213,8 @@ class InstallWhenSignedOffOperator(ApprovalGateOperator):
     and returns the install's log.
     """
 
-    template_fields = (*ApprovalGateOperator.template_fields, "plan")
-
-    def __init__(self, *, plan, window_poll_seconds: float = 60, **kwargs):
+    def __init__(self, *, window_poll_seconds: float = 60, **kwargs):
         super().__init__(**kwargs)
-        self.plan = plan
         self.window_poll_seconds = window_poll_seconds
 
     def execute(self, context):
@@ -246,30 +264,22 @@ def install(plan: dict) -> str:
     return process(plan["oem_id"]).install(plan)
 
 
-@task
-@_as_task_outcome
-def verify(plan: dict, install_log: str, params=None) -> None:
+def verify(plan: dict, install_log: str, *, context) -> None:
     steps = process(plan["oem_id"])
-    grace_seconds = (params or {}).get("verify_grace_seconds")
+    grace_seconds = context["params"].get("verify_grace_seconds")
     if grace_seconds is not None:
         steps.verify_grace = dt.timedelta(seconds=float(grace_seconds))
         steps.verify_poll_seconds = min(steps.verify_poll_seconds, max(float(grace_seconds) / 5, 0.2))
     steps.verify(plan, install_log)
 
 
-@task(trigger_rule=TriggerRule.ONE_FAILED)
-@_as_task_outcome
-def recover(plan: dict) -> None:
+def recover(plan: dict, *, context) -> None:
     process(plan["oem_id"]).recover(plan)
 
 
-@task
-@_as_task_outcome
-def publish_docs(plan: dict) -> str:
+def publish_docs(plan: dict, *, context) -> str:
     return process(plan["oem_id"]).publish_docs(plan)
 
 
-@task
-@_as_task_outcome
-def notify_delivered(plan: dict) -> None:
+def notify_delivered(plan: dict, *, context) -> None:
     process(plan["oem_id"]).notify_delivered(plan)

@@ -193,59 +193,55 @@ class ApprovalGateOperator(CheckThenDeferOperator):
     change up to the aim approved, or install day's window open (then what is approved
     is installed), or the cycle's deadline. Returns ``{"outcome", "summary"}``; what it
     means for the delivery is ``settle``'s business (it reads the sign-off again).
+
+    ``plan`` is the delivery's plan on install day (``DeliveryProcess.plan``): its
+    ``oem_id``, the ``installed`` release, the ``aim``, ``settle_at`` and ``deadline``.
+    One templated field, not five: one XCom reference per gate to parse and serialize.
     """
 
-    template_fields = ("oem_id", "after_release_id", "until_release_id", "settle_at", "deadline", "poll_interval")
+    template_fields = ("plan", "poll_interval")
 
-    def __init__(
-        self,
-        *,
-        oem_id: str,
-        after_release_id: str,
-        until_release_id: str,
-        settle_at: str,
-        max_outage_seconds: float = GATE_MAX_OUTAGE_SECONDS,
-        **kwargs,
-    ):
+    def __init__(self, *, plan, max_outage_seconds: float = GATE_MAX_OUTAGE_SECONDS, **kwargs):
         super().__init__(**kwargs)
-        self.oem_id = oem_id
-        self.after_release_id = after_release_id
-        self.until_release_id = until_release_id
-        self.settle_at = settle_at
+        self.plan = plan
         self.max_outage_seconds = max_outage_seconds
+
+    def execute(self, context):
+        self.deadline = self.plan["deadline"]
+        return super().execute(context)
 
     def check(self, context) -> dict | None:
         from release_pipeline.delivery import GateVerdict, gate_verdict
         from release_train_airflow.delivery import process
 
         try:
-            steps = process(self.oem_id)
-            signoff = steps.assess(self.after_release_id, self.until_release_id)
+            steps = process(self.plan["oem_id"])
+            signoff = steps.assess(self.plan["installed"], self.plan["aim"])
         except Exception as exc:  # the trigger polls through a release-database outage
             self.log.warning("approval gate: release database unavailable (%s); waiting in the triggerer", exc)
             return None
         verdict = gate_verdict(
             signoff,
             now=pendulum.now("UTC"),
-            settle_at=pendulum.parse(self.settle_at),
-            deadline=pendulum.parse(self.deadline),
+            settle_at=pendulum.parse(self.plan["settle_at"]),
+            deadline=pendulum.parse(self.plan["deadline"]),
         )
         self.log.info("approval gate: %s (%s)", verdict, signoff.summary())
         return None if verdict == GateVerdict.WAIT else {"outcome": str(verdict), "summary": signoff.summary()}
 
     def make_trigger(self, context, deadline: str) -> ApprovalGateTrigger:
         return ApprovalGateTrigger(
-            oem_id=self.oem_id,
-            after_release_id=self.after_release_id,
-            until_release_id=self.until_release_id,
+            oem_id=self.plan["oem_id"],
+            after_release_id=self.plan["installed"],
+            until_release_id=self.plan["aim"],
             poll_interval=float(self.poll_interval),
-            settle_at=self.settle_at,
+            settle_at=self.plan["settle_at"],
             deadline=deadline,
             max_outage_seconds=float(self.max_outage_seconds),
         )
 
     def deadline_reason(self, event: dict) -> str:  # the trigger decides deadlines itself
-        return f"approval gate of {self.oem_id}: {event}"
+        return f"approval gate of {self.plan['oem_id']}: {event}"
 
     def result_of(self, event: dict) -> dict:
         return {"outcome": event["outcome"], "summary": event["summary"]}

@@ -16,12 +16,14 @@ from typing import Any
 
 import pendulum
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+from sqlalchemy.exc import DBAPIError
 
 from release_pipeline.db import connect_async
 from release_pipeline.db.signoff import AsyncReleaseReader
 
 # One async engine per (event loop, database): the triggerer runs every trigger in
-# one loop, so a thousand waiting gates share one small connection pool.
+# one loop, so a thousand waiting gates share one small connection pool. No pre-ping
+# (a round trip per checkout): a connection found dropped is replaced on use instead.
 _engines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -33,7 +35,7 @@ async def release_db_reader(conn_id: str) -> AsyncReleaseReader:
     url = url_from_connection(await get_async_connection(conn_id))
     per_loop = _engines.setdefault(asyncio.get_running_loop(), {})
     if url not in per_loop:
-        per_loop[url] = connect_async(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+        per_loop[url] = connect_async(url, pool_size=5, max_overflow=5)
     return AsyncReleaseReader(per_loop[url])
 
 
@@ -128,7 +130,14 @@ class ReleasesSettledTrigger(PollingTrigger):
 
     async def poll(self) -> dict[str, Any] | None:
         reader = await release_db_reader(self.release_db_conn_id)
-        statuses = await reader.release_statuses(self.release_ids)
+        try:
+            statuses = await reader.release_statuses(self.release_ids)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # the pooled connection was dropped (a server restart, an idle timeout):
+            # SQLAlchemy discarded it, so the same read goes over a new one
+            statuses = await reader.release_statuses(self.release_ids)
         unsettled = sorted(r for r in self.release_ids if statuses.get(r) not in self.final_statuses)
         if not unsettled:
             return {"status": "done", "statuses": statuses}

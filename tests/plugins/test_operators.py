@@ -165,11 +165,13 @@ def gate_operator(**overrides) -> ApprovalGateOperator:
     now = pendulum.now("UTC")
     args = {
         "task_id": "approval_gate",
-        "oem_id": "nimbus",
-        "after_release_id": "2026.22",
-        "until_release_id": "2026.24",
-        "settle_at": now.add(days=1).isoformat(),
-        "deadline": now.add(days=2).isoformat(),
+        "plan": {
+            "oem_id": "nimbus",
+            "installed": "2026.22",
+            "aim": "2026.24",
+            "settle_at": now.add(days=1).isoformat(),
+            "deadline": now.add(days=2).isoformat(),
+        },
         "poll_interval": 30,
         "max_outage_seconds": 600,
     }
@@ -185,8 +187,8 @@ def test_approval_gate_defers_while_a_change_is_pending(release_db):
         "after_release_id": "2026.22",
         "until_release_id": "2026.24",
         "poll_interval": 30.0,
-        "settle_at": operator.settle_at,
-        "deadline": operator.deadline,
+        "settle_at": operator.plan["settle_at"],
+        "deadline": operator.plan["deadline"],
         "max_outage_seconds": 600.0,
         "release_db_conn_id": "release_db",
     }

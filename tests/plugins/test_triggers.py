@@ -16,6 +16,7 @@ import pendulum
 import pytest
 import time_machine
 from airflow.sdk.module_loading import import_string
+from sqlalchemy import create_engine, text
 
 from release_pipeline.models import Decision
 from release_train_airflow.triggers import (
@@ -226,6 +227,30 @@ def test_releases_settled_reports_the_unsettled_at_the_deadline(released):
         "unsettled": ["2026.23", "2026.25"],
         "statuses": {"2026.23": "qa_rejected", "2026.24": "deployed"},
     }
+
+
+@pytest.mark.parametrize("release_db_url", ["postgresql"], indirect=True)  # only a server drops connections
+def test_releases_settled_reads_over_a_new_connection_once_its_own_was_dropped(released, release_db_url):
+    """No pre-ping per poll: a pooled connection the server dropped is replaced on use."""
+    trigger = settled()
+    done = {"status": "done", "statuses": {"2026.22": "deployed", "2026.24": "deployed"}}
+
+    async def poll_drop_poll():
+        first = await trigger.poll()  # its connection goes back to the pool
+        engine = create_engine(release_db_url)
+        with engine.begin() as conn:
+            dropped = conn.execute(
+                text(
+                    "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                    "where datname = current_database() and pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+        engine.dispose()
+        return first, dropped, await trigger.poll()
+
+    first, dropped, second = asyncio.run(poll_drop_poll())
+    assert dropped >= 1
+    assert first == second == done
 
 
 def test_releases_settled_fails_loudly_on_a_database_error(monkeypatch):
