@@ -10,14 +10,23 @@ each installing the next release. Printed per round: wall time from the first
 install starting to the last one ending, installs per minute, and the most installs
 seen running at once (from Airflow's task timestamps), which the pool bounds.
 
+The floor, in the same run before each round: the same install commands straight over
+asyncssh from bare asyncio, as many at a time as the pool has slots (each reinstalls
+the version its instance runs, so the round still has everything to do). Printed: the
+machine, each round's wall time against its floor, and the ratio.
+
     .venv/bin/python bench/install_fanout.py [--installs 32] [--install-seconds 2] [--pools 1 8 32]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import time
 
+import asyncssh
 import pendulum
+from _machine import machine_line
 from _support import postgres_stack
 
 from devstack.fleet import approve_all, fleet_oem_ids, seed_deployed_release
@@ -86,6 +95,26 @@ def run_round(stack: Stack, pool_slots: int, release_id: str, count: int) -> dic
     return {"pool": pool_slots, "wall": wall, "per_min": count * 60 / wall, "at_once": most_at_once(intervals)}
 
 
+async def bare_installs(stack: Stack, oem_ids: list[str], release_id: str, slots: int) -> float:
+    """Seconds for the install commands of ``oem_ids`` over asyncssh, ``slots`` at a time."""
+    sim = stack.simulator.endpoints
+    key = asyncssh.read_private_key(sim.ssh_client_key_file)
+    at_once = asyncio.Semaphore(slots)
+
+    async def install(oem_id: str) -> None:
+        async with (
+            at_once,
+            asyncssh.connect(
+                sim.ssh_host, port=sim.ssh_port, username=oem_id, client_keys=[key], known_hosts=None
+            ) as conn,
+        ):
+            await conn.run(f"ava-ctl install {release_id}", check=True)
+
+    started = time.monotonic()
+    await asyncio.gather(*(install(oem_id) for oem_id in oem_ids))
+    return time.monotonic() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--installs", type=int, default=32, help="OEM instances installed per round")
@@ -95,6 +124,7 @@ def main() -> None:
     if len(args.pools) > len(ROUND_RELEASES):
         parser.error(f"at most {len(ROUND_RELEASES)} rounds")
     n, oem_ids = args.installs, fleet_oem_ids(args.installs)
+    print(machine_line())
     print(f"{n} installs over SSH per round, {args.install_seconds:g} s each on the instance")
     source = DAG_SOURCE.format(count=n, dag_id=DAG_ID, oem_ids=oem_ids, pool=INSTALL_POOL)
     with postgres_stack({f"{DAG_ID}.py": source}, fleet=n, baseline_release=BASELINE, parallelism=32) as (stack, _):
@@ -107,11 +137,19 @@ def main() -> None:
         for oem_id in oem_ids:
             stack.sim.oem(oem_id, install_seconds=args.install_seconds)
         stack.wait_for_dag(DAG_ID)
-        print(f"\n  {'pool slots':>10} {'wall time':>10} {'installs/min':>13} {'most at once':>13}", flush=True)
+        print(
+            f"\n  {'pool slots':>10} {'floor':>8} {'wall time':>10} {'ratio':>7} {'installs/min':>13} "
+            f"{'most at once':>13}",
+            flush=True,
+        )
+        running = BASELINE
         for pool_slots, release_id in zip(args.pools, ROUND_RELEASES, strict=False):
+            floor = asyncio.run(bare_installs(stack, oem_ids, running, pool_slots))
             result = run_round(stack, pool_slots, release_id, n)
+            running = release_id
             print(
-                f"  {result['pool']:>10} {result['wall']:>9.1f}s {result['per_min']:>13.1f} {result['at_once']:>13}",
+                f"  {result['pool']:>10} {floor:>7.1f}s {result['wall']:>9.1f}s {result['wall'] / floor:>6.2f}x "
+                f"{result['per_min']:>13.1f} {result['at_once']:>13}",
                 flush=True,
             )
         versions = {o["version"] for oem_id, o in stack.sim.state()["oems"].items() if oem_id in oem_ids}
