@@ -110,6 +110,49 @@ def test_dags_with_all_done_reporters_have_a_failure_watcher(dagbag):
             assert set(watcher.upstream_task_ids) == set(dag.task_dict) - {WATCHER_TASK_ID}
 
 
+def hidden_failures(dag) -> list[str]:
+    """The tasks whose failure would not fail the run: neither a leaf nor upstream of one
+    through tasks that run only when all their upstreams succeeded."""
+    reaches_a_leaf: dict[str, bool] = {}
+
+    def fails_the_run(task_id: str) -> bool:
+        if task_id not in reaches_a_leaf:
+            downstream = dag.task_dict[task_id].downstream_task_ids
+            reaches_a_leaf[task_id] = not downstream or any(
+                dag.task_dict[d].trigger_rule == "all_success" and fails_the_run(d) for d in downstream
+            )
+        return reaches_a_leaf[task_id]
+
+    return sorted(t for t in dag.task_dict if not fails_the_run(t))
+
+
+def test_hidden_failures_finds_a_failure_an_all_done_leaf_would_swallow():
+    import pendulum
+    from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.sdk import DAG
+
+    with DAG("swallowing", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        work, report = EmptyOperator(task_id="work"), EmptyOperator(task_id="report", trigger_rule="all_done")
+        work >> report
+    assert hidden_failures(dag) == ["work"]
+    report.trigger_rule = "all_success"
+    assert hidden_failures(dag) == []
+
+
+def test_a_failure_anywhere_fails_the_run(dagbag):
+    """Airflow fails a run when a leaf ends failed or upstream_failed: a DAG without a
+    watcher must carry every failure to a leaf as upstream_failed."""
+    from release_train_airflow.dag_defaults import WATCHER_TASK_ID
+
+    bag, _ = dagbag
+    for dag_id, dag in bag.dags.items():
+        if WATCHER_TASK_ID in dag.task_dict:
+            continue
+        hidden = hidden_failures(dag)
+        assert hidden == [], f"{dag_id}: a failure of {hidden} would not fail the run; add watch_for_failures"
+        assert dag.has_on_failure_callback, f"{dag_id}: a failed run must reach people (notify_failed_runs)"
+
+
 def test_a_broken_oem_entry_is_an_import_error_naming_it(monkeypatch, tmp_path):
     config = tmp_path / "config"
     shutil.copytree(REPO / "config", config)
