@@ -197,7 +197,7 @@ class GatePoller:
 
     async def poll(self) -> None:
         """One read for every waiting gate; tells each gate whose answer changed."""
-        from sqlalchemy.exc import DBAPIError
+        from release_pipeline.db import read_once_more_if_dropped
 
         engine = await self._ready_engine()
         gates = list(self._watches)
@@ -205,13 +205,9 @@ class GatePoller:
         dirty, self._dirty = self._dirty, set()
         full, self._full = self._full, False
         try:
-            try:
-                read = await self._read(engine, gates, span, dirty, full)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated:
-                    raise
-                log.info("approval gates (%s): connection dropped (%s); reading on a new one", self.conn_id, exc)
-                read = await self._read(engine, gates, span, dirty, full)
+            read = await read_once_more_if_dropped(
+                lambda: self._read(engine, gates, span, dirty, full), log=log, reader=f"approval gates ({self.conn_id})"
+            )
         except BaseException:
             self._dirty |= dirty
             self._full = self._full or full

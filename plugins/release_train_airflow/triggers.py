@@ -16,9 +16,8 @@ from typing import Any
 
 import pendulum
 from airflow.triggers.base import BaseTrigger, TriggerEvent
-from sqlalchemy.exc import DBAPIError
 
-from release_pipeline.db import connect_async
+from release_pipeline.db import connect_async, read_once_more_if_dropped
 from release_pipeline.db.signoff import AsyncReleaseReader
 
 # One async engine per (event loop, database): the triggerer runs every trigger in
@@ -130,14 +129,9 @@ class ReleasesSettledTrigger(PollingTrigger):
 
     async def poll(self) -> dict[str, Any] | None:
         reader = await release_db_reader(self.release_db_conn_id)
-        try:
-            statuses = await reader.release_statuses(self.release_ids)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            # the pooled connection was dropped (a server restart, an idle timeout):
-            # SQLAlchemy discarded it, so the same read goes over a new one
-            statuses = await reader.release_statuses(self.release_ids)
+        statuses = await read_once_more_if_dropped(
+            lambda: reader.release_statuses(self.release_ids), log=self.log, reader="releases settled"
+        )
         unsettled = sorted(r for r in self.release_ids if statuses.get(r) not in self.final_statuses)
         if not unsettled:
             return {"status": "done", "statuses": statuses}

@@ -3,8 +3,14 @@ per aggregate (the only code that issues SQL), joined by ``repository.ReleaseRep
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+T = TypeVar("T")
 
 # Several processes write the release DB at once (task runners, the triggerer, the
 # portal in the api-server): SQLite needs WAL and a busy timeout to share it.
@@ -70,3 +76,19 @@ def connect_async(url: str, **engine_kwargs):
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+async def read_once_more_if_dropped(read: Callable[[], Awaitable[T]], *, log: logging.Logger, reader: str) -> T:
+    """``read()``, and once more when its pooled connection turned out dropped (a server
+    restart, an idle timeout): SQLAlchemy discards such a connection, so the second read
+    goes over a new one. What the triggerer's readers do instead of a pre-ping, which
+    costs a round trip on every checkout. ``reader`` names who read, in ``log``."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        return await read()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.info("%s: connection dropped (%s); reading on a new one", reader, exc)
+        return await read()
