@@ -3,9 +3,9 @@
 
 A real Airflow (scheduler, LocalExecutor with 32 worker slots, PostgreSQL for the
 metadata and the release database) runs a DAG that plans every OEM's delivery and
-then maps the release train's own install step (``delivery.install``, wrapped in a task: the OEM's command
-template over SSH, recorded once) over N generated OEMs, in the `oem_installs`
-pool. The simulated instances take D seconds per install. One round per pool size,
+then maps the release train's own install step (``delivery.install`` in a task: the
+OEM's command template over SSH, recorded once) over N generated OEMs, in the
+`oem_installs` pool. The simulated instances take D seconds per install. One round per pool size,
 each installing the next release. Printed per round: wall time from the first
 install starting to the last one ending, installs per minute, and the most installs
 seen running at once (from Airflow's task timestamps), which the pool bounds.

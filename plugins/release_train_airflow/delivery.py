@@ -230,8 +230,9 @@ class InstallWhenSignedOffOperator(ApprovalGateOperator):
 
     def in_window(self, context, event: dict | None = None, *, plan: dict) -> str:
         """Preflight and install once the OEM's maintenance window is open."""
-        opening = registry().get(plan["oem_id"]).next_maintenance_opening(process(plan["oem_id"]).clock())
-        if opening > pendulum.now("UTC"):
+        now = pendulum.now("UTC")
+        opening = registry().get(plan["oem_id"]).next_maintenance_opening(now)
+        if opening > now:
             self.log.info("settled on %s; waiting for the maintenance window at %s", plan["target"], opening)
             trigger = MomentTrigger(
                 moment=opening.in_timezone("UTC").isoformat(), poll_interval=self.window_poll_seconds
