@@ -31,7 +31,6 @@ starts when the cycle's release is cut and settles on install day (the release d
 Every outcome is recorded in the release database's `deliveries` table with its reason.
 """
 
-from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import Param, TriggerRule, dag, get_parsing_context
 
 from release_pipeline.registry import Oem, load_registry
@@ -74,7 +73,7 @@ def oem_delivery(oem: Oem):
     )
     def deliver():
         started = DeliveryStep(step=steps.plan_delivery, args=[oem.id], multiple_outputs=True)
-        install_date = DateTimeSensorAsync(task_id="wait_for_install_date", target_time=started.output["install_at"])
+        install_date = DeliveryStep(step=steps.wait_for_install_date, args=[started.output["install_at"]])
         aimed = DeliveryStep(step=steps.aim_on_install_day, args=[oem.id, started.output], multiple_outputs=True)
         installed = InstallWhenSignedOffOperator(
             task_id="install",

@@ -15,15 +15,15 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
 
 from release_pipeline.delivery_process import DeliveryEnded, DeliveryFailed, DeliveryProcess
 from release_pipeline.notes import Audience, release_sections, render, render_release_notes
 from release_pipeline.registry import Oem
 from release_pipeline.vendor import load_vendor
-from release_train_airflow import instance, outbound, run_targets
+from release_train_airflow import instance, outbound
 from release_train_airflow.checks import find_missing, oem_connections
-from release_train_airflow.operators import ApprovalGateOperator
+from release_train_airflow.operators import ApprovalGateOperator, takes_upstream_results, upstream_results
 from release_train_airflow.outbound import alert_vendor
 from release_train_airflow.resources import calendar, registry, repository
 from release_train_airflow.triggers import MomentTrigger
@@ -149,6 +149,10 @@ def _as_task_outcome(step: Callable) -> Callable:
 @_as_task_outcome
 def plan(oem_id: str, params: dict, run_id: str, *, preview: bool) -> dict:
     """Everything is checked here, before anything touches the instance."""
+    # here, not at the top: run_targets brings TaskFlow's machinery, which the fleet's
+    # DAG file, parsed as a whole every few minutes, does not use
+    from release_train_airflow.run_targets import is_manual_run
+
     oem = registry().get(oem_id)
     if missing := find_missing(oem_connections(oem)):
         raise AirflowFailException(f"OEM {oem_id!r}: missing Airflow connections: {'; '.join(missing)}")
@@ -158,32 +162,44 @@ def plan(oem_id: str, params: dict, run_id: str, *, preview: bool) -> dict:
         approval_deadline=params.get("approval_deadline"),
         preview=preview,
         dry_run=bool(params.get("dry_run")),
-        manual=run_targets.is_manual_run(),
+        manual=is_manual_run(),
     )
 
 
 # -- the tasks, as the DAG wires them (it sets pools and retries) ------------------------------------
 class DeliveryStep(BaseOperator):
     """A step of an OEM delivery as a task: calls ``step`` (a function of this module)
-    with the rendered ``args`` and the task's context, the step's outcome as the
-    task's state.
+    with ``args`` and the task's context, the step's outcome as the task's state.
 
     A plain operator and not a TaskFlow ``@task``: the fleet's DAG file builds one per
     step per OEM, and a TaskFlow task costs about twice an operator to build and to
     serialize (its callable's signature is inspected again at every layer of its
     init; bench/dag_parse.py). At run time the task is the one the worker parsed, so
-    ``step`` need not be serialized.
-    """
+    ``step`` need not be serialized. ``args`` may hold upstream results
+    (:func:`takes_upstream_results`).
 
-    template_fields = ("args",)
+    A step may wait without holding a worker slot: it raises ``TaskDeferred`` with
+    ``method_name="execute"``, and runs again when its trigger fires.
+    """
 
     def __init__(self, *, step: Callable[..., Any], args: Sequence[Any] = (), **kwargs):
         super().__init__(task_id=kwargs.pop("task_id", step.__name__), **kwargs)
         self.step = step
-        self.args = list(args)
+        self.args = takes_upstream_results(self, list(args))
 
-    def execute(self, context):
+    def render_template_fields(self, context, jinja_env=None) -> None:
+        super().render_template_fields(context, jinja_env)
+        self.args = upstream_results(self.args, context)
+
+    def execute(self, context, event: dict | None = None):
         return _as_task_outcome(self.step)(*self.args, context=context)
+
+
+def wait_for_install_date(install_at: str, *, context) -> None:
+    """Deferred until install day, so no worker slot is held for weeks; the clock is
+    read every minute (``MomentTrigger``: a moved clock is seen)."""
+    if pendulum.now("UTC") < pendulum.parse(install_at):
+        raise TaskDeferred(trigger=MomentTrigger(moment=install_at, poll_interval=60), method_name="execute")
 
 
 def plan_delivery(oem_id: str, *, context) -> dict:

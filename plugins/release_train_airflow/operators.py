@@ -7,7 +7,7 @@ from typing import Any
 
 import pendulum
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, XComArg
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from release_pipeline.run_targets import SETTLED
@@ -19,6 +19,30 @@ from release_train_airflow.triggers import (
     MomentTrigger,
     ReleasesSettledTrigger,
 )
+
+
+def takes_upstream_results(task: BaseOperator, value: Any) -> Any:
+    """Makes ``task`` a downstream of every task whose result (an ``XComArg``, also
+    inside lists and dicts) ``value`` holds, as a templated field would; the task
+    resolves ``value`` with :func:`upstream_results` when its templates are rendered
+    (every try and every resume).
+
+    Not a templated field: a templated ``XComArg`` is written into the serialized DAG
+    as a Jinja string, after a configuration read, for every field of every task; the
+    fleet's DAG file has several per OEM (bench/dag_parse.py)."""
+    XComArg.apply_upstream_relationship(task, value)
+    return value
+
+
+def upstream_results(value: Any, context) -> Any:
+    """``value`` with each upstream result it holds pulled from XCom."""
+    if isinstance(value, XComArg):
+        return value.resolve(context)
+    if isinstance(value, list | tuple):
+        return type(value)(upstream_results(item, context) for item in value)
+    if isinstance(value, dict):
+        return {key: upstream_results(item, context) for key, item in value.items()}
+    return value
 
 
 class CheckThenDeferOperator(BaseOperator):
@@ -196,15 +220,19 @@ class ApprovalGateOperator(CheckThenDeferOperator):
 
     ``plan`` is the delivery's plan on install day (``DeliveryProcess.plan``): its
     ``oem_id``, the ``installed`` release, the ``aim``, ``settle_at`` and ``deadline``.
-    One templated field, not five: one XCom reference per gate to parse and serialize.
+    One upstream result, not five, and not templated (:func:`takes_upstream_results`).
     """
 
-    template_fields = ("plan", "poll_interval")
+    template_fields = ("poll_interval",)
 
     def __init__(self, *, plan, max_outage_seconds: float = GATE_MAX_OUTAGE_SECONDS, **kwargs):
         super().__init__(**kwargs)
-        self.plan = plan
+        self.plan = takes_upstream_results(self, plan)
         self.max_outage_seconds = max_outage_seconds
+
+    def render_template_fields(self, context, jinja_env=None) -> None:
+        super().render_template_fields(context, jinja_env)
+        self.plan = upstream_results(self.plan, context)
 
     def execute(self, context):
         self.deadline = self.plan["deadline"]

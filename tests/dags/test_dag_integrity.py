@@ -213,7 +213,9 @@ def test_delivery_dags_hold_their_params_once_not_in_every_task(dagbag):
         assert [t.task_id for t in dag.tasks if t.params] == [], dag.dag_id
         # what the scheduler and the UI's trigger form get
         assert DagSerialization.from_dict(DagSerialization.to_dict(dag)).params.dump() == DELIVERY_PARAMS
-    # a copy: merging a run's conf sets the merged Params' values
+    # each DAG its own Params: merging a run's conf sets the merged Params' values
+    first, second = (d.params.get_param("target_release") for d in deliveries[:2])
+    assert first is not second and first.value is None
     dag = copy.deepcopy(deliveries[0])
     seen = process_params(
         dag, dag.task_dict["aim_on_install_day"], {"target_release": "2026.22"}, suppress_exception=False
@@ -221,6 +223,25 @@ def test_delivery_dags_hold_their_params_once_not_in_every_task(dagbag):
     assert seen == {**DELIVERY_PARAMS, "target_release": "2026.22"}
     with pytest.raises(Exception, match="target_release"):
         process_params(dag, dag.task_dict["install"], {"target_release": "22"}, suppress_exception=False)
+
+
+def test_a_delivery_task_follows_every_task_whose_result_it_takes(dagbag):
+    """Results passed as arguments (not templated: takes_upstream_results) draw the edges a
+    templated XCom reference would: recover (ONE_FAILED) follows install as well as verify,
+    so a failed install is rolled back too."""
+    bag, _ = dagbag
+    dag = bag.dags["oem_delivery__nimbus"]
+    assert {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks} == {
+        "plan_delivery": [],
+        "wait_for_install_date": ["plan_delivery"],
+        "aim_on_install_day": ["plan_delivery", "wait_for_install_date"],
+        "install": ["aim_on_install_day"],
+        "verify": ["install"],
+        "publish_docs": ["install", "verify"],
+        "recover": ["install", "verify"],
+        "notify_delivered": ["install", "publish_docs"],
+    }
+    assert dag.task_dict["recover"].trigger_rule == "one_failed"
 
 
 def test_a_worker_running_a_delivery_task_builds_only_that_oem_dag(monkeypatch):

@@ -115,6 +115,22 @@ def test_all_approved_is_installed_recorded_documented_and_not_repeated(delivery
     assert len(delivery.sim.notifications("nimbus")) == 1
 
 
+def test_a_run_begun_before_install_day_waits_for_it(delivery, test_config):
+    """The cycle's run starts weeks before install day; its wait_for_install_date defers
+    (dag.test() runs the trigger inline) and the install follows the moment it passes."""
+    always_open(test_config, "nimbus")
+    approve(delivery.repo, "nimbus")
+    train = load_calendar()
+    install_day = train.delivery_cycle_of(train.release_by_id(TARGET)).install_at
+    with time_machine.travel(install_day.subtract(seconds=15), tick=True):
+        run = deliver(delivery)
+    assert run.state == "success", delivery.task_states(run)
+    started = {ti.task_id: ti.start_date for ti in run.get_task_instances()}
+    assert started["plan_delivery"] < install_day <= started["aim_on_install_day"], started
+    installed = delivery.repo.installed_version("nimbus")
+    assert installed.release_id == TARGET and installed.installed_at >= install_day
+
+
 def test_docs_strategy_oem_sends_the_package(delivery, test_config):
     always_open(test_config, "orbitel")
     approve(delivery.repo, "orbitel")
