@@ -72,9 +72,9 @@ def oem_delivery(oem: Oem):
         doc_md=steps.describe(oem, __doc__),
     )
     def deliver():
-        started = DeliveryStep(step=steps.plan_delivery, args=[oem.id], multiple_outputs=True)
-        install_date = DeliveryStep(step=steps.wait_for_install_date, args=[started.output["install_at"]])
-        aimed = DeliveryStep(step=steps.aim_on_install_day, args=[oem.id, started.output], multiple_outputs=True)
+        started = DeliveryStep(step=steps.plan_delivery, args=[oem.id])
+        install_date = DeliveryStep(step=steps.wait_for_install_date, args=[started.output])
+        aimed = DeliveryStep(step=steps.aim_on_install_day, args=[oem.id, started.output])
         installed = InstallWhenSignedOffOperator(
             task_id="install",
             plan=aimed.output,

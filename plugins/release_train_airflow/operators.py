@@ -35,11 +35,12 @@ def takes_upstream_results(task: BaseOperator, value: Any) -> Any:
 
 
 def upstream_results(value: Any, context) -> Any:
-    """``value`` with each upstream result it holds pulled from XCom."""
+    """``value`` with each upstream result it holds pulled from XCom (a tuple comes back
+    as a list)."""
     if isinstance(value, XComArg):
         return value.resolve(context)
     if isinstance(value, list | tuple):
-        return type(value)(upstream_results(item, context) for item in value)
+        return [upstream_results(item, context) for item in value]
     if isinstance(value, dict):
         return {key: upstream_results(item, context) for key, item in value.items()}
     return value

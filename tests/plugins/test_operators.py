@@ -213,3 +213,28 @@ def test_approval_gate_defers_through_a_release_db_outage(monkeypatch):
         assert isinstance(deferral(gate_operator()).trigger, ApprovalGateTrigger)
     finally:
         resources.reset_caches()
+
+
+def test_upstream_results_are_pulled_wherever_an_argument_holds_them():
+    """takes_upstream_results: the edges a templated XCom reference would draw, and the
+    values pulled when the task's templates are rendered, inside lists and dicts too."""
+    from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.sdk import DAG
+
+    from release_train_airflow.delivery import DeliveryStep
+
+    def step(*args, context):
+        return args
+
+    with DAG("upstream_results", schedule=None, start_date=NOW):
+        first, second = EmptyOperator(task_id="first"), EmptyOperator(task_id="second")
+        task = DeliveryStep(step=step, args=["nimbus", first.output, {"plan": second.output["plan"], "n": 2}])
+    assert task.upstream_task_ids == {"first", "second"}
+    assert task.template_fields == ()
+
+    class PulledXComs:
+        def xcom_pull(self, *, task_ids, key, **_):
+            return f"{task_ids}:{key}"
+
+    task.render_template_fields({"ti": PulledXComs()})
+    assert task.execute({}) == ("nimbus", "first:return_value", {"plan": "second:plan", "n": 2})
