@@ -72,9 +72,9 @@ def oem_delivery(oem: Oem):
         doc_md=steps.describe(oem, __doc__),
     )
     def deliver():
-        started = DeliveryStep(step=steps.plan_delivery, args=[oem.id])
-        install_date = DeliveryStep(step=steps.wait_for_install_date, args=[started.output])
-        aimed = DeliveryStep(step=steps.aim_on_install_day, args=[oem.id, started.output])
+        started = DeliveryStep.of(steps.plan_delivery, oem.id)
+        install_date = DeliveryStep.of(steps.wait_for_install_date, started.output)
+        aimed = DeliveryStep.of(steps.aim_on_install_day, oem.id, started.output)
         installed = InstallWhenSignedOffOperator(
             task_id="install",
             plan=aimed.output,
@@ -83,12 +83,12 @@ def oem_delivery(oem: Oem):
             retries=3,
         )
         settled = installed.output["plan"]
-        verified = DeliveryStep(step=steps.verify, args=[settled, installed.output], retries=1)
-        published = DeliveryStep(step=steps.publish_docs, args=[settled])
-        recovered = DeliveryStep(step=steps.recover, args=[settled], retries=3, trigger_rule=TriggerRule.ONE_FAILED)
+        verified = DeliveryStep.of(steps.verify, settled, installed.output, retries=1)
+        published = DeliveryStep.of(steps.publish_docs, settled)
+        recovered = DeliveryStep.of(steps.recover, settled, retries=3, trigger_rule=TriggerRule.ONE_FAILED)
         # edges an XCom argument already makes are not drawn again: each costs parse time
         install_date >> aimed
-        verified >> published >> DeliveryStep(step=steps.notify_delivered, args=[settled])
+        verified >> published >> DeliveryStep.of(steps.notify_delivered, settled)
         verified >> recovered
 
     # No failure watcher: every task reaches the leaf notify_delivered through all-success

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import pendulum
@@ -180,18 +180,30 @@ class DeliveryStep(BaseOperator):
 
     A step may wait without holding a worker slot: it raises ``TaskDeferred`` with
     ``method_name="execute"``, and runs again when its trigger fires.
+
+    Built with :meth:`of`, not by calling the class: an ``__init__`` of its own would
+    be one more layer of Airflow's argument merging for every step of every OEM.
     """
 
-    def __init__(self, *, step: Callable[..., Any], args: Sequence[Any] = (), **kwargs):
-        super().__init__(task_id=kwargs.pop("task_id", step.__name__), **kwargs)
-        self.step = step
-        self.args = takes_upstream_results(self, list(args))
+    step: Callable[..., Any] | None = None
+    args: list[Any] = []
+
+    @classmethod
+    def of(cls, step: Callable[..., Any], *args: Any, **task_kwargs: Any) -> DeliveryStep:
+        """The task calling ``step(*args, context=...)``; ``task_kwargs`` as for any
+        operator (``task_id`` defaults to the step's name)."""
+        task = cls(task_id=task_kwargs.pop("task_id", step.__name__), **task_kwargs)
+        task.step = step
+        task.args = takes_upstream_results(task, list(args))
+        return task
 
     def render_template_fields(self, context, jinja_env=None) -> None:
         super().render_template_fields(context, jinja_env)
         self.args = upstream_results(self.args, context)
 
     def execute(self, context, event: dict | None = None):
+        if self.step is None:
+            raise AirflowFailException(f"{self.task_id}: no step (build a DeliveryStep with DeliveryStep.of)")
         return _as_task_outcome(self.step)(*self.args, context=context)
 
 

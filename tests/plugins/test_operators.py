@@ -228,7 +228,7 @@ def test_upstream_results_are_pulled_wherever_an_argument_holds_them():
 
     with DAG("upstream_results", schedule=None, start_date=NOW):
         first, second = EmptyOperator(task_id="first"), EmptyOperator(task_id="second")
-        task = DeliveryStep(step=step, args=["nimbus", first.output, {"plan": second.output["plan"], "n": 2}])
+        task = DeliveryStep.of(step, "nimbus", first.output, {"plan": second.output["plan"], "n": 2})
     assert task.upstream_task_ids == {"first", "second"}
     assert task.template_fields == ()
 
