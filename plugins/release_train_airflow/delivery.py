@@ -186,7 +186,7 @@ class DeliveryStep(BaseOperator):
     """
 
     step: Callable[..., Any] | None = None
-    args: list[Any] = []
+    args: list[Any] | tuple[()] = ()
 
     @classmethod
     def of(cls, step: Callable[..., Any], *args: Any, **task_kwargs: Any) -> DeliveryStep:
