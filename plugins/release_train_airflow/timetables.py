@@ -22,6 +22,13 @@ from release_pipeline.release_calendar import ReleaseCalendar, load_calendar
 Kind = Literal["release", "cycle"]
 
 
+# Airflow works out a DAG's next run again at every parse, from its latest run (none yet)
+# and the present. A parse moments after a cut, before the scheduler made that period's
+# run, would otherwise move the DAG on to the next period and lose this one; a DAG turned
+# on later than this after a cut starts with the next period.
+CATCHUP_GRACE = dt.timedelta(minutes=30)
+
+
 class ReleaseTrainTimetable(Timetable):
     """With ``catchup=False`` the first run is the next period to come, not the last
     one that passed: turning a DAG on mid-cycle must not ship an old release."""
@@ -88,7 +95,7 @@ class ReleaseTrainTimetable(Timetable):
                 return None
             earliest = restriction.earliest
             if not restriction.catchup:
-                earliest = max(earliest, pendulum.now("UTC"))
+                earliest = max(earliest, pendulum.now("UTC") - CATCHUP_GRACE)
             index = self._index_at(earliest - self.offset)
             if self._info(index).run_after < earliest:
                 index += 1

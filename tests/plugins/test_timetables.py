@@ -2,6 +2,7 @@ import datetime as dt
 
 import pendulum
 import pytest
+import time_machine
 from airflow.timetables.base import DataInterval, TimeRestriction
 
 from release_train_airflow.timetables import ReleaseTrainTimetable
@@ -32,12 +33,28 @@ def test_first_release_run_with_catchup_starts_at_the_start_date(releases, calen
     assert info.data_interval == DataInterval(calendar.release_by_id("2026.23").at, release.at)
 
 
-def test_first_run_without_catchup_is_the_next_release_to_come(releases):
-    info = releases.next_dagrun_info(
-        last_automated_data_interval=None, restriction=restriction(pendulum.datetime(2020, 1, 1, tz="UTC"), False)
-    )
-    now = pendulum.now("UTC")
-    assert now <= info.run_after <= now.add(weeks=2)
+def test_first_run_without_catchup_is_the_next_release_to_come(releases, calendar):
+    release = calendar.release_by_id("2026.24")
+    with time_machine.travel(release.at.subtract(days=3), tick=False):
+        info = releases.next_dagrun_info(
+            last_automated_data_interval=None, restriction=restriction(pendulum.datetime(2020, 1, 1, tz="UTC"), False)
+        )
+    assert info.run_after == release.at
+
+
+@pytest.mark.parametrize(
+    ("after_the_cut", "release_id"), [(dt.timedelta(minutes=5), "2026.24"), (dt.timedelta(hours=2), "2026.25")]
+)
+def test_a_parse_just_after_a_cut_keeps_its_run(releases, calendar, after_the_cut, release_id):
+    """Airflow works the next run out again at every parse: one a few minutes after the
+    cut, before the scheduler made the run, must not skip the period; a DAG turned on
+    hours later starts with the next one."""
+    cut = calendar.release_by_id("2026.24").at
+    with time_machine.travel(cut + after_the_cut, tick=False):
+        info = releases.next_dagrun_info(
+            last_automated_data_interval=None, restriction=restriction(pendulum.datetime(2020, 1, 1, tz="UTC"), False)
+        )
+    assert info.run_after == calendar.release_by_id(release_id).at
 
 
 def test_next_run_follows_the_last_one_even_after_a_gap(releases, calendar):
