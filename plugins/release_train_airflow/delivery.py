@@ -23,12 +23,15 @@ from release_pipeline.registry import Oem
 from release_pipeline.vendor import load_vendor
 from release_train_airflow import instance, outbound
 from release_train_airflow.checks import find_missing, oem_connections
-from release_train_airflow.operators import ApprovalGateOperator, takes_upstream_results, upstream_results
+from release_train_airflow.operators import ApprovalGateOperator, UpstreamResults, takes_upstream_results
 from release_train_airflow.outbound import alert_vendor
 from release_train_airflow.resources import calendar, registry, repository
 from release_train_airflow.triggers import MomentTrigger
 
 log = logging.getLogger(__name__)
+
+# how often a wait for a moment (install day, the maintenance window) reads the clock
+CLOCK_POLL_SECONDS = 60
 
 
 def describe(oem: Oem, intro: str) -> str:
@@ -167,7 +170,7 @@ def plan(oem_id: str, params: dict, run_id: str, *, preview: bool) -> dict:
 
 
 # -- the tasks, as the DAG wires them (it sets pools and retries) ------------------------------------
-class DeliveryStep(BaseOperator):
+class DeliveryStep(UpstreamResults, BaseOperator):
     """A step of an OEM delivery as a task: calls ``step`` (a function of this module)
     with ``args`` and the task's context, the step's outcome as the task's state.
 
@@ -185,6 +188,7 @@ class DeliveryStep(BaseOperator):
     be one more layer of Airflow's argument merging for every step of every OEM.
     """
 
+    upstream_fields = ("args",)
     step: Callable[..., Any] | None = None
     args: list[Any] | tuple[()] = ()
 
@@ -197,10 +201,6 @@ class DeliveryStep(BaseOperator):
         task.args = takes_upstream_results(task, list(args))
         return task
 
-    def render_template_fields(self, context, jinja_env=None) -> None:
-        super().render_template_fields(context, jinja_env)
-        self.args = upstream_results(self.args, context)
-
     def execute(self, context, event: dict | None = None):
         if self.step is None:
             raise AirflowFailException(f"{self.task_id}: no step (build a DeliveryStep with DeliveryStep.of)")
@@ -212,7 +212,9 @@ def wait_for_install_date(started: dict, *, context) -> None:
     read every minute (``MomentTrigger``: a moved clock is seen)."""
     install_at = started["install_at"]
     if pendulum.now("UTC") < pendulum.parse(install_at):
-        raise TaskDeferred(trigger=MomentTrigger(moment=install_at, poll_interval=60), method_name="execute")
+        raise TaskDeferred(
+            trigger=MomentTrigger(moment=install_at, poll_interval=CLOCK_POLL_SECONDS), method_name="execute"
+        )
 
 
 def plan_delivery(oem_id: str, *, context) -> dict:
@@ -242,7 +244,7 @@ class InstallWhenSignedOffOperator(ApprovalGateOperator):
     and returns the install's log.
     """
 
-    window_poll_seconds = 60  # a class attribute, not an argument: one init layer fewer per OEM
+    window_poll_seconds = CLOCK_POLL_SECONDS  # a class attribute, not an argument: one init layer fewer per OEM
 
     def execute(self, context):
         return self.after_gate(context, super().execute(context))

@@ -23,8 +23,8 @@ from release_train_airflow.triggers import (
 
 def takes_upstream_results(task: BaseOperator, value: Any) -> Any:
     """Makes ``task`` a downstream of every task whose result (an ``XComArg``, also
-    inside lists and dicts) ``value`` holds, as a templated field would; the task
-    resolves ``value`` with :func:`upstream_results` when its templates are rendered
+    inside lists and dicts) ``value`` holds, as a templated field would; the task's
+    :class:`UpstreamResults` field holding ``value`` is rendered with its templates
     (every try and every resume).
 
     Not a templated field: a templated ``XComArg`` is written into the serialized DAG
@@ -34,16 +34,18 @@ def takes_upstream_results(task: BaseOperator, value: Any) -> Any:
     return value
 
 
-def upstream_results(value: Any, context) -> Any:
-    """``value`` with each upstream result it holds pulled from XCom (a tuple comes back
-    as a list)."""
-    if isinstance(value, XComArg):
-        return value.resolve(context)
-    if isinstance(value, list | tuple):
-        return [upstream_results(item, context) for item in value]
-    if isinstance(value, dict):
-        return {key: upstream_results(item, context) for key, item in value.items()}
-    return value
+class UpstreamResults:
+    """An operator's ``upstream_fields`` (set with :func:`takes_upstream_results`) are
+    rendered when its templates are, by Airflow's own ``render_template``, as a
+    templated field would be, but are left out of the serialized DAG."""
+
+    upstream_fields: tuple[str, ...] = ()
+
+    def render_template_fields(self, context, jinja_env=None) -> None:
+        jinja_env = jinja_env or self.get_template_env()
+        super().render_template_fields(context, jinja_env)
+        for name in self.upstream_fields:
+            setattr(self, name, self.render_template(getattr(self, name), context, jinja_env))
 
 
 class CheckThenDeferOperator(BaseOperator):
@@ -213,7 +215,7 @@ class WaitForReleasesSettledOperator(CheckThenDeferOperator):
         return event["statuses"]
 
 
-class ApprovalGateOperator(CheckThenDeferOperator):
+class ApprovalGateOperator(UpstreamResults, CheckThenDeferOperator):
     """Waits, in the triggerer, until the OEM's sign-off lets its delivery go on: every
     change up to the aim approved, or install day's window open (then what is approved
     is installed), or the cycle's deadline. Returns ``{"outcome", "summary"}``; what it
@@ -225,15 +227,12 @@ class ApprovalGateOperator(CheckThenDeferOperator):
     """
 
     template_fields = ("poll_interval",)
+    upstream_fields = ("plan",)
 
     def __init__(self, *, plan, max_outage_seconds: float = GATE_MAX_OUTAGE_SECONDS, **kwargs):
         super().__init__(**kwargs)
         self.plan = takes_upstream_results(self, plan)
         self.max_outage_seconds = max_outage_seconds
-
-    def render_template_fields(self, context, jinja_env=None) -> None:
-        super().render_template_fields(context, jinja_env)
-        self.plan = upstream_results(self.plan, context)
 
     def execute(self, context):
         self.deadline = self.plan["deadline"]

@@ -31,7 +31,8 @@ CATCHUP_GRACE = dt.timedelta(minutes=30)
 
 class ReleaseTrainTimetable(Timetable):
     """With ``catchup=False`` the first run is the next period to come, not the last
-    one that passed: turning a DAG on mid-cycle must not ship an old release."""
+    one that passed: turning a DAG on mid-cycle must not ship an old release (a period
+    cut less than ``CATCHUP_GRACE`` ago still counts)."""
 
     def __init__(self, kind: Kind, calendar: ReleaseCalendar | None = None, offset: dt.timedelta = dt.timedelta()):
         if kind not in ("release", "cycle"):
