@@ -41,6 +41,18 @@ LISTEN_READY_SECONDS = 2.0  # how long a new poller waits for LISTEN before its 
 LISTEN_RETRY_SECONDS = (0.5, 30.0)  # first and longest pause before opening LISTEN again
 
 
+async def wait_at_most(event: asyncio.Event, seconds: float) -> None:
+    """Until ``event`` is set or ``seconds`` have passed.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancel that arrives just as
+    the event is set, and a gate whose cancel was lost (a cleared task, the triggerer
+    moving it) would wait on forever. ``asyncio.timeout`` tells its own expiry from a
+    cancel from outside."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+
+
 @dataclass(frozen=True)
 class Gate:
     """What a gate waits on: an OEM's sign-off of the production releases in ``(after, until]``."""
@@ -94,8 +106,7 @@ class Watch:
         if self.poller.outage_since is None and timeout is None:
             await self._news.wait()
         else:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._news.wait(), timeout or self.poll_interval)
+            await wait_at_most(self._news, timeout or self.poll_interval)
         self._news.clear()
 
     def tell(self) -> None:
@@ -189,8 +200,7 @@ class GatePoller:
                 self._tell_all()  # an OEM's sign-off policy may have changed: judge again
             if not self._watches:
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.pause(failures))
+            await wait_at_most(self._wake, self.pause(failures))
             if self._wake.is_set():
                 await asyncio.sleep(BURST_SECONDS)
                 self._wake.clear()
@@ -308,8 +318,7 @@ class GatePoller:
             self._engine = connect_async(url, pool_size=1, max_overflow=1)
             if self._engine.dialect.name == "postgresql":
                 self._tasks.append(asyncio.create_task(self._listen(), name=f"approval gates LISTEN: {self.conn_id}"))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._listening.wait(), LISTEN_READY_SECONDS)
+                await wait_at_most(self._listening, LISTEN_READY_SECONDS)
         return self._engine
 
     async def _listen(self) -> None:

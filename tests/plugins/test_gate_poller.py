@@ -189,6 +189,47 @@ def test_an_outage_is_waited_out_then_reported_after_max_outage(released, monkey
     assert (pendulum.now("UTC") - started).total_seconds() >= 0.5
 
 
+@pytest.mark.parametrize("steps_after_news", range(4))
+def test_a_cancel_arriving_with_news_is_never_lost(steps_after_news):
+    """A gate cancelled as its poller tells it news (or as the database goes away) ends
+    cancelled: on Python 3.11 ``asyncio.wait_for`` swallowed such a cancel, the gate went
+    on waiting, and the outage test hung in CI. Each step lets the loop run once more
+    between the news and the cancel, across the moments the race needs."""
+    poller = gate_poller.GatePoller("release_db")
+    poller.outage_since = pendulum.now("UTC")  # while the database is away a gate's wait is bounded
+    watch = gate_poller.Watch(poller, gate_poller.Gate("acme", "2026.22", "2026.24"), poll_interval=30)
+
+    async def scenario():
+        waiting = asyncio.ensure_future(watch.next())
+        await asyncio.sleep(0.01)
+        watch.tell()
+        for _ in range(steps_after_news):
+            await asyncio.sleep(0)
+        cancel_delivered = waiting.cancel()  # False only when the wait had already ended
+        await asyncio.gather(waiting, return_exceptions=True)
+        return cancel_delivered, waiting
+
+    cancel_delivered, waiting = asyncio.run(scenario())
+    assert waiting.cancelled() == cancel_delivered
+
+
+def test_a_bounded_wait_ends_at_its_bound_or_its_event():
+    async def scenario():
+        never = asyncio.Event()
+        started = time.monotonic()
+        await gate_poller.wait_at_most(never, 0.05)
+        timed_out_after = time.monotonic() - started
+        soon = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.01, soon.set)
+        started = time.monotonic()
+        await gate_poller.wait_at_most(soon, 30)
+        return timed_out_after, time.monotonic() - started
+
+    timed_out_after, woken_after = asyncio.run(scenario())
+    assert 0.05 <= timed_out_after < 5
+    assert woken_after < 5
+
+
 def test_the_pause_doubles_while_the_database_is_away():
     poller = gate_poller.GatePoller("release_db")
     for oem_id, interval in (("acme", 30.0), ("beta", 1.0)):

@@ -55,6 +55,22 @@ def test_task_code_logs_instead_of_printing():
     assert offenders == []
 
 
+def test_product_waits_never_use_asyncio_wait_for():
+    """On Python 3.11 ``asyncio.wait_for`` swallows a cancel that arrives as its awaitable
+    finishes, and a trigger whose cancel is lost runs on forever in the triggerer; bounded
+    waits go through ``asyncio.timeout`` (``gate_poller.wait_at_most``)."""
+    offenders = [
+        f"{path.relative_to(REPO)}:{node.lineno}"
+        for path in python_files(*PRODUCT)
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+        if isinstance(node, ast.Attribute)
+        and node.attr == "wait_for"
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "asyncio"
+    ]
+    assert offenders == []
+
+
 def test_the_domain_imports_in_a_fresh_interpreter_without_airflow():
     code = (
         "import sys, pkgutil, importlib, release_pipeline\n"
