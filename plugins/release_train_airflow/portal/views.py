@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-import pendulum
-
 from release_pipeline.deadlines import signoff_deadline
 from release_pipeline.forecast import forecast, next_install_cycle
 from release_pipeline.notes import Guard, ReleaseNotesInput, render_release_notes
@@ -154,10 +152,10 @@ def release_detail(caller: Caller, release: ReleaseSignoff) -> dict:
     }
 
 
-def deliveries(caller: Caller, now: dt.datetime | None = None) -> dict:
+def deliveries(caller: Caller) -> dict:
     """The OEM's next two delivery dates (first maintenance-window opening on or after
-    the train's install day) and its delivery history."""
-    now = pendulum.instance(now or pendulum.now("UTC"))
+    the train's install day, from the portal's clock) and its delivery history."""
+    now = caller.portal.now()
     calendar = caller.portal.calendar()
     states = {r.release_id: r.state for r in releases_for(caller.repo, caller.oem.id, policy(caller))}
     cycle = calendar.delivery_cycle_at(now)
