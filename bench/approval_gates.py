@@ -15,7 +15,11 @@ Each is a process of its own, measured over a window after a poll of warm-up: CP
 --airflow N runs the real thing instead, for N gates: a real Airflow (scheduler,
 LocalExecutor, triggerer, PostgreSQL) maps ``ApprovalGateOperator`` over N OEMs and
 measures the triggerer once every gate is deferred (each gate checks once in a worker
-first: about 4 minutes of ramp-up per 1,000 gates on 2 cores).
+first: about 4 minutes of ramp-up per 1,000 gates on 2 cores). Its floor in the same
+triggerer, measured first: N idle deferred tasks (Airflow's own ``DateTimeSensorAsync``
+deferring to ``DateTimeTrigger`` until a far-off moment), what any deferred task costs
+the triggerer's own bookkeeping. The gates then wait beside them, and what they add is
+set against what the idle tasks added.
 
     .venv/bin/python bench/approval_gates.py [--gates 100 1000 5000] [--poll 30] [--window 60]
     .venv/bin/python bench/approval_gates.py --airflow 1000
@@ -69,6 +73,28 @@ def bench_approval_gates():
 
 
 bench_approval_gates()
+'''
+
+IDLE_DAG_ID = "bench_idle_deferred"
+IDLE_DAG_SOURCE = '''"""Benchmark floor: {count} deferred tasks that wait idle, as any deferred task does."""
+import pendulum
+from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
+from airflow.sdk import dag
+
+
+@dag(
+    dag_id="{dag_id}",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["bench"],
+    doc_md=__doc__,
+)
+def bench_idle_deferred():
+    DateTimeSensorAsync.partial(task_id="idle").expand(target_time=[{deadline!r}] * {count})
+
+
+bench_idle_deferred()
 '''
 
 
@@ -216,16 +242,39 @@ def compare(sizes: list[int], changes: int, poll: float, window: float) -> None:
 
 
 # -- the real thing ---------------------------------------------------------------------------
-def count_states(stack: Stack, run_id: str) -> dict[str, int]:
+def count_states(stack: Stack, dag_id: str, run_id: str) -> dict[str, int]:
     with stack.api.client() as http:
-        listing = http.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 1}).json()
+        listing = http.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1}).json()
         total = listing["total_entries"]
         states = {}
         for state in ("deferred", "running", "queued", "scheduled", "success", "failed", "up_for_retry"):
             states[state] = http.get(
-                f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"state": state, "limit": 1}
+                f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"state": state, "limit": 1}
             ).json()["total_entries"]
     return {"total": total, **states}
+
+
+def deferred_run(stack: Stack, dag_id: str, n: int) -> tuple[str, float, int]:
+    """Trigger ``dag_id`` and wait until its ``n`` task instances are all deferred: the
+    run's id, the ramp-up in seconds, and the most task instances in a worker slot meanwhile."""
+    stack.wait_for_dag(dag_id)
+    started = time.monotonic()
+    run_id = stack.trigger(dag_id)
+    most_holding, last_print = 0, 0.0
+    while True:
+        states = count_states(stack, dag_id, run_id)
+        most_holding = max(most_holding, states["running"] + states["queued"])
+        if states["failed"]:
+            raise SystemExit(f"{dag_id}: tasks failed: {states}")
+        if states["total"] == n and states["deferred"] == n:
+            break
+        if time.monotonic() - last_print > 30:
+            print(f"  {time.monotonic() - started:5.0f}s  {dag_id}  {json.dumps(states)}", flush=True)
+            last_print = time.monotonic()
+        time.sleep(2)
+    ramp = time.monotonic() - started
+    print(f"all {n} of {dag_id} deferred after {ramp:.0f} s; measuring ...", flush=True)
+    return run_id, ramp, most_holding
 
 
 def default_pool(stack: Stack) -> dict:
@@ -260,12 +309,13 @@ def in_airflow(args) -> None:
     source = DAG_SOURCE.format(
         count=n, dag_id=DAG_ID, after=BASELINE, until=TARGET, poll=args.poll, deadline=DEADLINE, oem_ids=oem_ids
     )
+    idle_source = IDLE_DAG_SOURCE.format(count=n, dag_id=IDLE_DAG_ID, deadline=DEADLINE)
     with postgres_stack(
-        {f"{DAG_ID}.py": source},
+        {f"{DAG_ID}.py": source, f"{IDLE_DAG_ID}.py": idle_source},
         baseline_release=BASELINE,
         parallelism=args.parallelism,
-        extra_env={
-            "AIRFLOW__TRIGGERER__CAPACITY": str(max(1000, n)),
+        extra_env={  # the idle floor and the gates wait in one triggerer at the end
+            "AIRFLOW__TRIGGERER__CAPACITY": str(max(1000, 2 * n)),
             "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(1024, n)),
         },
     ) as (stack, release_db):
@@ -278,32 +328,22 @@ def in_airflow(args) -> None:
         base = measured("floor", release_db, n, args.poll, args.window)
         idle = measure_tree(triggerer, 20)
 
-        stack.wait_for_dag(DAG_ID)
-        started = time.monotonic()
-        run_id = stack.trigger(DAG_ID)
-        most_holding, last_print = 0, 0.0
-        while True:
-            states = count_states(stack, run_id)
-            most_holding = max(most_holding, states["running"] + states["queued"])
-            if states["failed"]:
-                raise SystemExit(f"gates failed: {states}")
-            if states["total"] == n and states["deferred"] == n:
-                break
-            if time.monotonic() - last_print > 30:
-                print(f"  {time.monotonic() - started:5.0f}s  {json.dumps(states)}", flush=True)
-                last_print = time.monotonic()
-            time.sleep(2)
-        ramp = time.monotonic() - started
-        print(f"all {n} deferred after {ramp:.0f} s; measuring ...", flush=True)
+        print(f"floor: {n} idle deferred tasks in the triggerer ...", flush=True)
+        _, idle_ramp, _ = deferred_run(stack, IDLE_DAG_ID, n)
+        time.sleep(args.poll)
+        with_idle = measure_tree(triggerer, args.window)
 
-        time.sleep(args.poll)  # every trigger has polled at least once
+        run_id, ramp, most_holding = deferred_run(stack, DAG_ID, n)
+        time.sleep(args.poll)  # every gate has polled at least once
         before = transactions(release_db)
         usage = measure_tree(triggerer, args.window)
         per_minute = (transactions(release_db) - before) * 60 / args.window
-        after = count_states(stack, run_id)
+        after = count_states(stack, DAG_ID, run_id)
         pool = default_pool(stack)
 
     holding = after["running"] + after["queued"]
+    idle_added = with_idle.cpu_share - idle.cpu_share
+    gates_added = usage.cpu_share - with_idle.cpu_share
     print(
         f"""
   gates deferred                       {after["deferred"]} of {n} (ramp-up {ramp:.0f} s, at most
@@ -311,13 +351,16 @@ def in_airflow(args) -> None:
   holding a worker slot while waiting  {holding} task instances running or queued
   default pool while waiting           {pool["running_slots"]} running, {pool["queued_slots"]} queued, \
 {pool["deferred_slots"]} deferred (deferred take no slot)
-  triggerer CPU                        {usage.cpu_share:.1%} of a core ({idle.cpu_share:.1%} idle before)
-  triggerer memory (RSS, {usage.processes} processes)   {usage.rss_mb:.0f} MB ({idle.rss_mb:.0f} MB idle before)
+  triggerer CPU, idle                  {idle.cpu_share:.1%} of a core, RSS {idle.rss_mb:.0f} MB
+  floor: + {n} idle deferred tasks     {with_idle.cpu_share:.1%} of a core (+{idle_added:.1%}), \
+RSS {with_idle.rss_mb:.0f} MB (ramp-up {idle_ramp:.0f} s)
+  result: + {n} approval gates         {usage.cpu_share:.1%} of a core (+{gates_added:.1%}), \
+RSS {usage.rss_mb:.0f} MB ({usage.processes} processes)
+  gates added / idle tasks added       CPU x{gates_added / max(idle_added, 1e-9):.2f}
   release-DB transactions / min        {per_minute:.0f} (one poll for all gates: {60 / args.poll:.0f})
   floor (asyncpg, a query per gate)    CPU {base["cpu"]:.1%} of a core, RSS {base["rss_mb"]:.0f} MB, \
 {base["xact_per_min"]:.0f} transactions / min
-  triggerer vs floor                   CPU x{usage.cpu_share / max(base["cpu"], 1e-9):.2f}, \
-added CPU over idle x{(usage.cpu_share - idle.cpu_share) / max(base["cpu"], 1e-9):.2f}"""
+  gates added vs asyncpg floor         CPU x{gates_added / max(base["cpu"], 1e-9):.2f}"""
     )
     if holding:
         raise SystemExit(f"{holding} waiting gates hold a worker slot: they should all be deferred")
