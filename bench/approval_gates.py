@@ -46,7 +46,18 @@ from devstack.stack import Stack
 BASELINE, TARGET = "2026.20", "2026.22"
 DAG_ID = "bench_approval_gates"
 DEADLINE = "2099-01-01T00:00:00+00:00"  # the gates wait as long as the benchmark needs
-DAG_SOURCE = '''"""Benchmark: {count} approval gates of the release train waiting at once."""
+# both benchmark DAGs: run only when triggered, nothing else of the house defaults
+BENCH_DAG = """@dag(
+    dag_id="{dag_id}",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["bench"],
+    doc_md=__doc__,
+)
+"""
+DAG_SOURCE = (
+    '''"""Benchmark: {count} approval gates of the release train waiting at once."""
 import pendulum
 from airflow.sdk import dag
 
@@ -55,15 +66,9 @@ from release_train_airflow.operators import ApprovalGateOperator
 DEADLINE = {deadline!r}
 
 
-@dag(
-    dag_id="{dag_id}",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    tags=["bench"],
-    doc_md=__doc__,
-)
-def bench_approval_gates():
+'''
+    + BENCH_DAG
+    + """def bench_approval_gates():
     ApprovalGateOperator.partial(task_id="approval_gate", poll_interval={poll!r}).expand(
         plan=[
             {{"oem_id": oem_id, "installed": {after!r}, "aim": {until!r}, "settle_at": DEADLINE, "deadline": DEADLINE}}
@@ -73,29 +78,26 @@ def bench_approval_gates():
 
 
 bench_approval_gates()
-'''
+"""
+)
 
 IDLE_DAG_ID = "bench_idle_deferred"
-IDLE_DAG_SOURCE = '''"""Benchmark floor: {count} deferred tasks that wait idle, as any deferred task does."""
+IDLE_DAG_SOURCE = (
+    '''"""Benchmark floor: {count} deferred tasks that wait idle, as any deferred task does."""
 import pendulum
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import dag
 
 
-@dag(
-    dag_id="{dag_id}",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    tags=["bench"],
-    doc_md=__doc__,
-)
-def bench_idle_deferred():
+'''
+    + BENCH_DAG
+    + """def bench_idle_deferred():
     DateTimeSensorAsync.partial(task_id="idle").expand(target_time=[{deadline!r}] * {count})
 
 
 bench_idle_deferred()
-'''
+"""
+)
 
 
 def machine() -> str:
