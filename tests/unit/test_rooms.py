@@ -24,6 +24,13 @@ def python_files(*folders: str):
         yield from (REPO / folder).rglob("*.py")
 
 
+def product_nodes():
+    """Each ``(path, node)`` of the syntax trees of the code production runs."""
+    for path in python_files(*PRODUCT):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            yield path, node
+
+
 def imports_of(paths, forbidden: set[str]) -> list[str]:
     """Each ``path: module`` among ``paths`` that imports a package of ``forbidden``."""
     return [
@@ -47,10 +54,11 @@ def test_task_code_logs_instead_of_printing():
     """What a task says goes to its log through ``logging``; only the CLI prints."""
     offenders = [
         f"{path.relative_to(REPO)}:{node.lineno}"
-        for path in python_files(*PRODUCT)
+        for path, node in product_nodes()
         if path != DOMAIN / "cli.py"
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"
+        and isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "print"
     ]
     assert offenders == []
 
@@ -61,8 +69,7 @@ def test_product_waits_never_use_asyncio_wait_for():
     waits go through ``asyncio.timeout`` (``gate_poller.wait_at_most``)."""
     offenders = [
         f"{path.relative_to(REPO)}:{node.lineno}"
-        for path in python_files(*PRODUCT)
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+        for path, node in product_nodes()
         if isinstance(node, ast.Attribute)
         and node.attr == "wait_for"
         and isinstance(node.value, ast.Name)
