@@ -34,6 +34,8 @@ class _FeedChange(BaseModel):
     merged_at: Any
     # the roadmap items this change delivers; whether they exist is checked where the
     # roadmap is known (:func:`release_pipeline.roadmap.check_item_ids`)
+    # the change this one reverts (a revert and its change, both unshipped, cancel out)
+    reverts: str | None = Field(default=None, min_length=1, max_length=64)
     roadmap_items: list[Annotated[str, StringConstraints(pattern=ITEM_ID_PATTERN)]] = Field(
         default_factory=list, max_length=20
     )
@@ -94,6 +96,7 @@ def parse_changes(body: str | bytes) -> list[Change]:
                 breaking=parsed.breaking,
                 merged_at=parsed.merged_at,
                 roadmap_items=tuple(dict.fromkeys(parsed.roadmap_items)),
+                reverts=parsed.reverts,
             )
         )
     if problems:

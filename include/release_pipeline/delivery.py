@@ -5,9 +5,11 @@ decision is tested without Airflow, SSH or a database.
 
 The rules (README, "Release delivery"):
 
-- only releases that reached the vendor production are delivered, asked about, or
-  can block; releases are cumulative, so installing R brings every production
-  release between the instance's version and R;
+- only releases that reached the vendor production are delivered; builds are
+  cumulative (``release_pipeline.ledger``), so installing R brings every change of every
+  recorded release between the instance's version and R: a release that never reached
+  production is never installed, but its changes ship with the next one that did, are
+  asked about and can block it there;
 - a run aims at the newest production release of its cycle and settles on install
   day: the target is the newest production release up to which the OEM approved
   every change (one rejection or one pending change stops the count there), each
@@ -23,6 +25,7 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from release_pipeline.ledger import cancelled, carrier
 from release_pipeline.models import ChangeApproval, ReleaseStatus
 from release_pipeline.signoff_policy import DEFAULT_POLICY, SignoffPolicy, verdict
 
@@ -95,7 +98,8 @@ def aim(production: Iterable[str], *, installed: str, cycle_release: str) -> str
 
 @dataclass(frozen=True)
 class ReleaseApproval:
-    """One production release's changes as one OEM signed them off."""
+    """One production release's changes, those it carries included, as one OEM signed
+    them off."""
 
     release_id: str
     approved: tuple[str, ...] = ()
@@ -131,7 +135,8 @@ class SignoffAssessment:
 
     installed: str
     aim: str | None
-    releases: tuple[ReleaseApproval, ...]  # production releases in (installed, aim], oldest first
+    # production releases in (installed, aim], oldest first, each with what it ships
+    releases: tuple[ReleaseApproval, ...]
 
     @property
     def blocking(self) -> ReleaseApproval | None:
@@ -187,15 +192,22 @@ def assess(
     policy: SignoffPolicy = DEFAULT_POLICY,
 ) -> SignoffAssessment:
     """``production``: release ids that reached production; ``states``: the latest
-    decision of each of the OEM's approvers on their changes (a change no one decided
-    on has one row without a decision; a release without changes is approved as it
-    stands); ``policy``: the OEM's sign-off policy, which makes a state of them."""
+    decision of each of the OEM's approvers on every change of the recorded releases in
+    ``(installed, aim]`` (a change no one decided on has one row without a decision; a
+    release without changes is approved as it stands); ``policy``: the OEM's sign-off
+    policy, which makes a state of them. Each change counts with the production release
+    that ships it (its own, or the one it is carried into), and a change and its revert
+    that both ship cancel out (the ledger's rules L2 to L4)."""
     if aim is None:
         return SignoffAssessment(installed, None, ())
-    by_release: dict[str, dict[str, list[ChangeApproval]]] = {r: {} for r in production if installed < r <= aim}
-    for state in states:
-        if state.release_id in by_release:
-            by_release[state.release_id].setdefault(state.change_id, []).append(state)
+    shipping = sorted(r for r in production if installed < r <= aim)
+    by_release: dict[str, dict[str, list[ChangeApproval]]] = {r: {} for r in shipping}
+    in_span = [s for s in states if installed < s.release_id <= aim]
+    gone = cancelled({s.change_id: s.reverts for s in in_span})
+    for state in in_span:
+        home = carrier(state.release_id, shipping)
+        if home is not None and state.change_id not in gone:
+            by_release[home].setdefault(state.change_id, []).append(state)
     releases = []
     for release_id, changes in sorted(by_release.items()):
         verdicts = {change_id: verdict(policy, votes) for change_id, votes in changes.items()}

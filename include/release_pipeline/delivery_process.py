@@ -31,6 +31,7 @@ from release_pipeline.delivery import (
     plan_delivery,
 )
 from release_pipeline.idempotency import perform_once
+from release_pipeline.ledger import carrier, net
 from release_pipeline.models import DeliveryStatus, ReleaseStatus
 from release_pipeline.registry import Oem
 from release_pipeline.release_calendar import DeliveryCycle, ReleaseCalendar, UnknownRelease
@@ -123,7 +124,8 @@ def signoff_of(
     until: str | None,
     policy: SignoffPolicy = DEFAULT_POLICY,
 ) -> SignoffAssessment:
-    """The OEM's sign-off of the production releases in ``(installed, until]`` under its
+    """The OEM's sign-off of what its instance on ``installed`` newly runs with ``until``
+    (every change of the recorded releases in between, carried ones included) under its
     ``policy``, as the gate, the last look, the simulated year and ``release-train
     explain`` read it."""
     if until is None:
@@ -218,7 +220,7 @@ class DeliveryProcess:
                 "install_at": install_day.in_timezone("UTC").isoformat(),
             }
         target_row = repo.release(target)
-        delta = [c for c in repo.changes_between(running, target) if c.release_id in production]
+        delta = net(repo.changes_between(running, target))  # what the instance would newly run (L3, L4)
         try:
             checked = plan_delivery(
                 oem_id=oem.id,
@@ -260,8 +262,9 @@ class DeliveryProcess:
             )
             raise DeliveryEnded(f"OEM {oem.id!r} already runs {target}: nothing to do (recorded)")
         asked = repo.requested_release_ids(oem.id, after=running, until=target)
-        for release_id in sorted({c.release_id for c in delta} - asked):
-            if repo.request_approvals(release_id, [oem.id]):
+        unasked = {c.release_id for c in delta} - asked
+        for release_id in sorted(filter(None, {carrier(r, production) for r in unasked})):
+            if repo.request_approvals(release_id, [oem.id]):  # with what it carries (L2)
                 self.outbox.ask_signoff(oem, release_id)
         settle_at = oem.next_maintenance_opening(install_day).in_timezone("UTC")
         deadline = train.next_cycle(cycle).release.at.in_timezone("UTC") if oem.install_when_approved else settle_at

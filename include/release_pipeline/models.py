@@ -72,6 +72,7 @@ class Change:
     merged_at: dt.datetime
     release_id: str | None = None
     roadmap_items: tuple[str, ...] = ()  # the roadmap items it delivers (their ids)
+    reverts: str | None = None  # the id of the change this one reverts
 
     @classmethod
     def from_row(cls, row) -> Change:
@@ -86,6 +87,7 @@ class Change:
             breaking=row.breaking,
             merged_at=row.merged_at,
             release_id=row.release_id,
+            reverts=row.reverts,
         )
 
 
@@ -103,6 +105,7 @@ class ChangeApproval:
     approver: str | None = None  # None: no approver named (the OEM as one)
     event_id: int | None = None
     recorded_by: str | None = None
+    reverts: str | None = None  # the change's own: the change it reverts (the ledger's rule L4)
 
 
 @dataclass(frozen=True)

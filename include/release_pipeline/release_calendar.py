@@ -234,6 +234,9 @@ class ReleaseCalendar:
     def previous(self, release: Release) -> Release:
         return self.release(release.index - 1)
 
+    def following(self, release: Release) -> Release:
+        return self.release(release.index + 1)
+
     def releases_between(self, after: Release | None, until: Release) -> list[Release]:
         """Releases in ``(after, until]``; all of them up to ``until`` need a start."""
         first = until.index if after is None else after.index + 1

@@ -1,10 +1,13 @@
 """What a DAG run acts on when nobody said, and whether what it waits for can still come.
 
-A manual run with no parameters acts on what is in production now: the newest release
-that reached the vendor production (``production_release``, the deliveries), or the
-newest notes window whose releases are all settled and of which at least one reached
-production (``general_release_notes``). Nothing qualifying ends the run at once, with
-the reason, instead of a wait.
+A manual run of ``production_release`` with no parameters acts on the release due now
+(the ledger's rule L5): the newest release whose cut has passed; one not recorded is cut
+with every change since the last cut, one recorded but not settled is resumed, one in
+production has its sign-off (re)opened, and any other settled one is never recorded
+again: the run ends at once saying so. The deliveries act on the newest release that
+reached the vendor production, and ``general_release_notes`` on the newest notes window
+whose releases are all settled and of which at least one reached production. Nothing
+qualifying ends the run at once, with the reason, instead of a wait.
 
 A release that was never cut cannot settle: once a later release of the train is
 recorded, the schedule has moved on without it (catch-up is off, and runs of
@@ -16,6 +19,7 @@ tested without Airflow or a database.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -65,22 +69,41 @@ def _deployed(statuses: Mapping[str, str]) -> list[str]:
     return sorted(r for r, status in statuses.items() if status == ReleaseStatus.DEPLOYED)
 
 
-def _newest_deployed(statuses: Mapping[str, str]) -> str | None:
-    deployed = _deployed(statuses)
-    return deployed[-1] if deployed else None
-
-
-def newest_production_release(statuses: Mapping[str, str]) -> Choice:
-    """The newest release that reached the vendor production."""
-    newest = _newest_deployed(statuses)
-    if newest is None:
-        raise NothingToActOn(
-            f"no release has reached production yet ({len(statuses)} release(s) recorded, none deployed); "
-            "nothing to act on: give a release id to act on another one"
+def release_due(
+    train: ReleaseCalendar, now: dt.datetime, statuses: Mapping[str, str], baselines: Iterable[str] = ()
+) -> Choice:
+    """What a manual ``production_release`` run with no parameters acts on (L5): the
+    newest release whose cut has passed, when there is something to do about it.
+    ``baselines``: releases recorded as what the instances started on (never cut)."""
+    due = train.release_at(now)
+    status = statuses.get(due.id)
+    following = train.following(due)
+    next_cut = f"the next release, {following.id}, is cut {following.at.to_datetime_string()} ({train.tz.name})"
+    newer = sorted(r for r in statuses if r > due.id)
+    if newer:
+        raise NothingToActOn(f"releases after the one due now ({due.id}) are recorded already: {', '.join(newer)}")
+    if status is None:
+        last = max(statuses, default=None)
+        since = f"since the cut of {last}" if last else "since the previous release"
+        return Choice(
+            due.id,
+            (due.id,),
+            f"{due.id} is due (cut {due.at.to_datetime_string()}), not recorded yet: cut "
+            f"with every change merged {since}",
         )
-    newer = sorted(r for r in statuses if r > newest)
-    pending = f"; newer, not in production: {', '.join(f'{r} ({statuses[r]})' for r in newer)}" if newer else ""
-    return Choice(newest, (newest,), f"{newest} is the newest release in production{pending}")
+    if status not in SETTLED:
+        return Choice(due.id, (due.id,), f"{due.id} is recorded ({status}), not settled yet: resumed as recorded")
+    if status == ReleaseStatus.DEPLOYED and due.id not in baselines:
+        return Choice(
+            due.id, (due.id,), f"{due.id} is in production: its sign-off is (re)opened, nothing is recorded again"
+        )
+    what = "the baseline the instances started on" if due.id in baselines else f"settled ({status})"
+    carried = (
+        "; its changes are carried into the next cut"
+        if status in (ReleaseStatus.QA_REJECTED, ReleaseStatus.DEPLOY_FAILED)
+        else ""
+    )
+    raise NothingToActOn(f"the release due now, {due.id}, is {what} and is never recorded again{carried}; {next_cut}")
 
 
 def window_is_done(window: NotesWindow, statuses: Mapping[str, str]) -> bool:

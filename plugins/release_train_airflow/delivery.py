@@ -18,6 +18,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
 
 from release_pipeline.delivery_process import DeliveryEnded, DeliveryFailed, DeliveryProcess
+from release_pipeline.ledger import net
 from release_pipeline.notes import Audience, release_sections, render, render_release_notes
 from release_pipeline.registry import Oem
 from release_pipeline.vendor import load_vendor
@@ -113,11 +114,13 @@ class AirflowOutbox:
 
 
 def notes_since(oem: Oem, installed: str, target: str, asked: dict[str, list[dict]] | None = None):
-    """The OEM's notes for every production release after ``installed`` up to ``target``;
-    ``asked`` marks the changes that bring what this OEM asked for."""
+    """The OEM's notes for every production release after ``installed`` up to ``target``,
+    with every change the instance newly runs (those carried from releases that never
+    reached production listed as carried: the ledger); ``asked`` marks the changes that
+    bring what this OEM asked for."""
     repo, train = repository(), calendar()
     production = set(repo.production_release_ids(installed, target))
-    changes = [c for c in repo.changes_between(installed, target) if c.release_id in production]
+    changes = net(repo.changes_between(installed, target))
     releases = sorted(production) or [target]
     return render_release_notes(release_sections(train, releases, changes), Audience.oem(oem, load_vendor()), asked)
 

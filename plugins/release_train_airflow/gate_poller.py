@@ -55,7 +55,8 @@ async def wait_at_most(event: asyncio.Event, seconds: float) -> None:
 
 @dataclass(frozen=True)
 class Gate:
-    """What a gate waits on: an OEM's sign-off of the production releases in ``(after, until]``."""
+    """What a gate waits on: an OEM's sign-off of what an instance on ``after`` newly runs
+    with ``until``: every change of the recorded releases in ``(after, until]``."""
 
     oem_id: str
     after_release_id: str
@@ -130,7 +131,8 @@ class GatePoller:
         self._listening = asyncio.Event()
         # what the answers were built from
         self._span: tuple[str, str] | None = None
-        self._production: tuple[tuple[str, str | None], ...] | None = None
+        # (release, reached production, change, the change it reverts) of the span read
+        self._recorded: tuple[tuple[str, bool, str | None, str | None], ...] | None = None
         self._last_event_id: int | None = None
         self._decisions: dict[str, dict[str, dict[str, object]]] = {}  # OEM -> change -> approver -> latest row
         # what the next read must look at again
@@ -229,15 +231,17 @@ class GatePoller:
             rows = (await conn.execute(poll_query(*span))).all()
             self.statements += 1
             last_event_id = rows[0].last_event_id
-            production = tuple((r.release_id, r.change_id) for r in rows if r.release_id is not None)
-            if production != self._production or span != self._span:
-                full = True  # another release in production, or a gate beyond the span read so far
+            recorded = tuple(
+                (r.release_id, bool(r.deployed), r.change_id, r.reverts) for r in rows if r.release_id is not None
+            )
+            if recorded != self._recorded or span != self._span:
+                full = True  # another release cut or in production, or a gate beyond the span read so far
             if last_event_id is not None and self._last_event_id is not None and last_event_id < self._last_event_id:
                 full = True  # events went away (a restored database): trust nothing read before
             oems = {g.oem_id for g in gates}
             asked = dirty | (oems - self._decisions.keys())
             if not (full or asked or last_event_id != self._last_event_id):
-                return production, last_event_id, None, set()
+                return recorded, last_event_id, None, set()
             query = latest_decisions_query(
                 *span,
                 oem_ids=None if full else asked,
@@ -245,10 +249,10 @@ class GatePoller:
             )
             decisions = (await conn.execute(query)).all()
             self.statements += 1
-            return production, last_event_id, decisions, oems if full else asked
+            return recorded, last_event_id, decisions, oems if full else asked
 
-    def _apply(self, gates: list[Gate], span, production, last_event_id, decisions, reread: set[str]) -> None:
-        self._span, self._production, self._last_event_id = span, production, last_event_id
+    def _apply(self, gates: list[Gate], span, recorded, last_event_id, decisions, reread: set[str]) -> None:
+        self._span, self._recorded, self._last_event_id = span, recorded, last_event_id
         if decisions is not None:
             reread = (reread | {row.oem_id for row in decisions}) & {g.oem_id for g in gates}
             for oem_id in reread:
@@ -271,12 +275,12 @@ class GatePoller:
     def _answer(self, gate: Gate) -> GateAnswer:
         decided = self._decisions.get(gate.oem_id, {})
         states = [
-            change_approval(change_id, release_id, event)
-            for release_id, change_id in self._production or ()
+            change_approval(change_id, release_id, event, reverts)
+            for release_id, _, change_id, reverts in self._recorded or ()
             if change_id is not None and gate.covers(release_id)
             for event in sorted(decided.get(change_id, {}).values(), key=lambda e: e.event_id) or [None]
         ]
-        production = sorted({r for r, _ in self._production or () if gate.covers(r)})
+        production = sorted({r for r, deployed, _, _ in self._recorded or () if deployed and gate.covers(r)})
         return GateAnswer(production=tuple(production), states=tuple(states))
 
     def _tell_due(self) -> None:

@@ -36,7 +36,8 @@ def _window_notes(window: dict[str, Any], audience: Audience):  # the vendor's a
     deployed = [r for r in window["release_ids"] if getattr(repo.release(r), "status", None) == ReleaseStatus.DEPLOYED]
     if not deployed:
         return None
-    return render_release_notes(release_sections(train, deployed, repo.changes_of(deployed)), audience)
+    shipped = [c for r in deployed for c in repo.changes_shipped_by(r)]  # carried ones too (the ledger)
+    return render_release_notes(release_sections(train, deployed, shipped), audience)
 
 
 @task

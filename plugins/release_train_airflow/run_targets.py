@@ -14,7 +14,7 @@ from airflow.sdk import task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from release_pipeline.release_calendar import Release, UnknownRelease
-from release_pipeline.run_targets import Choice, NothingToActOn, newest_production_release
+from release_pipeline.run_targets import Choice, NothingToActOn, release_due
 from release_train_airflow.resources import calendar, registry, repository
 
 log = logging.getLogger(__name__)
@@ -53,10 +53,10 @@ def recorded_statuses() -> dict[str, str]:
     return {row.id: str(row.status) for row in repository().releases()}
 
 
-def choose(rule: Callable[..., Choice], *args) -> Choice:
+def choose(rule: Callable[..., Choice], *args, **kwargs) -> Choice:
     """Apply a choosing rule to the recorded releases and say what it chose and why."""
     try:
-        choice = rule(*args, recorded_statuses())
+        choice = rule(*args, statuses=recorded_statuses(), **kwargs)
     except NothingToActOn as exc:
         raise AirflowSkipException(f"manual run with no parameters: {exc}") from None
     log.info("manual run with no parameters: acts on %s: %s", choice.key, choice.reason)
@@ -65,7 +65,7 @@ def choose(rule: Callable[..., Choice], *args) -> Choice:
 
 def target_release(data_interval_end: dt.datetime, override: str | None) -> Release:
     """The release a run is for: the one named in the run's params, else for a manual
-    run the newest release in production (``release_pipeline.run_targets``), else the one
+    run the release due now (``release_pipeline.run_targets.release_due``), else the one
     the run's data interval ends with. The task log says which, and why."""
     train = calendar()
     if override:
@@ -76,7 +76,8 @@ def target_release(data_interval_end: dt.datetime, override: str | None) -> Rele
         log.info("acts on %s: given as param release_id", release.id)
         return release
     if is_manual_run():
-        return train.release_by_id(choose(newest_production_release).key)
+        due = choose(release_due, train, pendulum.now("UTC"), baselines=repository().baseline_ids())
+        return train.release_by_id(due.key)
     release = train.release_at(data_interval_end)
     log.info("acts on %s: the release this scheduled run's data interval ends with", release.id)
     return release

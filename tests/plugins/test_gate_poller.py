@@ -15,6 +15,7 @@ from release_pipeline.db import connect
 from release_pipeline.models import Decision
 from release_train_airflow import gate_poller
 from release_train_airflow.triggers import ApprovalGateTrigger
+from tests.plugins.conftest import approve_carried
 
 
 def gate(oem_id: str = "acme", poll_interval: float = 0.2, **overrides) -> ApprovalGateTrigger:
@@ -61,6 +62,7 @@ def count_statements(poller: gate_poller.GatePoller) -> list[str]:
 def test_many_gates_share_one_read_per_poll_interval(released):
     oems = [f"oem{n:03d}" for n in range(200)]
     released.request_approvals("2026.24", oems)
+    approve_carried(released, oems)
 
     async def scenario():
         waiting = [asyncio.ensure_future(first_payload(gate(oem, poll_interval=0.25))) for oem in oems]

@@ -197,9 +197,11 @@ def test_approval_gate_defers_while_a_change_is_pending(release_db):
 
 
 def test_approval_gate_does_not_defer_once_signed_off(release_db):
-    release_db.record_decision(
-        oem_id="nimbus", change_id="C-2026.24", decision=Decision.APPROVED, actor="a", channel="cli"
-    )
+    # 2026.24 was built after 2026.23 was cut: an instance getting it runs both changes
+    for change_id in ("C-2026.23", "C-2026.24"):
+        release_db.record_decision(
+            oem_id="nimbus", change_id=change_id, decision=Decision.APPROVED, actor="a", channel="cli"
+        )
     assert gate_operator().execute({}) == {"outcome": "settled", "summary": "every change up to 2026.24 approved"}
 
 

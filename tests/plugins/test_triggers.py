@@ -106,9 +106,19 @@ def test_serialize_holds_every_argument_and_nothing_else():
 # -- ApprovalGateTrigger ----------------------------------------------------------------------
 def test_full_approval_ends_the_wait(released):
     released.record_decision(oem_id="acme", change_id="C-24", decision=Decision.APPROVED, actor="a", channel="cli")
-    # 2026.23 never reached production: its change is neither asked for nor blocking
     event = first_event(gate())
     assert event == {"status": "done", "outcome": "settled", "summary": "every change up to 2026.24 approved"}
+
+
+def test_a_change_carried_from_a_release_rejected_in_qa_holds_the_gate_until_approved(released):
+    """2026.23 never reached production, but 2026.24 was built after it: its change is in
+    what the instance would run, so the gate waits for it and a rejection of it settles."""
+    released.record_decision(oem_id="acme", change_id="C-24", decision=Decision.APPROVED, actor="a", channel="cli")
+    released.record_decision(
+        oem_id="acme", change_id="C-2026.23", decision=Decision.REJECTED, actor="a", channel="cli", comment="no"
+    )
+    event = first_event(gate(), timeout=5)
+    assert event["outcome"] == "settled" and "C-2026.23 (release 2026.23) rejected" in event["summary"]
 
 
 def test_an_approval_given_while_waiting_ends_the_wait(released):
@@ -161,16 +171,20 @@ def config_with_policy(tmp_path, monkeypatch):
 
 def test_the_gate_applies_the_oems_policy_as_config_says_at_each_poll(released, config_with_policy):
     released.request_approvals("2026.24", ["nimbus"])
-    released.record_decision(
-        oem_id="nimbus", change_id="C-24", decision=Decision.APPROVED, actor="o", channel="portal",
-        approver="Olga Berg", approver_role="qa",
-    )  # fmt: skip
+    for change_id in ("C-2026.23", "C-24"):  # 2026.24's own change and the one it carries
+        released.record_decision(
+            oem_id="nimbus", change_id=change_id, decision=Decision.APPROVED, actor="o", channel="portal",
+            approver="Olga Berg", approver_role="qa",
+        )  # fmt: skip
     now = pendulum.now("UTC")
     one_of_two = first_event(
         gate(oem_id="nimbus", settle_at=now.add(seconds=0.3).isoformat(), deadline=now.add(seconds=0.3).isoformat())
     )
     assert one_of_two["outcome"] == "deadline"
-    assert one_of_two["summary"] == "C-24 (release 2026.24) waits for 1 more approval of Pat Kim (product)"
+    assert one_of_two["summary"] == (
+        "C-2026.23 (release 2026.24) waits for 1 more approval of Pat Kim (product); "
+        "C-24 (release 2026.24) waits for 1 more approval of Pat Kim (product)"
+    )
     # Pat leaves the policy: one of one, and Olga's approval suffices at the next poll
     with_policy(config_with_policy, "nimbus", "    signoff_policy:\n      approvers: [{name: Olga Berg, role: qa}]\n")
     assert first_event(gate(oem_id="nimbus"))["summary"] == "every change up to 2026.24 approved"
@@ -180,10 +194,11 @@ def test_a_waiting_gate_judges_again_when_the_oems_policy_is_edited(released, co
     """Nothing in the database changes: the poller sees config/oems.yaml change at a poll
     and wakes the gate, which applies the edited policy (one of one: Olga suffices)."""
     released.request_approvals("2026.24", ["nimbus"])
-    released.record_decision(
-        oem_id="nimbus", change_id="C-24", decision=Decision.APPROVED, actor="o", channel="portal",
-        approver="Olga Berg", approver_role="qa",
-    )  # fmt: skip
+    for change_id in ("C-2026.23", "C-24"):  # 2026.24's own change and the one it carries
+        released.record_decision(
+            oem_id="nimbus", change_id=change_id, decision=Decision.APPROVED, actor="o", channel="portal",
+            approver="Olga Berg", approver_role="qa",
+        )  # fmt: skip
     edit = threading.Timer(
         0.5,
         with_policy,

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pendulum
 import pytest
 from hypothesis import given
@@ -100,15 +102,36 @@ def test_a_pending_change_stops_the_target_too():
     assert result.reasons() == ["A (release 2026.22) not signed off"]
 
 
-def test_releases_that_never_reached_production_neither_count_nor_block():
-    # 2026.23 was rejected by QA: its change is not asked for and cannot hold the gate
+def test_changes_of_a_release_that_never_reached_production_ship_with_the_next_and_can_block_it():
+    # 2026.23 was rejected by QA: 2026.24 was built from main after it, so its change is
+    # carried into 2026.24 (the ledger's rule L2): asked for there, and blocking it
+    carried = state("Q", "2026.23")
     result = signoff(
         state("A", "2026.22", Decision.APPROVED),
-        state("Q", "2026.23"),
+        carried,
         state("C", "2026.24", Decision.APPROVED),
         production=("2026.22", "2026.24"),
     )
-    assert result.complete and result.target == "2026.24"
+    assert not result.complete and result.target == "2026.22"
+    assert result.blocking.release_id == "2026.24" and result.blocking.pending == ("Q",)
+    approved = signoff(
+        state("A", "2026.22", Decision.APPROVED),
+        state("Q", "2026.23", Decision.APPROVED),
+        state("C", "2026.24", Decision.APPROVED),
+        production=("2026.22", "2026.24"),
+    )
+    assert approved.complete and approved.target == "2026.24"
+    assert approved.change_ids() == ["A", "Q", "C"]
+
+
+def test_a_change_and_its_revert_that_ship_together_are_neither_asked_nor_blocking():
+    result = signoff(
+        state("A", "2026.22", Decision.APPROVED),
+        state("R", "2026.23"),  # reverted before 2026.24's cut
+        replace(state("V", "2026.24"), reverts="R"),
+        production=("2026.22", "2026.24"),
+    )
+    assert result.complete and result.target == "2026.24" and "R" not in result.change_ids()
 
 
 def test_a_production_release_without_changes_is_approved_as_it_stands():
@@ -160,10 +183,15 @@ def test_the_target_never_includes_a_change_not_approved(decisions, production):
     ]
     result = signoff(*states, production=tuple(sorted(production)), aim=max(production))
     target = result.target
+    # an instance getting the target runs every change cut up to it, whatever became of
+    # the release it was cut into (the ledger's rule L3)
     for change in states:
-        if target is not None and change.release_id in production and change.release_id <= target:
+        if target is not None and change.release_id <= target:
             assert change.decision == Decision.APPROVED
-    # and it is the newest such release: the next production release holds a blocker
+    # and it is the newest such release: the next production release brings a blocker
     later = [r for r in sorted(production) if target is None or r > target]
     if later:
-        assert any(c.release_id == later[0] and c.decision != Decision.APPROVED for c in states)
+        assert any(
+            (target is None or c.release_id > target) and c.release_id <= later[0] and c.decision != Decision.APPROVED
+            for c in states
+        )

@@ -108,8 +108,10 @@ def test_approvals_are_append_only_and_the_latest_event_wins(repo, calendar):
         recorded_by="cs.bob",
     )
     repo.record_decision(oem_id="globex", change_id="AVA-2", decision=Decision.APPROVED, actor="gil", channel="portal")
-    # the gate counts only releases that reached the vendor production
-    assert repo.approval_states("acme", "2026.22", "2026.24") == []
+    # the gate reads every change cut up to the release (an instance getting it runs them
+    # all, the ledger's rule L3); whether it may be installed is production_release_ids'
+    assert {s.change_id for s in repo.approval_states("acme", "2026.22", "2026.24")} == {"AVA-1", "AVA-2", "AVA-3"}
+    assert repo.production_release_ids("2026.22", "2026.24") == []
     for release_id in ("2026.23", "2026.24"):
         repo.set_release_status(release_id, ReleaseStatus.DEPLOYED, actor="test")
     assert repo.production_release_ids("2026.22", "2026.24") == ["2026.23", "2026.24"]

@@ -12,8 +12,8 @@ from release_pipeline.run_targets import (
     SETTLED,
     NothingToActOn,
     never_cut,
-    newest_production_release,
     newest_settled_window,
+    release_due,
     settled_status,
     unsettled,
     window_is_done,
@@ -23,15 +23,42 @@ TRAIN = ReleaseCalendar(CalendarConfig(timezone="Europe/Amsterdam", anchor="2026
 DEPLOYED, CUT, REJECTED = ReleaseStatus.DEPLOYED, ReleaseStatus.CUT, ReleaseStatus.QA_REJECTED
 
 
-def test_the_newest_release_in_production_is_chosen_and_said_why():
-    choice = newest_production_release({"2026.22": DEPLOYED, "2026.23": DEPLOYED, "2026.24": CUT})
-    assert (choice.key, choice.release_ids) == ("2026.23", ("2026.23",))
-    assert choice.reason == "2026.23 is the newest release in production; newer, not in production: 2026.24 (cut)"
+# 2026.24's cut is Thursday 26 November 2026 10:00 in Amsterdam; 2026.25 two weeks later
+AFTER_24 = TRAIN.release_by_id("2026.24").at.add(days=3)
+
+
+def test_a_manual_cut_takes_the_release_due_now_when_it_is_not_recorded():
+    """The issue's case: the baseline is 2026.22, 2026.23 was never cut: 2026.24 is due."""
+    choice = release_due(TRAIN, AFTER_24, {"2026.22": DEPLOYED}, baselines={"2026.22"})
+    assert choice.key == "2026.24"
+    assert "not recorded yet: cut with every change merged since the cut of 2026.22" in choice.reason
+
+
+def test_a_manual_cut_resumes_the_release_due_when_it_is_not_settled():
+    choice = release_due(TRAIN, AFTER_24, {"2026.24": ReleaseStatus.QA_APPROVED})
+    assert choice.key == "2026.24" and "not settled yet: resumed as recorded" in choice.reason
+
+
+def test_a_manual_cut_reopens_the_sign_off_of_the_release_due_in_production():
+    choice = release_due(TRAIN, AFTER_24, {"2026.24": DEPLOYED})
+    assert choice.key == "2026.24" and "sign-off is (re)opened, nothing is recorded again" in choice.reason
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [
+        (REJECTED, "settled (qa_rejected) and is never recorded again; its changes are carried into the next cut"),
+        (ReleaseStatus.EMPTY, "settled (empty) and is never recorded again"),
+        (DEPLOYED, "the baseline the instances started on"),
+    ],
+)
+def test_a_manual_cut_of_a_settled_release_ends_at_once_naming_the_next(status, said):
+    with pytest.raises(NothingToActOn, match="2026.25, is cut 2026-12-10 10:00:00") as ended:
+        release_due(TRAIN, AFTER_24, {"2026.24": status}, baselines={"2026.24"} if status == DEPLOYED else ())
+    assert said in str(ended.value)
 
 
 def test_nothing_in_production_is_nothing_to_act_on():
-    with pytest.raises(NothingToActOn, match=r"no release has reached production yet \(1 release\(s\) recorded"):
-        newest_production_release({"2026.24": CUT})
     with pytest.raises(NothingToActOn):
         newest_settled_window(TRAIN, {})
 
@@ -80,15 +107,19 @@ STATUS = st.sampled_from([*ReleaseStatus])
 TRAIN_STATES = st.dictionaries(st.sampled_from(IDS), STATUS, max_size=len(IDS))
 
 
-@given(TRAIN_STATES)
-def test_the_release_chosen_is_in_production_and_none_newer_is(statuses):
+@given(TRAIN_STATES, st.integers(0, 30 * 24), st.sets(st.sampled_from(IDS)))
+def test_a_manual_cut_never_records_a_settled_release_again_nor_cuts_behind_the_train(statuses, hours, baselines):
+    now = TRAIN.release_by_id(IDS[0]).at.add(hours=hours * 7)
+    due = TRAIN.release_at(now)
     try:
-        choice = newest_production_release(statuses)
+        choice = release_due(TRAIN, now, statuses, baselines=baselines)
     except NothingToActOn:
-        assert DEPLOYED not in statuses.values()
+        assert due.id in statuses or any(r > due.id for r in statuses)
         return
-    assert statuses[choice.key] == DEPLOYED
-    assert not any(r > choice.key and s == DEPLOYED for r, s in statuses.items())
+    assert choice.key == due.id  # the release due now, never an older one
+    assert not any(r > choice.key for r in statuses)
+    status = statuses.get(choice.key)
+    assert status is None or status not in SETTLED or (status == DEPLOYED and choice.key not in baselines)
 
 
 @given(TRAIN_STATES)

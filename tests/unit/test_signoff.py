@@ -3,7 +3,7 @@ rules the portal and the CLI share, so each refusal is checked once, here."""
 
 import pytest
 
-from release_pipeline.models import Decision, DeliveryStatus
+from release_pipeline.models import Decision, DeliveryStatus, ReleaseStatus
 from release_pipeline.signoff import Conflict, Invalid, NotFound, decide, release_for, releases_for
 from release_pipeline.status import status_matrix
 from release_pipeline.tokens import authenticate, hash_token, issue_token
@@ -17,6 +17,8 @@ def two_releases(repo, calendar):
     repo.set_installed_version("acme", "2026.22")
     cut(repo, calendar, "2026.23", "CHG-1")
     cut(repo, calendar, "2026.24", "CHG-2", "CHG-3")
+    for release in ("2026.22", "2026.23", "2026.24"):  # each in production: asked on its own
+        repo.set_release_status(release, ReleaseStatus.DEPLOYED, actor="test")
     for release in ("2026.23", "2026.24"):
         repo.request_approvals(release, ["acme", "globex"])
     return repo

@@ -14,13 +14,26 @@ from sqlalchemy import Row, and_, func, or_, select, update
 
 from release_pipeline.db import schema as t
 from release_pipeline.db.store import Store, utc_now
+from release_pipeline.ledger import net
 from release_pipeline.models import Change, ReleaseDbError, ReleaseStatus
 from release_pipeline.release_calendar import Release
+
+BASELINE = "baseline"  # a release recorded as what the instances run, never cut
 
 
 def release_recorded(conn, release_id: str) -> bool:
     """Whether ``release_id`` is recorded, inside the caller's transaction."""
     return conn.execute(select(t.releases.c.id).where(t.releases.c.id == release_id)).first() is not None
+
+
+def previous_production(conn, release_id: str) -> str | None:
+    """The newest release before ``release_id`` that reached production, inside the
+    caller's transaction."""
+    releases = t.releases.c
+    query = select(func.max(releases.id)).where(
+        releases.id < release_id, releases.status == str(ReleaseStatus.DEPLOYED)
+    )
+    return conn.scalar(query)
 
 
 def change_ids_of(conn, release_id: str) -> list[str]:
@@ -101,6 +114,7 @@ class ReleaseStore(Store):
                             "description": c.description,
                             "breaking": c.breaking,
                             "merged_at": c.merged_at,
+                            "reverts": c.reverts,
                             "created_at": now,
                         }
                         for c in changes
@@ -121,13 +135,37 @@ class ReleaseStore(Store):
                     train_index=release.index,
                     release_at=release.at,
                     status=ReleaseStatus.DEPLOYED,
-                    status_reason=f"baseline: {reason}",
+                    status_reason=f"{BASELINE}: {reason}",
+                    changes_until=release.at,  # what the instances run: the next cut starts here
                     created_at=now,
                     updated_at=now,
                 )
             )
-            self._event(conn, release.id, "baseline", actor, reason, now)
+            self._event(conn, release.id, BASELINE, actor, reason, now)
         return True
+
+    def baseline_ids(self) -> set[str]:
+        """Releases recorded as a baseline (:meth:`record_baseline_release`)."""
+        events = t.release_events.c
+        with self.engine.connect() as conn:
+            return set(conn.scalars(select(events.release_id).where(events.event == BASELINE).distinct()))
+
+    def last_cut(self, before_release_id: str | None = None) -> Row | None:
+        """The newest recorded release (before ``before_release_id``), whatever became of it:
+        where the next cut's span starts (the ledger's rule L1)."""
+        releases = t.releases.c
+        query = select(t.releases).order_by(releases.id.desc()).limit(1)
+        if before_release_id is not None:
+            query = query.where(releases.id < before_release_id)
+        return self._first(query)
+
+    def changes_shipped_by(self, release_id: str) -> list[Change]:
+        """What a production release brings over the production release before it: its own
+        changes and those carried from releases between that never reached production
+        (L2), less the changes and reverts that cancel out (L4)."""
+        with self.engine.connect() as conn:
+            previous = previous_production(conn, release_id)
+        return net(self.changes_between(previous, release_id))
 
     def release(self, release_id: str) -> Row | None:
         return self._first(select(t.releases).where(t.releases.c.id == release_id))

@@ -93,6 +93,8 @@ release_changes = Table(
     Column("description", Text, nullable=False),
     Column("breaking", Boolean, nullable=False),
     Column("merged_at", UtcDateTime, nullable=False),
+    # the change this one reverts, as the change source says (the ledger's rule L4)
+    Column("reverts", String(64)),
     _created(),
 )
 

@@ -17,8 +17,9 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import Row, and_, func, or_, select, true
 
 from release_pipeline.db import schema as t
-from release_pipeline.db.releases import change_ids_of
+from release_pipeline.db.releases import previous_production
 from release_pipeline.db.store import Store, utc_now, where_given
+from release_pipeline.ledger import cancelled
 from release_pipeline.models import ChangeApproval, Decision, ReleaseDbError, ReleaseStatus
 
 
@@ -35,21 +36,34 @@ def latest_per_approver(oem_column, change_column):
     return and_(events.oem_id == oem_column, events.change_id == change_column, events.id == latest)
 
 
+def shipped_changes(conn, release_id: str) -> list[tuple[str, str]]:
+    """``(change_id, the release it was cut into)`` of every change the production release
+    ``release_id`` ships over the one before it, inside the caller's transaction."""
+    changes = t.release_changes.c
+    span = changes.release_id <= release_id
+    if (previous := previous_production(conn, release_id)) is not None:
+        span = and_(span, changes.release_id > previous)
+    rows = conn.execute(select(changes.change_id, changes.release_id, changes.reverts).where(span)).all()
+    gone = cancelled({row.change_id: row.reverts for row in rows})
+    return sorted((row.change_id, row.release_id) for row in rows if row.change_id not in gone)
+
+
 def approval_states_query(oem_id: str, after_release_id: str | None, until_release_id: str):
-    """The approval gate's single query: every change of a release in ``(after, until]``
-    that reached the vendor production (only those are asked for, so only those can
-    block), with the latest decision of each of the OEM's approvers on it (one row per
-    approver who decided; one row without a decision when no one did). Shared by the
-    repository and the triggers' async reader; the policy is applied in Python
-    (``release_pipeline.signoff_policy.verdict``)."""
+    """The approval gate's single query: every change of a recorded release in ``(after,
+    until]``, whatever became of that release (an instance getting ``until`` runs them
+    all: the ledger's rule L3), with the latest decision of each of the OEM's approvers
+    on it (one row per approver who decided; one row without a decision when no one did).
+    Shared by the repository and the triggers' async reader; the ledger and the policy
+    are applied in Python (``release_pipeline.delivery.assess``)."""
     changes, events = t.release_changes.c, t.approval_events
-    condition = and_(changes.release_id <= until_release_id, t.releases.c.status == str(ReleaseStatus.DEPLOYED))
+    condition = changes.release_id <= until_release_id
     if after_release_id is not None:
         condition = and_(condition, changes.release_id > after_release_id)
     return (
         select(
             changes.change_id,
             changes.release_id,
+            changes.reverts,
             events.c.decision,
             events.c.actor,
             events.c.comment,
@@ -58,11 +72,7 @@ def approval_states_query(oem_id: str, after_release_id: str | None, until_relea
             events.c.id.label("event_id"),
             events.c.recorded_by,
         )
-        .select_from(
-            t.release_changes.join(t.releases, t.releases.c.id == changes.release_id).outerjoin(
-                events, latest_per_approver(oem_id, changes.change_id)
-            )
-        )
+        .select_from(t.release_changes.outerjoin(events, latest_per_approver(oem_id, changes.change_id)))
         .where(condition)
         .order_by(changes.release_id, changes.change_id, events.c.id)
     )
@@ -86,14 +96,17 @@ def release_statuses_query(release_ids: Sequence[str]):
     return select(t.releases.c.id, t.releases.c.status).where(t.releases.c.id.in_(list(release_ids)))
 
 
-def change_approval(change_id: str, release_id: str, event=None) -> ChangeApproval:
+def change_approval(change_id: str, release_id: str, event=None, reverts: str | None = None) -> ChangeApproval:
     """A change's sign-off state from one approver's latest event on it (None: no one
     decided yet)."""
     if event is None:
-        return ChangeApproval(change_id, release_id, decision=None, actor=None, comment=None, decided_at=None)
+        return ChangeApproval(
+            change_id, release_id, decision=None, actor=None, comment=None, decided_at=None, reverts=reverts
+        )
     return ChangeApproval(
         change_id=change_id,
         release_id=release_id,
+        reverts=reverts,
         decision=Decision(event.decision),
         actor=event.actor,
         comment=event.comment,
@@ -105,20 +118,22 @@ def change_approval(change_id: str, release_id: str, event=None) -> ChangeApprov
 
 
 def _change_approval(row) -> ChangeApproval:
-    return change_approval(row.change_id, row.release_id, row if row.decision else None)
+    return change_approval(row.change_id, row.release_id, row if row.decision else None, row.reverts)
 
 
 class SignoffStore(Store):
     def request_approvals(self, release_id: str, oem_ids: Iterable[str]) -> int:
-        """Ask each OEM to sign off every change of the release; returns how many
-        requests are new (a rerun adds none)."""
+        """Ask each OEM to sign off every change the production release ``release_id``
+        ships: its own and those it carries (L2), less what cancels out (L4); each request
+        names the release the change was cut into. Returns how many requests are new (a
+        rerun adds none)."""
         now = utc_now()
         with self.engine.begin() as conn:
-            change_ids = change_ids_of(conn, release_id)
+            shipped = shipped_changes(conn, release_id)
             rows = [
-                {"oem_id": oem, "change_id": change, "release_id": release_id, "requested_at": now}
+                {"oem_id": oem, "change_id": change, "release_id": origin, "requested_at": now}
                 for oem in oem_ids
-                for change in change_ids
+                for change, origin in shipped
             ]
             if not rows:
                 return 0
@@ -303,6 +318,7 @@ class SignoffStore(Store):
                 changes.description,
                 changes.breaking,
                 changes.merged_at,
+                changes.reverts,
                 events.c.id.label("event_id"),
                 events.c.decision,
                 events.c.actor,
@@ -390,26 +406,40 @@ def notify_signoff(conn, oem_id: str) -> None:
         conn.execute(select(func.pg_notify(SIGNOFF_CHANNEL, oem_id)))
 
 
-def _production_changes(after_release_id: str, until_release_id: str):
+def _recorded_changes(after_release_id: str, until_release_id: str):
+    """Every recorded release in ``(after, until]`` with its changes (an instance getting
+    one of them runs them all: L3) and whether it reached production."""
     r, c = t.releases.c, t.release_changes.c
     return (
-        select(r.id.label("release_id"), c.change_id)
+        select(
+            r.id.label("release_id"),
+            (r.status == str(ReleaseStatus.DEPLOYED)).label("deployed"),
+            c.change_id,
+            c.reverts,
+        )
         .select_from(t.releases.outerjoin(t.release_changes, c.release_id == r.id))
-        .where(r.id > after_release_id, r.id <= until_release_id, r.status == str(ReleaseStatus.DEPLOYED))
+        .where(r.id > after_release_id, r.id <= until_release_id)
     )
 
 
 def poll_query(after_release_id: str, until_release_id: str):
-    """One row per change of a production release in ``(after, until]`` (``change_id``
-    None for a release without changes), each carrying ``last_event_id``: the newest
-    approval event's id. Always at least one row (release None when none is in range)."""
+    """One row per change of a recorded release in ``(after, until]`` (``change_id`` None
+    for a release without changes), with whether its release reached production, each
+    carrying ``last_event_id``: the newest approval event's id. Always at least one row
+    (release None when none is in range)."""
     events = t.approval_events.c
     newest = select(func.max(events.id).label("last_event_id")).subquery()
-    production = _production_changes(after_release_id, until_release_id).subquery()
+    recorded = _recorded_changes(after_release_id, until_release_id).subquery()
     return (
-        select(newest.c.last_event_id, production.c.release_id, production.c.change_id)
-        .select_from(newest.outerjoin(production, true()))
-        .order_by(production.c.release_id, production.c.change_id)
+        select(
+            newest.c.last_event_id,
+            recorded.c.release_id,
+            recorded.c.deployed,
+            recorded.c.change_id,
+            recorded.c.reverts,
+        )
+        .select_from(newest.outerjoin(recorded, true()))
+        .order_by(recorded.c.release_id, recorded.c.change_id)
     )
 
 
@@ -420,7 +450,7 @@ def latest_decisions_query(
     oem_ids: Iterable[str] | None = None,
     since_event_id: int | None = None,
 ):
-    """The latest decision of each approver of each OEM on each change of the production
+    """The latest decision of each approver of each OEM on each change of the recorded
     releases in ``(after, until]`` (``approver`` '' when the OEM signs off as one),
     walking the (oem_id, change_id, approver, id) index; the OEM's policy makes a state
     of them (``release_pipeline.signoff_policy.verdict``).
@@ -428,7 +458,7 @@ def latest_decisions_query(
     ``oem_ids`` None reads every OEM; otherwise those OEMs, plus every OEM with an
     event newer than ``since_event_id``."""
     latest_event = t.approval_events.alias("latest_event")
-    changes = _production_changes(after_release_id, until_release_id).with_only_columns(t.release_changes.c.change_id)
+    changes = _recorded_changes(after_release_id, until_release_id).with_only_columns(t.release_changes.c.change_id)
     condition = latest_event.c.change_id.in_(changes)
     if oem_ids is not None:
         who = latest_event.c.oem_id.in_(sorted(oem_ids))

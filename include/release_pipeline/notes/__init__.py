@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from release_pipeline.ledger import carried, carrier
 from release_pipeline.models import Change, ChangeType
 from release_pipeline.notes.whitelabel import BrandingLeak, Guard, Leak, Whitelabel
 from release_pipeline.registry import Oem
@@ -153,14 +154,16 @@ def release_sections(
 ) -> list[ReleaseNotesInput]:
     """One section per release of ``release_ids``, in that order, at its calendar moment,
     with its changes among ``changes``: the notes of several releases (an OEM's delivery,
-    a notes window)."""
-    changes = list(changes)
+    a notes window). A change of a release not among them (one that never reached
+    production) is listed with the release that carries it (the ledger's rule L2)."""
+    release_ids, changes = list(release_ids), list(changes)
     return [
-        ReleaseNotesInput(r, train.release_by_id(r).at, [c for c in changes if c.release_id == r]) for r in release_ids
+        ReleaseNotesInput(r, train.release_by_id(r).at, [c for c in changes if carrier(c.release_id, release_ids) == r])
+        for r in release_ids
     ]
 
 
-def _change(change: Change, show_release: bool, asked: Mapping[str, Sequence[dict]]) -> dict[str, Any]:
+def _change(change: Change, section: str, show_release: bool, asked: Mapping[str, Sequence[dict]]) -> dict[str, Any]:
     return {
         "id": change.id,
         "title": change.title,
@@ -168,7 +171,9 @@ def _change(change: Change, show_release: bool, asked: Mapping[str, Sequence[dic
         "component": change.component,
         "type_label": TYPE_LABELS[change.type],
         "breaking": change.breaking,
-        "release_id": change.release_id if show_release else None,
+        "release_id": section if show_release else None,
+        # cut into a release that never reached production, shipped with this one (L2)
+        "carried_from": change.release_id if carried(section, change.release_id) else None,
         # the roadmap items this audience asked for and this change delivers
         "asked_for": [item["title"] for item in asked.get(change.id, ())],
     }
@@ -185,7 +190,10 @@ def release_notes_context(
     ordered = sorted(releases, key=lambda r: r.release_id, reverse=True)
     several = len(ordered) > 1
     breaking = [
-        _change(c, several, asked) for r in ordered for c in sorted(r.changes, key=lambda c: c.id) if c.breaking
+        _change(c, r.release_id, several, asked)
+        for r in ordered
+        for c in sorted(r.changes, key=lambda c: c.id)
+        if c.breaking
     ]
     sections = []
     for release in ordered:
@@ -195,7 +203,9 @@ def release_notes_context(
                 (c for c in release.changes if c.type == change_type and not c.breaking), key=lambda c: c.id
             )
             if changes:
-                groups.append({"label": label, "changes": [_change(c, False, asked) for c in changes]})
+                groups.append(
+                    {"label": label, "changes": [_change(c, release.release_id, False, asked) for c in changes]}
+                )
         sections.append(
             {
                 "release_id": release.release_id,
