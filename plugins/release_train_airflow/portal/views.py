@@ -25,6 +25,7 @@ from release_pipeline.signoff import (
     SignoffError,
     releases_for,
 )
+from release_pipeline.trace import UnknownChange, trace
 from release_train_airflow.portal.auth import Caller
 
 log = logging.getLogger(__name__)
@@ -193,6 +194,53 @@ def deliveries(caller: Caller) -> dict:
         else None,
         "schedule": schedule,
         "history": history,
+    }
+
+
+def change_trace(caller: Caller, change_id: str) -> dict:
+    """One change as the caller's own instance sees it: when it reached production (the
+    release that shipped it), whether the OEM was asked, its own decisions, and whether
+    and since when its instance runs it. Raises ``NotFound`` for a change the OEM was
+    never asked about and does not run, in the same words as for an unknown id: never
+    says whether it exists for another OEM. Nothing of other OEMs is read."""
+    not_yours = NotFound(f"change {change_id!r} was never asked of {caller.oem.id} and does not run on its instance")
+    try:
+        found = trace(caller.repo, change_id, [caller.oem])
+    except UnknownChange:
+        raise not_yours from None
+    (mine,) = found.oems
+    if mine.asked_for is None and mine.running is None:
+        raise not_yours
+    c, carrier = found.change, found.path.carrier
+    return {
+        "id": c.id,
+        "type": str(c.type),
+        "component": branded(caller, c.component),
+        "title": branded(caller, c.title),
+        "description": branded(caller, c.description),
+        "breaking": c.breaking,
+        "released": {"release_id": carrier, "at": local(caller, found.in_production_at)} if carrier else None,
+        "asked": {"release_id": mine.asked_for, "at": local(caller, mine.asked_at)} if mine.asked_for else None,
+        "state": mine.verdict.state if mine.verdict else None,
+        "decisions": [
+            {
+                "decision": str(d.decision),
+                "by": branded(caller, d.approver or d.actor),
+                "role": d.approver_role,
+                "recorded_by": branded(caller, d.recorded_by),
+                "channel": d.channel,
+                "at": local(caller, d.decided_at),
+                "comment": branded(caller, d.comment),
+                "counts": d.event_id in mine.counting,
+            }
+            for d in mine.decisions
+        ],
+        "waiting_for": branded(caller, mine.verdict.waiting_for()) if mine.verdict else None,
+        "runs": mine.runs,
+        "running_since": {"release_id": mine.running.release_id, "since": local(caller, mine.running.at)}
+        if mine.running
+        else None,
+        "answer": branded(caller, mine.answer(lambda moment: caller.audience.local(moment).format("YYYY-MM-DD HH:mm"))),
     }
 
 
