@@ -12,6 +12,7 @@ import logging
 
 from release_pipeline.deadlines import signoff_deadline
 from release_pipeline.forecast import forecast, next_install_cycle
+from release_pipeline.models import Change
 from release_pipeline.notes import Guard, ReleaseNotesInput, render_release_notes
 from release_pipeline.release_calendar import UnknownRelease
 from release_pipeline.roadmap import CATEGORY_LABELS, FeedbackLimitReached, check_feedback_allowance, oem_view
@@ -83,8 +84,8 @@ def policy(caller: Caller):
     return caller.oem.signoff_policy
 
 
-def change(caller: Caller, signoff: ChangeSignoff) -> dict:
-    c = signoff.change
+def change_texts(caller: Caller, c: Change) -> dict:
+    """A change as the OEM reads it: its id and kind, its texts white-labelled."""
     return {
         "id": c.id,
         "type": str(c.type),
@@ -92,6 +93,12 @@ def change(caller: Caller, signoff: ChangeSignoff) -> dict:
         "title": branded(caller, c.title),
         "description": branded(caller, c.description),
         "breaking": c.breaking,
+    }
+
+
+def change(caller: Caller, signoff: ChangeSignoff) -> dict:
+    return {
+        **change_texts(caller, signoff.change),
         "state": signoff.state,
         "decided_by": branded(caller, signoff.actor),
         "recorded_by": branded(caller, signoff.recorded_by),
@@ -211,14 +218,9 @@ def change_trace(caller: Caller, change_id: str) -> dict:
     (mine,) = found.oems
     if mine.asked_for is None and mine.running is None:
         raise not_yours
-    c, carrier = found.change, found.path.carrier
+    carrier = found.path.carrier
     return {
-        "id": c.id,
-        "type": str(c.type),
-        "component": branded(caller, c.component),
-        "title": branded(caller, c.title),
-        "description": branded(caller, c.description),
-        "breaking": c.breaking,
+        **change_texts(caller, found.change),
         "released": {"release_id": carrier, "at": local(caller, found.in_production_at)} if carrier else None,
         "asked": {"release_id": mine.asked_for, "at": local(caller, mine.asked_at)} if mine.asked_for else None,
         "state": mine.verdict.state if mine.verdict else None,
