@@ -799,6 +799,112 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_trace(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("change_id", metavar="CHANGE_ID", help="the change's id, e.g. CHG-1003")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    """A change's path: merged, cut into which release, carried through which, QA and production,
+    and per enabled OEM asked, decided by whom, installed when; ends with one answer per OEM."""
+    from release_pipeline.trace import UnknownChange, trace
+
+    try:
+        inputs.CHANGE.check("CHANGE_ID", args.change_id)
+    except inputs.InvalidInput as exc:
+        raise UsageError(str(exc)) from None
+    oems = load_registry(args.config_dir / "oems.yaml" if args.config_dir else None).enabled
+    try:
+        found = trace(_repository(args), args.change_id, oems)
+    except UnknownChange as exc:
+        raise UsageError(exc.args[0]) from None
+    answer = trace_json(found)
+    if args.json:
+        print(json.dumps(answer, indent=2))
+        return 0
+    change, path = answer["change"], answer["path"]
+    print(f"{change['id']}: {change['title']} ({change['type']}, {change['component']})")
+    print(f"  merged {answer['merged_at']}, cut into {path['cut_into']}")
+    if path["carried_into"]:
+        print(f"  carried into {', '.join(path['carried_into'])}")
+    shipped = f"with {path['carrier']} at {answer['in_production_at']}" if path["carrier"] else "not yet"
+    print(f"  in production: {shipped}")
+    for release in answer["releases"]:
+        print(f"release {release['release']} ({release['status']})")
+        for event in release["events"]:
+            detail = f": {event['detail']}" if event["detail"] else ""
+            print(f"  {event['at']}  {event['event']} by {event['actor']}{detail}")
+    for oem in answer["oems"]:
+        asked = f"asked {oem['asked']['at']} (release {oem['asked']['release']})" if oem["asked"] else "not asked"
+        print(f"{oem['oem']}: {asked}" + (f"; {oem['state']}" if oem["state"] else ""))
+        for d in oem["decisions"]:
+            who = d["approver"] or d["actor"]
+            said = f"  {d['at']}  {d['decision']} by {who}" + (f" ({d['role']})" if d["role"] else "")
+            said += f", recorded by {d['recorded_by']}" if d["recorded_by"] else ""
+            said += f" via {d['channel']}" + (f": {d['comment']}" if d["comment"] else "")
+            print(said + ("" if d["counts"] else " [superseded]"))
+        if oem["running_since"]:
+            print(f"  installed with {oem['running_since']['release']} at {oem['running_since']['at']}")
+    print(f"does each OEM have {change['id']}? (times in UTC)")
+    for oem in answer["oems"]:
+        print(f"  {oem['oem']}: {oem['answer']}")
+    return 0
+
+
+def trace_json(found) -> dict:
+    """``release-train trace``'s answer: text and ``--json`` print the same, times as
+    the CLI shows them (UTC, to the minute)."""
+    change, path = found.change, found.path
+    return {
+        "change": {
+            "id": change.id,
+            "title": change.title,
+            "type": str(change.type),
+            "component": change.component,
+            "breaking": change.breaking,
+        },
+        "merged_at": _when(change.merged_at),
+        "path": {"cut_into": path.release_id, "carried_into": list(path.carried_into), "carrier": path.carrier},
+        "in_production_at": _when(found.in_production_at) if path.carrier else None,
+        "releases": [
+            {
+                "release": release_id,
+                "status": found.statuses[release_id],
+                "events": [
+                    {"event": e.event, "at": _when(e.created_at), "actor": e.actor, "detail": e.detail}
+                    for e in found.events[release_id]
+                ],
+            }
+            for release_id in path.releases
+        ],
+        "oems": [
+            {
+                "oem": o.oem.id,
+                "asked": {"release": o.asked_for, "at": _when(o.asked_at)} if o.asked_for else None,
+                "state": o.verdict.state if o.verdict else None,
+                "decisions": [
+                    {
+                        "decision": str(d.decision),
+                        "approver": d.approver,
+                        "role": d.approver_role,
+                        "actor": d.actor,
+                        "recorded_by": d.recorded_by,
+                        "channel": d.channel,
+                        "at": _when(d.decided_at),
+                        "comment": d.comment,
+                        "counts": d.event_id in o.counting,
+                    }
+                    for d in o.decisions
+                ],
+                "runs": o.runs,
+                "running_since": {"release": o.running.release_id, "at": _when(o.running.at)} if o.running else None,
+                "answer": o.answer(_when),
+            }
+            for o in found.oems
+        ],
+    }
+
+
 def _configure_status(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--release", action="append", help="a release column (repeat); default: the last ones")
@@ -972,6 +1078,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argpars
     "status": (cmd_status, _configure_status),
     "explain": (cmd_explain, _configure_explain),
     "forecast": (cmd_forecast, _configure_forecast),
+    "trace": (cmd_trace, _configure_trace),
     "held": (cmd_held, _configure_held),
     "change": (cmd_change, _configure_change),
 }

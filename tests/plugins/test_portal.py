@@ -41,6 +41,11 @@ CROSS_OEM = {
         404,
         lambda r: "2026.25 has no changes waiting for sign-off by nimbus" in r.json()["detail"],
     ),
+    ("GET", "/api/v1/changes/{change_id}"): (
+        "CHG-3",
+        404,
+        lambda r: r.json()["detail"] == "change 'CHG-3' was never asked of nimbus and does not run on its instance",
+    ),
     ("GET", "/api/v1/deliveries"): (None, 200, lambda r: r.json()["history"] == [] and r.json()["installed"] is None),
     ("GET", "/api/v1/feedback"): (None, 200, lambda r: r.json() == []),
     ("POST", "/api/v1/feedback"): ("oem_id", 422, lambda r: "oem_id" in r.json()["detail"]),
@@ -57,6 +62,7 @@ CROSS_OEM = {
     ("GET", "/releases"): (None, 200, lambda r: "2026.24" in r.text and "2026.25" not in r.text),
     ("GET", "/releases/{release_id}"): ("2026.25", 404, lambda r: "CHG-3" not in r.text),
     ("POST", "/releases/{release_id}/decisions"): ("2026.25", 404, lambda r: "CHG-3" not in r.text),
+    ("GET", "/changes/{change_id}"): ("CHG-3", 404, lambda r: "Title of CHG-3" not in r.text),
     ("GET", "/deliveries"): (None, 200, lambda r: "2026.20" not in r.text),
     ("GET", "/next-install"): (None, 200, lambda r: "CHG-3" not in r.text and "2026.25" not in r.text),
     ("GET", "/feedback"): (None, 200, lambda r: "Orbitel secret project" not in r.text),
@@ -83,7 +89,7 @@ def test_the_cross_oem_table_covers_every_route(world):
 def test_an_oem_never_sees_or_changes_another_oems_data(world, method, path):
     arg, status, check = CROSS_OEM[(method, path)]
     before = world.state()
-    url = path.replace("{release_id}", arg) if "{release_id}" in path else path
+    url = path.replace("{release_id}", arg).replace("{change_id}", arg) if "{" in path else path
     if path.startswith("/api/"):
         client = world.client("nimbus")
         body = None
@@ -110,7 +116,7 @@ def test_an_oem_never_sees_or_changes_another_oems_data(world, method, path):
 
 @pytest.mark.parametrize(("method", "path"), sorted(CROSS_OEM))
 def test_every_route_needs_a_valid_token(world, method, path):
-    url = path.replace("{release_id}", "2026.24")
+    url = path.replace("{release_id}", "2026.24").replace("{change_id}", "CHG-1")
     revoked = issue_token(world.repo, oem_id="nimbus", label="gone", created_by="t")
     world.repo.revoke_portal_token(revoked.id)
     before = world.state()
@@ -247,6 +253,7 @@ def test_no_roadmap_yet_is_a_404(repo):
 def test_openapi_documents_the_json_api_with_bearer_auth(world):
     schema = world.client("nimbus").get("/openapi.json").json()
     assert sorted(schema["paths"]) == [
+        "/api/v1/changes/{change_id}",
         "/api/v1/deliveries",
         "/api/v1/feedback",
         "/api/v1/me",

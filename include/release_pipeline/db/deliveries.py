@@ -8,6 +8,7 @@ rewrites it rather than adding another.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Row, delete, select
@@ -41,6 +42,17 @@ class DeliveryStore(Store):
         deliveries = t.deliveries.c
         query = select(t.deliveries).order_by(deliveries.oem_id, deliveries.release_id)
         return self._all(where_given(query, (deliveries.oem_id, oem_id)))
+
+    def installs(self, oem_ids: Iterable[str]) -> list[Row]:
+        """The deliveries that installed a release on any of ``oem_ids``' instances (a
+        rolled-back or failed one installed nothing), in the order they finished."""
+        deliveries = t.deliveries.c
+        query = (
+            select(t.deliveries)
+            .where(deliveries.oem_id.in_(list(oem_ids)), deliveries.status == str(DeliveryStatus.INSTALLED))
+            .order_by(deliveries.oem_id, deliveries.finished_at, deliveries.release_id)
+        )
+        return self._all(query)
 
     def withdraw_waiting_delivery(self, oem_id: str, release_id: str, *, run_id: str) -> None:
         """Forget a run's forecast (a ``waiting`` row it wrote) once it aims elsewhere."""

@@ -176,6 +176,11 @@ class ReleaseStore(Store):
             query = query.where(t.releases.c.status.in_([str(s) for s in statuses]))
         return self._all(query)
 
+    def release_statuses(self) -> dict[str, str]:
+        """Every recorded release's status by its id: what the ledger's carry is read from."""
+        releases = t.releases.c
+        return {row.id: row.status for row in self._all(select(releases.id, releases.status))}
+
     def release_ids(self, statuses: Iterable[ReleaseStatus] | None = None) -> set[str]:
         """The ids alone: what a delivery plan checks against, every run."""
         query = select(t.releases.c.id)
@@ -215,6 +220,11 @@ class ReleaseStore(Store):
                     .order_by(t.release_events.c.id)
                 )
             )
+
+    def release_events_of(self, release_ids: Iterable[str]) -> list[Row]:
+        """The history of several releases at once, oldest event first."""
+        events = t.release_events.c
+        return self._all(select(t.release_events).where(events.release_id.in_(list(release_ids))).order_by(events.id))
 
     def _event(self, conn, release_id: str, event: str, actor: str, detail: str | None, at) -> None:
         conn.execute(

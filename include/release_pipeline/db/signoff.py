@@ -295,6 +295,19 @@ class SignoffStore(Store):
         with self.engine.connect() as conn:
             return list(conn.execute(query))
 
+    def change_requests(self, change_id: str, oem_ids: Iterable[str]) -> list[Row]:
+        """The sign-off requests of one change to any of ``oem_ids`` (one per OEM asked)."""
+        return self._of_change(t.approval_requests, change_id, oem_ids, t.approval_requests.c.oem_id)
+
+    def change_decisions(self, change_id: str, oem_ids: Iterable[str]) -> list[Row]:
+        """Every sign-off event of ``oem_ids`` on one change, oldest first: the whole
+        record (each approver's latest is the one that counts)."""
+        return self._of_change(t.approval_events, change_id, oem_ids, t.approval_events.c.id)
+
+    def _of_change(self, table, change_id: str, oem_ids: Iterable[str], order) -> list[Row]:
+        condition = (table.c.change_id == change_id, table.c.oem_id.in_(list(oem_ids)))
+        return self._all(select(table).where(*condition).order_by(order))
+
     def signoff_states(self, oem_id: str, release_id: str | None = None) -> list[Row]:
         """Every change the OEM was asked to sign off (of one release, or all), with the
         change, its release's time and the latest event of each of the OEM's approvers on

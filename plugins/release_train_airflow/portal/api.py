@@ -43,6 +43,7 @@ ReleaseId = Annotated[
     str, Path(max_length=7, pattern=inputs.RELEASE_ID, description="a release id like 2026.24", examples=["2026.24"])
 ]
 ChangeId = Annotated[str, Field(**inputs.CHANGE.field())]
+ChangePath = Annotated[str, Path(**inputs.CHANGE.field(), description="a change id", examples=["CHG-1"])]
 
 
 def http_error(exc: SignoffError) -> HTTPException:
@@ -242,6 +243,49 @@ class Roadmap(BaseModel):
     shipped: list[ShippedItem] = Field(default_factory=list, description="items shipped, newest release first")
 
 
+class Released(BaseModel):
+    release_id: str = Field(description="the release that brought it to production")
+    at: str | None = Field(description="when that release reached production")
+
+
+class Asked(BaseModel):
+    release_id: str = Field(description="the release whose sign-off asked you about it")
+    at: str
+
+
+class DecisionRecord(BaseModel):
+    decision: Literal["approved", "rejected", "overridden"]
+    by: str | None
+    role: str | None
+    recorded_by: str | None = Field(description="vendor staff who recorded it on your behalf")
+    channel: str
+    at: str | None
+    comment: str | None
+    counts: bool = Field(description="the latest decision of its approver: the one that counts")
+
+
+class Running(BaseModel):
+    release_id: str = Field(description="the install that brought it to your instance")
+    since: str
+
+
+class ChangeTrace(BaseModel):
+    id: str
+    type: str
+    component: str | None
+    title: str | None
+    description: str | None
+    breaking: bool
+    released: Released | None = Field(description="null: not in production yet")
+    asked: Asked | None = Field(description="null: you were not asked to sign it off")
+    state: Literal["pending", "approved", "rejected"] | None = Field(description="under your sign-off policy")
+    decisions: list[DecisionRecord] = Field(description="every decision of your organisation on it, oldest first")
+    waiting_for: str | None
+    runs: str | None = Field(description="the release your instance runs")
+    running_since: Running | None = Field(description="null: your instance does not run it (yet)")
+    answer: str = Field(description="does your instance have it, in one line")
+
+
 # -- routes ---------------------------------------------------------------------------------
 @router.get("/me", response_model=Me)
 def get_me(caller: Caller = Depends(api_caller)):
@@ -301,6 +345,20 @@ def post_decision(
         "event_ids": event_ids,
         "release": views.release_detail(caller, release),
     }
+
+
+@router.get(
+    "/changes/{change_id}",
+    response_model=ChangeTrace,
+    responses={404: problem("never asked of you, and not on your instance")},
+)
+def get_change(change_id: ChangePath, caller: Caller = Depends(api_caller)):
+    """One change and your instance: when it reached production, whether you were asked,
+    your decisions, and whether and since when your instance runs it."""
+    try:
+        return views.change_trace(caller, change_id)
+    except SignoffError as exc:
+        raise http_error(exc) from None
 
 
 @router.get("/deliveries", response_model=Deliveries)

@@ -111,6 +111,18 @@ def release_page(request: Request, release_id: str, done: str | None = None, cal
     return page(request, "release.html", caller, release=release, notes=Markup(release["notes"]["html"]), done=done)
 
 
+@router.get("/changes/{change_id}")
+def change_page(request: Request, change_id: str, caller: Caller = Depends(page_caller)):
+    try:
+        inputs.CHANGE.check("change", change_id)
+        found = views.change_trace(caller, change_id)
+    except InvalidInput as exc:
+        return page(request, "error.html", caller, 404, message=str(exc))
+    except SignoffError as exc:
+        return page(request, "error.html", caller, views.signoff_status(exc), message=str(exc))
+    return page(request, "change.html", caller, change=found)
+
+
 @router.post("/releases/{release_id}/decisions")
 def decide_form(
     request: Request,

@@ -12,6 +12,7 @@ import logging
 
 from release_pipeline.deadlines import signoff_deadline
 from release_pipeline.forecast import forecast, next_install_cycle
+from release_pipeline.models import Change
 from release_pipeline.notes import Guard, ReleaseNotesInput, render_release_notes
 from release_pipeline.release_calendar import UnknownRelease
 from release_pipeline.roadmap import CATEGORY_LABELS, FeedbackLimitReached, check_feedback_allowance, oem_view
@@ -25,6 +26,7 @@ from release_pipeline.signoff import (
     SignoffError,
     releases_for,
 )
+from release_pipeline.trace import UnknownChange, trace
 from release_train_airflow.portal.auth import Caller
 
 log = logging.getLogger(__name__)
@@ -82,8 +84,8 @@ def policy(caller: Caller):
     return caller.oem.signoff_policy
 
 
-def change(caller: Caller, signoff: ChangeSignoff) -> dict:
-    c = signoff.change
+def change_texts(caller: Caller, c: Change) -> dict:
+    """A change as the OEM reads it: its id and kind, its texts white-labelled."""
     return {
         "id": c.id,
         "type": str(c.type),
@@ -91,6 +93,12 @@ def change(caller: Caller, signoff: ChangeSignoff) -> dict:
         "title": branded(caller, c.title),
         "description": branded(caller, c.description),
         "breaking": c.breaking,
+    }
+
+
+def change(caller: Caller, signoff: ChangeSignoff) -> dict:
+    return {
+        **change_texts(caller, signoff.change),
         "state": signoff.state,
         "decided_by": branded(caller, signoff.actor),
         "recorded_by": branded(caller, signoff.recorded_by),
@@ -193,6 +201,48 @@ def deliveries(caller: Caller) -> dict:
         else None,
         "schedule": schedule,
         "history": history,
+    }
+
+
+def change_trace(caller: Caller, change_id: str) -> dict:
+    """One change as the caller's own instance sees it: when it reached production (the
+    release that shipped it), whether the OEM was asked, its own decisions, and whether
+    and since when its instance runs it. Raises ``NotFound`` for a change the OEM was
+    never asked about and does not run, in the same words as for an unknown id: never
+    says whether it exists for another OEM. Nothing of other OEMs is read."""
+    not_yours = NotFound(f"change {change_id!r} was never asked of {caller.oem.id} and does not run on its instance")
+    try:
+        found = trace(caller.repo, change_id, [caller.oem])
+    except UnknownChange:
+        raise not_yours from None
+    (mine,) = found.oems
+    if mine.asked_for is None and mine.running is None:
+        raise not_yours
+    carrier = found.path.carrier
+    return {
+        **change_texts(caller, found.change),
+        "released": {"release_id": carrier, "at": local(caller, found.in_production_at)} if carrier else None,
+        "asked": {"release_id": mine.asked_for, "at": local(caller, mine.asked_at)} if mine.asked_for else None,
+        "state": mine.verdict.state if mine.verdict else None,
+        "decisions": [
+            {
+                "decision": str(d.decision),
+                "by": branded(caller, d.approver or d.actor),
+                "role": d.approver_role,
+                "recorded_by": branded(caller, d.recorded_by),
+                "channel": d.channel,
+                "at": local(caller, d.decided_at),
+                "comment": branded(caller, d.comment),
+                "counts": d.event_id in mine.counting,
+            }
+            for d in mine.decisions
+        ],
+        "waiting_for": branded(caller, mine.verdict.waiting_for()) if mine.verdict else None,
+        "runs": mine.runs,
+        "running_since": {"release_id": mine.running.release_id, "since": local(caller, mine.running.at)}
+        if mine.running
+        else None,
+        "answer": branded(caller, mine.answer(lambda moment: caller.audience.local(moment).format("YYYY-MM-DD HH:mm"))),
     }
 
 
