@@ -41,7 +41,7 @@ def published(name: str) -> list[str]:
 
 def test_only_the_portal_faces_oems_the_api_server_is_on_loopback():
     assert published("airflow-apiserver") == ["127.0.0.1:8080:8080"]
-    assert published("oem-portal") == ["${PORTAL_PORT:-8081}:8081"]
+    assert published("oem-portal") == ["127.0.0.1:${PORTAL_PORT:-8081}:8081"]  # for the TLS proxy on the host
     assert {name for name in SERVICES if published(name)} == {"airflow-apiserver", "oem-portal"}
 
 
@@ -52,7 +52,7 @@ def test_the_portal_is_the_same_app_under_uvicorn_with_its_own_healthcheck():
     assert "--port=8081" in command and "--host=0.0.0.0" in command
     # forwarded client addresses are believed from the configured proxy only, never from anyone
     assert "--proxy-headers" in command and not [a for a in command if a.startswith("--forwarded-allow-ips")]
-    assert portal["environment"]["FORWARDED_ALLOW_IPS"] == "${PORTAL_TRUSTED_PROXIES:-127.0.0.1}"
+    assert portal["environment"]["FORWARDED_ALLOW_IPS"] == "${PORTAL_TRUSTED_PROXIES:-172.16.0.0/12,192.168.0.0/16}"
     assert portal["healthcheck"]["test"] == ["CMD", "curl", "--fail", "http://localhost:8081/healthz"]
     assert portal["image"] == AIRFLOW["airflow-apiserver"]["image"]
     env = portal["environment"]

@@ -5,7 +5,7 @@ The JSON API takes the token as ``Authorization: Bearer``; the HTML pages exchan
 once on the login form for an HttpOnly, SameSite=Strict cookie holding the same token,
 so revoking a token ends browser sessions at once too. Unknown, expired and revoked
 tokens get the same answer, so a caller learns nothing about which tokens exist, and
-failed attempts are rate-limited per client address (``ratelimit``). The cookie is
+failed attempts are rate-limited per client address and token prefix (``ratelimit``). The cookie is
 ``Secure`` unless the portal's configured URL is plain-http localhost: behind a TLS proxy
 the request itself looks like http, so its scheme cannot decide.
 
@@ -82,13 +82,13 @@ def client_address(request: Request) -> str:
 
 def sign_in(request: Request, portal: Portal, token: str) -> Caller | None:
     """``resolve`` for a token the client presented, counting failures against its
-    address; raises ``TooManySignIns`` while the address is locked out."""
+    address and the token's prefix; raises ``TooManySignIns`` while that pair is locked out."""
     limiter = portal.sign_in_limiter
     address = client_address(request)
-    limiter.check(address)
+    limiter.check(address, token)
     caller = resolve(portal, token)
     if caller is None:
-        limiter.failed(address)
+        limiter.failed(address, token)
     return caller
 
 
