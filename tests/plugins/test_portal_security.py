@@ -1,0 +1,249 @@
+"""The portal under attack, in-process on SQLite and PostgreSQL: the sign-in lock-out per
+client address and token prefix (also through uvicorn's own proxy-headers middleware with
+the trusted networks docker-compose.yaml configures), login CSRF, the schema's
+``servers`` where the portal is mounted, and ``Allow`` on a method a path does not take."""
+
+import re
+import warnings
+
+import pytest
+import yaml
+from fastapi import FastAPI
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from release_pipeline.tokens import issue_token
+from release_pipeline.vendor import load_vendor
+from release_train_airflow.portal import create_app
+from release_train_airflow.portal.app import PORTAL_PREFIX, create_service
+from release_train_airflow.portal.ratelimit import PREFIX_CHARS, SignInLimiter, TooManySignIns
+from tests.builders import World
+from tests.conftest import REPO
+
+with warnings.catch_warnings():  # starlette's notice about its httpx-based TestClient
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+
+@pytest.fixture
+def world(repo, calendar):
+    return World(repo, calendar)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def limited(world) -> Clock:
+    clock = Clock()
+    world.app.state.portal.sign_in_limiter = SignInLimiter(failures=10, window=60, clock=clock)
+    return clock
+
+
+def attempt(client: TestClient, via: str, token: str, headers: dict | None = None):
+    if via == "login":
+        return client.post("/login", data={"token": token}, headers=headers)
+    if via == "bearer":
+        return client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}", **(headers or {})})
+    client.cookies.set("oem_portal_token", token)
+    return client.get("/releases", headers=headers)
+
+
+SIGNED_IN = {"login": 303, "bearer": 200, "cookie": 200}
+REFUSED = {"login": 401, "bearer": 401, "cookie": 303}  # the cookie's refusal: back to the login page
+
+
+# -- the lock-out ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("via", ["login", "bearer", "cookie"])
+def test_failures_lock_out_one_client_and_token_prefix_never_a_valid_token_behind_the_same_proxy(world, via):
+    """Every OEM behind one proxy shares its address: ten failures with one token prefix lock
+    that prefix out from that address, and nothing else: the holders of valid tokens behind
+    the same proxy sign in, and so does the same prefix from another address."""
+    clock = limited(world)
+    proxy = TestClient(world.app, follow_redirects=False, client=("203.0.113.9", 50000))
+    stale = "rtp_staleTOK"  # a script retrying a revoked token, or a guesser on one prefix
+    assert len(stale) == PREFIX_CHARS
+    for i in range(10):
+        clock.now += 1
+        assert attempt(proxy, via, f"{stale}{i}").status_code == REFUSED[via]
+    clock.now += 1
+    locked = attempt(proxy, via, f"{stale}-more")
+    assert locked.status_code == 429 and locked.headers["retry-after"] == "50"
+    assert "too many failed sign-ins with this token" in locked.text
+    if via == "bearer":
+        assert locked.json() == {"detail": "too many failed sign-ins with this token from your address: retry in 50 s"}
+    else:
+        assert locked.headers["content-type"].startswith("text/html")
+    # the OEMs behind the same proxy are not locked out
+    for oem in ("nimbus", "orbitel"):
+        holder = TestClient(world.app, follow_redirects=False, client=("203.0.113.9", 50001))
+        assert attempt(holder, via, world.tokens[oem]).status_code == SIGNED_IN[via], oem
+    elsewhere = TestClient(world.app, follow_redirects=False, client=("198.51.100.7", 50000))
+    assert attempt(elsewhere, via, f"{stale}0").status_code == REFUSED[via]
+    clock.now += 50  # the first failure left the window
+    assert attempt(proxy, via, f"{stale}0").status_code == REFUSED[via]
+    assert attempt(proxy, via, f"{stale}1").status_code == 429
+
+
+def test_failures_with_ever_new_tokens_never_lock_out_the_valid_token_from_the_same_address(world):
+    clock = limited(world)
+    proxy = TestClient(world.app, follow_redirects=False, client=("203.0.113.9", 50000))
+    for i in range(50):
+        clock.now += 0.5
+        assert attempt(proxy, "bearer", f"rtp_{i:08d}xyz").status_code == 401
+    assert attempt(proxy, "bearer", world.tokens["nimbus"]).status_code == 200
+
+
+def prefix_of(token: str) -> str:
+    return token[:PREFIX_CHARS]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    valid=st.text(
+        alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_", min_size=43, max_size=43
+    ),
+    failures=st.lists(
+        st.tuples(st.sampled_from(["203.0.113.9", "198.51.100.7", "unknown"]), st.text(max_size=30)), max_size=60
+    ),
+    holder=st.sampled_from(["203.0.113.9", "198.51.100.7", "unknown"]),
+)
+def test_no_other_tokens_failures_ever_lock_out_a_valid_token(valid, failures, holder):
+    """The rule, over any failures from any addresses (the holder's own among them): a
+    token is locked out only by failures of tokens that start as it does."""
+    token = "rtp_" + valid
+    limiter = SignInLimiter(failures=3, window=60, clock=lambda: 0.0)
+    for client, failed in failures:
+        if prefix_of(failed) != prefix_of(token):
+            limiter.failed(client, failed)
+    limiter.check(holder, token)  # raises TooManySignIns if locked out
+    for _ in range(3):
+        limiter.failed(holder, token[:PREFIX_CHARS] + "wrong")
+    with pytest.raises(TooManySignIns):
+        limiter.check(holder, token)  # the same prefix from the same address: locked
+
+
+def compose_trusted_proxies() -> str:
+    """The default of ``FORWARDED_ALLOW_IPS`` in docker-compose.yaml's oem-portal."""
+    compose = yaml.safe_load((REPO / "docker-compose.yaml").read_text())
+    value = compose["services"]["oem-portal"]["environment"]["FORWARDED_ALLOW_IPS"]
+    return re.fullmatch(r"\$\{PORTAL_TRUSTED_PROXIES:-(.+)\}", value).group(1)
+
+
+def test_forwarded_client_addresses_from_the_trusted_proxy_networks_are_counted_apart(world):
+    """uvicorn's ``--proxy-headers`` middleware with docker-compose's default trusted networks:
+    behind the proxy (a Docker network's gateway) each client is counted by its forwarded
+    address; a peer outside those networks cannot choose its address by the header."""
+    clock = limited(world)
+    behind_proxy = ProxyHeadersMiddleware(world.app, trusted_hosts=compose_trusted_proxies())
+    proxy = TestClient(behind_proxy, follow_redirects=False, client=("172.18.0.1", 40000))
+
+    def as_client(address: str, token: str, peer: TestClient = proxy):
+        return attempt(peer, "bearer", token, headers={"X-Forwarded-For": address})
+
+    for i in range(10):
+        clock.now += 1
+        assert as_client("198.51.100.7", f"rtp_badPREFIX{i}").status_code == 401
+    assert as_client("198.51.100.7", "rtp_badPREFIX").status_code == 429
+    assert as_client("198.51.100.8", "rtp_badPREFIX").status_code == 401  # another client behind the proxy
+    assert as_client("198.51.100.7", world.tokens["nimbus"]).status_code == 200
+    # from outside the trusted networks, X-Forwarded-For is ignored: the peer's own address counts
+    direct = TestClient(behind_proxy, follow_redirects=False, client=("203.0.113.50", 40000))
+    assert as_client("198.51.100.7", "rtp_badPREFIX", peer=direct).status_code == 401
+    for i in range(9):
+        assert as_client(f"198.51.100.{i + 20}", f"rtp_badPREFIX{i}", peer=direct).status_code == 401
+    assert as_client("198.51.100.99", "rtp_badPREFIX", peer=direct).status_code == 429
+
+
+# -- login CSRF ----------------------------------------------------------------------------------
+CROSS_SITE = [
+    {"Origin": "https://evil.example"},
+    {"Origin": "null"},  # a sandboxed frame or a privacy-stripped origin
+    {"Origin": "http://localhost:8081"},  # same host, another port: another origin
+    {"Referer": "https://evil.example/sign-in-as-me.html"},
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site", "Origin": "http://testserver"},
+]
+SAME_SITE = [
+    {"Origin": "http://localhost:8080"},  # portal_url's origin (config/vendor.yaml)
+    {"Origin": "http://testserver"},  # the origin the request was sent to
+    {"Referer": "http://testserver/login", "Sec-Fetch-Site": "same-origin"},
+    {},  # no browser: nothing to carry a victim's session
+]
+
+
+@pytest.mark.parametrize("headers", CROSS_SITE)
+def test_a_cross_site_login_or_logout_is_refused(world, headers):
+    client = TestClient(world.app, follow_redirects=False)
+    login = client.post("/login", data={"token": world.tokens["orbitel"]}, headers=headers)
+    assert login.status_code == 403 and "set-cookie" not in login.headers
+    assert "came from another site" in login.text
+    signed_in = world.client("nimbus", browser=True)
+    logout = signed_in.post("/logout", headers=headers)
+    assert logout.status_code == 403 and "set-cookie" not in logout.headers
+    assert signed_in.get("/releases").status_code == 200  # still signed in
+
+
+@pytest.mark.parametrize("headers", SAME_SITE)
+def test_a_login_and_logout_from_the_portals_own_pages_work(world, headers):
+    client = TestClient(world.app, follow_redirects=False)
+    login = client.post("/login", data={"token": world.tokens["nimbus"]}, headers=headers)
+    assert login.status_code == 303 and "oem_portal_token=" in login.headers["set-cookie"]
+    assert client.get("/releases").status_code == 200
+    logout = client.post("/logout", headers=headers)
+    assert logout.status_code == 303 and 'oem_portal_token=""' in logout.headers["set-cookie"]
+
+
+def test_the_cookie_is_secure_when_the_request_came_over_https(repo):
+    """A TLS proxy's ``X-Forwarded-Proto: https`` (uvicorn's proxy headers) makes the cookie
+    Secure even where ``portal_url`` is plain localhost."""
+    vendor = load_vendor()
+    assert vendor.portal_url.startswith("http://localhost")
+    app = create_app(repo, load_vendor=lambda: vendor)
+    token = issue_token(repo, oem_id="nimbus", label="n", created_by="t").token
+    behind_proxy = ProxyHeadersMiddleware(app, trusted_hosts="127.0.0.1")
+    client = TestClient(behind_proxy, follow_redirects=False, client=("127.0.0.1", 1))
+    https = client.post("/login", data={"token": token}, headers={"X-Forwarded-Proto": "https"})
+    assert https.status_code == 303 and "secure" in https.headers["set-cookie"].lower()
+    plain = client.post("/login", data={"token": token})
+    assert plain.status_code == 303 and "secure" not in plain.headers["set-cookie"].lower()
+
+
+# -- the OpenAPI document: servers and Allow ----------------------------------------------------
+def mounted(app: FastAPI) -> FastAPI:
+    """The portal the way Airflow's api-server mounts a plugin app (``app.mount(url_prefix, ...)``)."""
+    host = FastAPI()
+    host.mount(PORTAL_PREFIX, app)
+    return host
+
+
+def test_the_schema_declares_where_the_portal_is_mounted(world, release_db_url):
+    bearer = {"Authorization": f"Bearer {world.tokens['nimbus']}"}
+    for host in (mounted(world.app), create_service(lambda: release_db_url)):
+        with TestClient(host) as client:
+            schema = client.get(f"{PORTAL_PREFIX}/openapi.json", headers=bearer).json()
+        assert [s["url"] for s in schema["servers"]] == [PORTAL_PREFIX]
+        assert "/api/v1/feedback" in schema["paths"]
+    # served at the root (a proxy that strips the prefix), the root is the server
+    assert [s["url"] for s in world.client("nimbus").get("/openapi.json").json()["servers"]] == ["/"]
+
+
+def test_a_method_a_path_does_not_take_answers_405_naming_every_method_it_does(world):
+    client = world.client("nimbus")
+    schema = client.get("/openapi.json").json()
+    for path, operations in schema["paths"].items():
+        concrete = path.replace("{release_id}", "2026.24")
+        answer = client.options(concrete)
+        assert answer.status_code == 405, path
+        allowed = {m.strip().lower() for m in answer.headers["allow"].split(",")} - {"head"}
+        assert allowed == set(operations), path
+    put = client.put("/api/v1/feedback")
+    assert put.status_code == 405 and put.headers["allow"] == "GET, POST"
+    assert put.json() == {"detail": "Method Not Allowed"}
+    page = TestClient(world.app).delete("/feedback")
+    assert page.status_code == 405 and page.headers["allow"] == "GET, POST"
