@@ -294,3 +294,52 @@ def test_every_example_ssh_connection_pins_a_host_key():
     for conn_id, conn in connections.items():
         if conn["conn_type"] == "ssh":
             assert conn["extra"]["host_key"] and conn["extra"].get("no_host_key_check") is False, conn_id
+
+
+def init_config_check_lines() -> list[str]:
+    """airflow-init's config check, as bash runs it (compose turns ``$$`` into ``$``)."""
+    lines = [line.strip() for line in SERVICES["airflow-init"]["command"][-1].splitlines()]
+    start = lines.index("status=0")
+    return [line.replace("$$", "$") for line in lines[start : start + 3]]
+
+
+@pytest.mark.parametrize(
+    ("portal_url", "pinned", "exit_status", "said"),
+    [
+        ("http://localhost:8080/oem-portal/", True, 3, "field 'portal_url'"),  # the shipped dev default
+        ("https://portal.example.com/oem-portal/", False, 0, "config errors above: those OEMs are left out"),
+        ("https://portal.example.com/oem-portal/", True, 0, "SSH host keys: 3 of 3 enabled OEMs pinned"),
+    ],
+)
+def test_init_stops_the_deployment_on_a_portal_url_oems_cannot_use_safely(
+    tmp_path, portal_url, pinned, exit_status, said
+):
+    """The very lines of airflow-init's script, run by bash here against a copy of config/:
+    a plain-http or local portal_url stops airflow-init (and so every service after it); an
+    OEM connection without a pinned key only leaves that OEM out."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    lines = init_config_check_lines()
+    assert "check-config --production --connections /opt/airflow/secrets/connections.json" in lines[1]
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    vendor = config / "vendor.yaml"
+    vendor.write_text(vendor.read_text().replace("http://localhost:8080/oem-portal/", portal_url))
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0wmN/Cr3JXqmLW7u+g9pTh+wyqGMfDlPI2wjrGfvbp"
+    connections = {
+        f"oem_{oem}_ssh": {"conn_type": "ssh", "host": f"{oem}.example", "extra": {"host_key": key}}
+        for oem in ("kestrel", "nimbus", "orbitel")
+        if pinned or oem != "nimbus"
+    }
+    (tmp_path / "connections.json").write_text(json.dumps(connections))
+    script = "\n".join(["set -euo pipefail", *lines]).replace(
+        "/opt/airflow/secrets/connections.json", str(tmp_path / "connections.json")
+    )
+    script = script.replace("python -m", f"{shlex.quote(sys.executable)} -m")
+    env = {**os.environ, "RELEASE_TRAIN_CONFIG_DIR": str(config)}
+    result = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == exit_status, result.stderr
+    assert said in result.stdout + result.stderr
