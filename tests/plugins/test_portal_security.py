@@ -3,7 +3,13 @@ client address and token prefix (also through uvicorn's own proxy-headers middle
 the trusted networks docker-compose.yaml configures), login CSRF, the schema's
 ``servers`` where the portal is mounted, and ``Allow`` on a method a path does not take."""
 
+import os
 import re
+import secrets
+import shlex
+import subprocess
+import sys
+import uuid
 import warnings
 
 import pytest
@@ -247,3 +253,143 @@ def test_a_method_a_path_does_not_take_answers_405_naming_every_method_it_does(w
     assert put.json() == {"detail": "Method Not Allowed"}
     page = TestClient(world.app).delete("/feedback")
     assert page.status_code == 405 and page.headers["allow"] == "GET, POST"
+
+
+# -- least privilege: the portal's own PostgreSQL role ------------------------------------------
+def compose_role_command() -> list[str]:
+    """airflow-init's call of the role script, as docker-compose.yaml writes it."""
+    script = yaml.safe_load((REPO / "docker-compose.yaml").read_text())["services"]["airflow-init"]["command"][-1]
+    (line,) = [line for line in script.splitlines() if "portal_db_role.py" in line]
+    return shlex.split(line.replace("$$", "$"))
+
+
+@pytest.fixture
+def role_databases(postgres_databases):
+    """An Airflow metadata database with a table holding a secret, and a migrated release
+    database, on the test server; the role under a name of its own (the server is shared)."""
+    from sqlalchemy import text
+
+    from release_pipeline.db import connect
+    from release_pipeline.db.migrate import upgrade
+
+    metadata_url = postgres_databases.create("rt_airflow")
+    engine = connect(metadata_url)
+    with engine.begin() as conn:  # Airflow's metadata tables belong to its owner, as in compose
+        conn.execute(text("CREATE TABLE connection (conn_id text, password text)"))
+        conn.execute(text("INSERT INTO connection VALUES ('oem_nimbus_ssh', 'the-secret')"))
+    engine.dispose()
+    release_url = postgres_databases.create("rt_release")
+    engine = connect(release_url)
+    upgrade(engine)
+    engine.dispose()
+    role = f"oem_portal_{uuid.uuid4().hex[:8]}"
+    yield metadata_url, release_url, role
+    engine = connect(release_url)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP OWNED BY "{role}"'))
+        conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+    engine.dispose()
+
+
+def run_role_script(release_url: str, metadata_db: str, role: str) -> subprocess.CompletedProcess:
+    command = compose_role_command()
+    assert command[:2] == ["python", "/opt/airflow/deploy/scripts/portal_db_role.py"]
+    args = dict(zip(command[2::2], command[3::2], strict=True))
+    assert args == {
+        "--db-url": "postgresql://airflow:${POSTGRES_PASSWORD}@postgres:5432/release_train",
+        "--metadata-db": "airflow",
+    }
+    args.update({"--db-url": release_url, "--metadata-db": metadata_db, "--role": role})
+    return subprocess.run(
+        [sys.executable, str(REPO / "deploy/scripts/portal_db_role.py"), *[x for kv in args.items() for x in kv]],
+        env={**os.environ, "PORTAL_DB_PASSWORD": secrets.token_urlsafe(18)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_portals_own_database_role_does_what_the_portal_needs_and_cannot_read_airflow(role_databases, calendar):
+    """airflow-init's very role script, run twice (every start) against PostgreSQL here: as
+    that role the portal answers every route and records decisions and feedback, and it
+    cannot reach Airflow's metadata database, read what the portal never shows, or change
+    the record."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from release_pipeline.db.repository import ReleaseRepository
+    from release_pipeline.db.schema import metadata
+    from tests.plugins.test_portal import CROSS_OEM
+
+    metadata_url, release_url, role = role_databases
+    metadata_db = make_url(metadata_url).database
+    for _ in range(2):
+        done = run_role_script(release_url, metadata_db, role)
+        assert done.returncode == 0, done.stderr
+    compose = yaml.safe_load((REPO / "docker-compose.yaml").read_text())
+    portal_url = compose["services"]["oem-portal"]["environment"]["RELEASE_TRAIN_DB_URL"]
+    assert portal_url.startswith("postgresql://oem_portal:${PORTAL_DB_PASSWORD:?")  # the script's default role
+    as_role = make_url(release_url).set(username=role, password=None).render_as_string(hide_password=False)
+
+    admin = ReleaseRepository.from_url(release_url)
+    portal_repo = ReleaseRepository.from_url(as_role)
+    try:
+        world = World(admin, calendar)
+        world.app = create_app(portal_repo)
+        for (method, path), (param, status, holds) in CROSS_OEM.items():
+            client = world.client("nimbus", browser=not path.startswith("/api/"))
+            url = path.replace("{release_id}", param or "")
+            if method == "GET":
+                response = client.get(url)
+            elif path == "/api/v1/feedback":
+                response = client.post(url, json={"category": "use_cases", "title": "t", param: "orbitel"})
+            elif path.startswith("/api/"):
+                response = client.post(url, json={"decision": "approved"})
+            else:
+                form = {"csrf": re.search(r'name="csrf" value="(\w+)"', client.get("/feedback").text).group(1)}
+                if path == "/feedback":
+                    form.update({"category": "use_cases", "title": "As the portal's role"})
+                else:
+                    form.update({"decision": "approved"})
+                response = client.post(url, data=form)
+            assert response.status_code == status and holds(response), (method, path, response.text[:300])
+        api = world.client("nimbus")
+        assert api.post("/api/v1/releases/2026.24/decisions", json={"decision": "approved"}).status_code == 201
+        feedback = {"category": "required_component", "title": "SAP connector", "component": "sap"}
+        assert api.post("/api/v1/feedback", json=feedback).status_code == 201
+        assert [e.decision for e in admin.approval_history("nimbus", "CHG-1")] == ["approved"]
+    finally:
+        admin.engine.dispose()
+        portal_repo.engine.dispose()
+
+    with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+        psycopg.connect(make_url(metadata_url).set(username=role, password=None).render_as_string(False))
+    with psycopg.connect(make_url(as_role).set(drivername="postgresql").render_as_string(False)) as conn:
+        forbidden = [
+            "SELECT * FROM held_sends",
+            "SELECT * FROM side_effects",
+            "SELECT * FROM alembic_version",
+            "UPDATE approval_events SET decision = 'rejected'",
+            "DELETE FROM approval_events",
+            "DELETE FROM feedback",
+            "UPDATE portal_tokens SET revoked_at = NULL, expires_at = now() + interval '10 years'",
+            "INSERT INTO portal_tokens (oem_id, token_hash, label, created_by, expires_at) "
+            "VALUES ('nimbus', 'x', 'x', 'x', now())",
+            "TRUNCATE releases",
+            "CREATE TABLE mine (x int)",
+            "ALTER TABLE releases ADD COLUMN mine int",
+            f"ALTER ROLE {role} SUPERUSER",
+        ]
+        for statement in forbidden:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+                conn.execute(statement)
+        tables = {t.name for t in metadata.sorted_tables}
+        readable = {
+            row[0]
+            for row in conn.execute(
+                "SELECT table_name FROM information_schema.role_table_grants "
+                "WHERE grantee = %s AND privilege_type = 'SELECT'",
+                (role,),
+            )
+        }
+        assert readable < tables and "held_sends" not in readable

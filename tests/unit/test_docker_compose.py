@@ -165,7 +165,13 @@ def test_no_secret_has_a_fallback_value():
     defaults = set(re.findall(r"\$\{(\w+):?-", text))
     assert defaults == {"AIRFLOW_UID", "PORTAL_PORT", "PORTAL_TRUSTED_PROXIES"}  # none is a secret
     required = set(re.findall(r"\$\{(\w+):\?", text))
-    assert required == {"POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"}
+    assert required == {
+        "POSTGRES_PASSWORD",
+        "PORTAL_DB_PASSWORD",
+        "AIRFLOW_FERNET_KEY",
+        "AIRFLOW_JWT_SECRET",
+        "AIRFLOW_API_SECRET_KEY",
+    }
     example = (REPO / ".env.example").read_text()
     for name in required:
         assert f"\n{name}=CHANGE_ME\n" in example
