@@ -41,14 +41,13 @@ class PinnedHostKeySSHHook(SSHHook):
             "banner_timeout": self.banner_timeout,
             "auth_timeout": self.auth_timeout,
         }
-        if self.password:
-            connect["password"] = self.password.strip()
-        if self.pkey:
-            connect["pkey"] = self.pkey
-        if self.key_file:
-            connect["key_filename"] = self.key_file
-        if self.disabled_algorithms:
-            connect["disabled_algorithms"] = self.disabled_algorithms
+        optional = {
+            "password": (self.password or "").strip(),
+            "pkey": self.pkey,
+            "key_filename": self.key_file,
+            "disabled_algorithms": self.disabled_algorithms,
+        }
+        connect.update({name: value for name, value in optional.items() if value})
         # the same retries as the provider's hook; a wrong host key fails every attempt alike
         for attempt in Retrying(
             reraise=True, wait=wait_fixed(3) + wait_random(0, 2), stop=stop_after_attempt(self.conn_retry_attempts)
