@@ -72,7 +72,10 @@ ENV_SECRETS = {
     "AIRFLOW_JWT_SECRET": ("signs the api-server's tokens", _long_secret_problem),
     "AIRFLOW_API_SECRET_KEY": ("signs the api-server's sessions", _long_secret_problem),
     "POSTGRES_PASSWORD": ("the PostgreSQL password of Airflow and the release database", _postgres_password_problem),
+    "PORTAL_DB_PASSWORD": ("the PostgreSQL password of the OEM portal's own role", _postgres_password_problem),
 }
+# secrets that must differ: the portal's role is a role of its own only with its own password
+DISTINCT = (("PORTAL_DB_PASSWORD", "POSTGRES_PASSWORD"),)
 
 
 def is_placeholder(value: str) -> bool:
@@ -91,6 +94,9 @@ def check_env(environ: dict[str, str]) -> list[str]:
             problems.append(f"{name} (.env, {what}) is a placeholder ({value!r}): set a real secret")
         elif problem := extra_check(value):
             problems.append(f"{name} (.env, {what}) {problem}")
+    for name, other in DISTINCT:
+        if environ.get(name) and environ.get(name) == environ.get(other):
+            problems.append(f"{name} (.env) is the same as {other}: give it a value of its own")
     return problems
 
 

@@ -26,7 +26,7 @@ from release_pipeline.registry import Oem, load_registry, ssh_host_key_problem
 from release_pipeline.release_calendar import load_calendar
 from release_pipeline.roadmap import load_roadmap_config
 from release_pipeline.signoff import SignoffError
-from release_pipeline.vendor import load_vendor
+from release_pipeline.vendor import load_vendor, production_problems
 
 DB_URL_ENV = "RELEASE_TRAIN_DB_URL"
 
@@ -63,9 +63,15 @@ def _db_url(args: argparse.Namespace) -> str:
     return url
 
 
+# check-config's exit status when the deployment itself is unfit (``--production``), as
+# against 1 for config errors that leave only the broken OEMs out
+UNFIT_FOR_PRODUCTION = 3
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate config/calendar.yaml, vendor.yaml, oems.yaml and roadmap.yaml (and, given the
-    connections, that every enabled OEM's SSH connection pins a host key); non-zero exit on any error."""
+    connections, that every enabled OEM's SSH connection pins a host key); non-zero exit on
+    any error, ``UNFIT_FOR_PRODUCTION`` when ``--production`` finds the deployment unfit."""
     problems = []
 
     def loaded(load, name: str):
@@ -106,6 +112,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             print(f"error: {problem}", file=sys.stderr)
         print(f"SSH host keys: {len(registry.enabled) - len(pinning)} of {len(registry.enabled)} enabled OEMs pinned")
         problems.extend(pinning)
+    if args.production:
+        where = str(args.config_dir / "vendor.yaml") if args.config_dir else "config/vendor.yaml"
+        unfit = production_problems(vendor, where) if vendor else [f"{where} is invalid (above)"]
+        for problem in unfit:
+            print(f"error: production: {problem}", file=sys.stderr)
+        if unfit:
+            return UNFIT_FOR_PRODUCTION
     return 1 if problems else 0
 
 
@@ -156,6 +169,12 @@ def _configure_check_config(parser: argparse.ArgumentParser) -> None:
         "--connections-env",
         action="store_true",
         help="the same for the AIRFLOW_CONN_* variables in JSON form (`source .airflow/env.sh`)",
+    )
+    parser.add_argument(
+        "--production",
+        action="store_true",
+        help="the deployment serves OEMs (docker-compose's airflow-init): portal_url must be public https; "
+        f"exit status {UNFIT_FOR_PRODUCTION} if not",
     )
 
 

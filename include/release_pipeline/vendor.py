@@ -57,6 +57,22 @@ class VendorConfig(BaseModel):
         return tuple(dict.fromkeys(terms))
 
 
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def production_problems(vendor: VendorConfig, where: str = "config/vendor.yaml") -> list[str]:
+    """What makes the config unfit for production, where OEMs sign in over the internet:
+    ``make up``'s ``http://localhost`` portal URL is right on a laptop and wrong there (the
+    session cookie would not be ``Secure``, the links in every message would point nowhere)."""
+    url = urlsplit(vendor.portal_url)
+    fix = "set it to the public https address of the TLS proxy in front of the portal, e.g. https://portal.example.com/oem-portal/"
+    if url.scheme != "https":
+        return [f"{where}, field 'portal_url': {vendor.portal_url!r} is not https: OEMs sign in over it; {fix}"]
+    if url.hostname in LOCAL_HOSTS:
+        return [f"{where}, field 'portal_url': {vendor.portal_url!r} is this machine, which OEMs cannot reach; {fix}"]
+    return []
+
+
 def load_vendor(path: Path | None = None) -> VendorConfig:
     located = load_located_yaml(path or config_dir() / "vendor.yaml")
     try:

@@ -17,12 +17,14 @@ class TransientInstanceError(AirflowException):
 
 
 def pinned_ssh_hook(oem: Oem, **kwargs):
-    """The OEM's SSHHook, refusing a connection that does not pin the instance's host key:
+    """The OEM's SSH hook, refusing a connection that does not pin the instance's host key:
     SSHHook would otherwise trust the system's known_hosts, or any key with
-    ``no_host_key_check``. Not transient: retrying cannot fix the connection."""
-    from airflow.providers.ssh.hooks.ssh import SSHHook
+    ``no_host_key_check``. Not transient: retrying cannot fix the connection. The hook
+    checks the server against the pinned key only, never against a known_hosts file
+    (``pinned_ssh``)."""
+    from release_train_airflow.pinned_ssh import PinnedHostKeySSHHook
 
-    hook = SSHHook(ssh_conn_id=oem.connections.ssh, no_host_key_check=False, **kwargs)
+    hook = PinnedHostKeySSHHook(ssh_conn_id=oem.connections.ssh, no_host_key_check=False, **kwargs)
     if hook.host_key is None or hook.allow_host_key_change:
         from airflow.sdk import BaseHook
 

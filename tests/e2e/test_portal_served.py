@@ -54,6 +54,8 @@ def test_the_api_server_serves_the_portal_plugin(airflow_api, served_repo):
     bearer = {"Authorization": f"Bearer {token}"}
     schema = httpx.get(f"{base}/openapi.json", headers=bearer)
     assert schema.headers["content-type"] == "application/json" and "/api/v1/releases" in schema.json()["paths"]
+    # a client generated from the schema calls the portal, not /api/v1 on the host's root
+    assert [server["url"] for server in schema.json()["servers"]] == ["/oem-portal"]
     assert httpx.get(f"{base}/openapi.json").status_code == 401  # the API docs need a token too
     assert httpx.get(f"{base}/docs", follow_redirects=False).headers["location"] == f"{base}/login"
     docs = httpx.get(f"{base}/docs", headers=bearer)
@@ -215,3 +217,51 @@ def test_two_approvers_sign_off_in_a_real_browser_and_each_sees_who_is_missing(a
         ("Olga Berg", "qa", "olga@orbitel", "approved"),
         ("Pat Kim", "product", "pat@orbitel", "approved"),
     ]
+
+
+def test_a_page_on_another_site_cannot_sign_a_browser_in(airflow_api, served_repo, tmp_path):
+    """Login CSRF in a real browser: a page on another origin posts an attacker's token to
+    the portal's login form; the portal refuses it (403) and the browser stays signed out.
+    The portal's own login form still signs the same browser in."""
+    import functools
+    import http.server
+    import threading
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from devstack.stack import free_port
+
+    attacker = issue_token(served_repo, oem_id="orbitel", label="mallory@orbitel", created_by="test").token
+    victim = issue_token(served_repo, oem_id="nimbus", label="nina@nimbus", created_by="test").token
+    base = f"{airflow_api.base_url}/oem-portal"
+    (tmp_path / "index.html").write_text(
+        f'<form id="f" method="post" action="{base}/login"><input name="token" value="{attacker}"></form>'
+        '<script>document.getElementById("f").submit()</script>'
+    )
+    evil = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", free_port()),
+        functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path)),
+    )
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    # localhost, not 127.0.0.1: another site, not only another origin
+    evil_url = f"http://localhost:{evil.server_address[1]}/index.html"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                with page.expect_response(f"{base}/login") as posted:
+                    page.goto(evil_url)
+                assert posted.value.status == 403
+                expect(page.locator("main")).to_contain_text("came from another site")
+                assert not [c for c in page.context.cookies() if c["name"] == "oem_portal_token"]
+                page.goto(f"{base}/releases")
+                expect(page.get_by_label("Portal token")).to_be_visible()  # still signed out
+
+                page.get_by_label("Portal token").fill(victim)
+                page.get_by_role("button", name="Log in").click()
+                expect(page.locator("header")).to_contain_text("nina@nimbus")
+            finally:
+                browser.close()
+    finally:
+        evil.shutdown()

@@ -31,11 +31,11 @@ def portal_env(db_url: str | None) -> dict[str, str]:
     return env
 
 
-def start_portal(db_url: str | None, port: int) -> subprocess.Popen:
+def start_portal(db_url: str | None, port: int, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     command = [sys.executable, "-m", "uvicorn", "release_train_airflow.portal.app:app", "--host=127.0.0.1"]
     return subprocess.Popen(
-        [*command, f"--port={port}", "--no-server-header"],
-        env=portal_env(db_url),
+        [*command, f"--port={port}", "--no-server-header", *extra],
+        env={**portal_env(db_url), **(env or {})},
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -45,8 +45,18 @@ def start_portal(db_url: str | None, port: int) -> subprocess.Popen:
 
 @pytest.fixture
 def portal(release_db_url):
+    yield from serve(release_db_url)
+
+
+@pytest.fixture
+def proxied_portal(release_db_url):
+    """As compose runs it: ``--proxy-headers``, the trusted proxies a network (CIDR)."""
+    yield from serve(release_db_url, "--proxy-headers", env={"FORWARDED_ALLOW_IPS": "127.0.0.0/8"})
+
+
+def serve(db_url: str, *extra: str, env: dict[str, str] | None = None):
     port = free_port()
-    process = start_portal(release_db_url, port)
+    process = start_portal(db_url, port, *extra, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -85,6 +95,8 @@ def test_the_portal_service_is_healthy_and_serves_an_oem_its_own_data(portal, re
     assert me.json()["product"] == "Kestrel Flow"
     releases = httpx.get(f"{portal}/oem-portal/api/v1/releases", headers=bearer)
     assert releases.status_code == 200 and [r["release_id"] for r in releases.json()] == ["2026.20"]
+    schema = httpx.get(f"{portal}/oem-portal/openapi.json", headers=bearer).json()
+    assert [server["url"] for server in schema["servers"]] == ["/oem-portal"]  # where generated clients call
     denied = httpx.get(f"{portal}/oem-portal/api/v1/me", headers={"Authorization": "Bearer rtp_forged"})
     assert denied.status_code == 401
     login = httpx.get(f"{portal}/oem-portal/login")
@@ -113,3 +125,22 @@ def test_the_portal_service_refuses_to_start_without_a_release_database():
     output, _ = process.communicate(timeout=60)
     assert process.returncode != 0
     assert "the OEM portal needs the release database: set RELEASE_TRAIN_DB_URL" in output
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_is_locked_out_on_its_own(proxied_portal, release_db_url):
+    """Every OEM arrives from the proxy's address: ten failures of one client with one token
+    prefix lock out that client and prefix, not the OEM next to it, nor a valid token."""
+    repo = ReleaseRepository.from_url(release_db_url)
+    try:
+        token = issue_token(repo, oem_id="kestrel", label="kim@kestrel", created_by="test").token
+    finally:
+        repo.engine.dispose()
+
+    def me(client: str, bearer: str) -> int:
+        headers = {"Authorization": f"Bearer {bearer}", "X-Forwarded-For": client}
+        return httpx.get(f"{proxied_portal}/oem-portal/api/v1/me", headers=headers).status_code
+
+    assert [me("198.51.100.7", f"rtp_revokedTK{i}") for i in range(10)] == [401] * 10
+    assert me("198.51.100.7", "rtp_revokedTK") == 429
+    assert me("198.51.100.8", "rtp_revokedTK") == 401  # another client behind the same proxy
+    assert me("198.51.100.7", token) == 200  # a valid token, even from the locked-out client

@@ -148,3 +148,34 @@ def test_the_pipelines_ssh_runs_only_over_a_pinned_host_key(sim, connections, mo
     with pytest.raises(instance.TransientInstanceError, match="(?i)host key|not found in known_hosts"):
         instance.run(nimbus, "ava-ctl install 2026.24", timeout=60)
     assert sim.state()["oems"]["nimbus"]["version"] == "2026.22"  # nothing ran anywhere
+
+
+@pytest.mark.parametrize("trusted_by", ["known_hosts", "pinned"])
+def test_the_pinned_host_key_is_the_only_key_an_install_trusts(
+    sim, simulator, connections, monkeypatch, tmp_path, trusted_by
+):
+    """The worker user's ``~/.ssh/known_hosts`` (HOME points at a fresh directory) holds a
+    line for the instance's address, and paramiko would consult it before the pinned key:
+    a known_hosts line with the server's real key does not let an install connect when the
+    connection pins another key, and a known_hosts line with another key does not stop the
+    install that pins the server's real key."""
+    from release_train_airflow import instance
+
+    server_key = simulator.endpoints.ssh_host_key
+    other_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0wmN/Cr3JXqmLW7u+g9pTh+wyqGMfDlPI2wjrGfvbp"
+    known_hosts_key, pinned_key = (server_key, other_key) if trusted_by == "known_hosts" else (other_key, server_key)
+    conn = connections["oem_nimbus_ssh"]
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "known_hosts").write_text(f"[{conn['host']}]:{conn['port']} {known_hosts_key}\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OEM_NIMBUS_SSH", json.dumps({**conn, "extra": {**conn["extra"], "host_key": pinned_key}})
+    )
+    nimbus = load_registry().get("nimbus")
+    if trusted_by == "known_hosts":
+        with pytest.raises(instance.TransientInstanceError, match="(?i)host key"):
+            instance.run(nimbus, "ava-ctl install 2026.24", timeout=60)
+        assert sim.state()["oems"]["nimbus"]["version"] == "2026.22"  # nothing ran
+    else:
+        assert instance.run(nimbus, "ava-ctl install 2026.24", timeout=60).exit_status == 0
+        assert sim.state()["oems"]["nimbus"]["version"] == "2026.24"

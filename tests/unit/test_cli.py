@@ -103,3 +103,39 @@ def test_check_config_refuses_oem_names_the_guard_would_always_hold(tmp_path, ca
     assert "OEM 'kestrel', field 'brand_name': 'Kestrel AVA Flow' contains vendor 'AVA'" in err
     assert "OEM 'nimbus', field 'glossary['AVA Studio']': 'Orbitel Studio' contains OEM orbitel" in err
     assert "warning: config/oems.yaml: OEM 'orbitel': no acceptance_url" in err.replace(str(tmp_path), "config")
+
+
+def config_with_portal_url(tmp_path, portal_url: str):
+    shutil.copytree(REPO / "config", tmp_path, dirs_exist_ok=True)
+    vendor = tmp_path / "vendor.yaml"
+    shipped = "portal_url: http://localhost:8080/oem-portal/"
+    assert shipped in vendor.read_text()
+    vendor.write_text(vendor.read_text().replace(shipped, f"portal_url: {portal_url}"))
+    return tmp_path
+
+
+def test_check_config_in_production_refuses_make_ups_plain_http_localhost_portal_url(capsys):
+    from release_pipeline.cli import UNFIT_FOR_PRODUCTION
+
+    assert main(["check-config"]) == 0  # make up's localhost default stays valid for development
+    capsys.readouterr()
+    assert main(["check-config", "--production"]) == UNFIT_FOR_PRODUCTION == 3
+    err = capsys.readouterr().err
+    assert (
+        "error: production: config/vendor.yaml, field 'portal_url': 'http://localhost:8080/oem-portal/' is not https"
+        in err
+    )
+    assert "e.g. https://portal.example.com/oem-portal/" in err
+
+
+def test_check_config_in_production_wants_a_public_https_portal_url(tmp_path, capsys):
+    for url, status, said in [
+        ("http://portal.example.com/oem-portal/", 3, "is not https"),
+        ("https://localhost/oem-portal/", 3, "is this machine, which OEMs cannot reach"),
+        ("https://127.0.0.1:8443/oem-portal/", 3, "is this machine"),
+        ("https://portal.example.com/oem-portal/", 0, ""),
+    ]:
+        config = config_with_portal_url(tmp_path, url)
+        assert main(["--config-dir", str(config), "check-config", "--production"]) == status, url
+        err = capsys.readouterr().err
+        assert said in err and ("field 'portal_url'" in err) == bool(said), url

@@ -18,7 +18,13 @@ import yaml
 from tests.conftest import REPO
 
 SCRIPTS = REPO / "deploy/scripts"
-ENV_NAMES = ("AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY", "POSTGRES_PASSWORD")
+ENV_NAMES = (
+    "AIRFLOW_FERNET_KEY",
+    "AIRFLOW_JWT_SECRET",
+    "AIRFLOW_API_SECRET_KEY",
+    "POSTGRES_PASSWORD",
+    "PORTAL_DB_PASSWORD",
+)
 USERS = [u["name"] for u in yaml.safe_load((REPO / "deploy/users.yaml").read_text())["users"]]
 
 
@@ -37,6 +43,7 @@ def real_env() -> dict[str, str]:
         "AIRFLOW_JWT_SECRET": secrets.token_urlsafe(32),
         "AIRFLOW_API_SECRET_KEY": secrets.token_urlsafe(32),
         "POSTGRES_PASSWORD": secrets.token_urlsafe(18),
+        "PORTAL_DB_PASSWORD": secrets.token_urlsafe(18),
     }
 
 
@@ -114,6 +121,12 @@ def test_real_looking_secrets_pass(tmp_path):
             "POSTGRES_PASSWORD (.env, the PostgreSQL password of Airflow and the release database) is a placeholder",
         ),
         ("POSTGRES_PASSWORD", "a@b/c:d" + "x" * 12, "may hold only letters, digits"),
+        (
+            "PORTAL_DB_PASSWORD",
+            None,
+            "PORTAL_DB_PASSWORD (.env, the PostgreSQL password of the OEM portal's own role) is not set",
+        ),
+        ("PORTAL_DB_PASSWORD", "p@ss:word/" + "x" * 12, "may hold only letters, digits"),
     ],
 )
 def test_a_missing_empty_placeholder_or_weak_secret_is_refused(tmp_path, name, value, message):
@@ -199,3 +212,11 @@ def test_bad_users_files_are_refused_with_the_user_named(tmp_path, users, messag
     result = airflow_users(path)
     assert result.returncode == 1 and result.stdout == ""
     assert message in result.stderr
+
+
+def test_the_portals_database_password_is_its_own(tmp_path):
+    env = real_env()
+    env["PORTAL_DB_PASSWORD"] = env["POSTGRES_PASSWORD"]
+    result = guard(env, real_files(tmp_path))
+    assert result.returncode == 1
+    assert "PORTAL_DB_PASSWORD (.env) is the same as POSTGRES_PASSWORD: give it a value of its own" in result.stderr

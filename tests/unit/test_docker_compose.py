@@ -41,7 +41,7 @@ def published(name: str) -> list[str]:
 
 def test_only_the_portal_faces_oems_the_api_server_is_on_loopback():
     assert published("airflow-apiserver") == ["127.0.0.1:8080:8080"]
-    assert published("oem-portal") == ["${PORTAL_PORT:-8081}:8081"]
+    assert published("oem-portal") == ["127.0.0.1:${PORTAL_PORT:-8081}:8081"]  # for the TLS proxy on the host
     assert {name for name in SERVICES if published(name)} == {"airflow-apiserver", "oem-portal"}
 
 
@@ -52,7 +52,7 @@ def test_the_portal_is_the_same_app_under_uvicorn_with_its_own_healthcheck():
     assert "--port=8081" in command and "--host=0.0.0.0" in command
     # forwarded client addresses are believed from the configured proxy only, never from anyone
     assert "--proxy-headers" in command and not [a for a in command if a.startswith("--forwarded-allow-ips")]
-    assert portal["environment"]["FORWARDED_ALLOW_IPS"] == "${PORTAL_TRUSTED_PROXIES:-127.0.0.1}"
+    assert portal["environment"]["FORWARDED_ALLOW_IPS"] == "${PORTAL_TRUSTED_PROXIES:-172.16.0.0/12,192.168.0.0/16}"
     assert portal["healthcheck"]["test"] == ["CMD", "curl", "--fail", "http://localhost:8081/healthz"]
     assert portal["image"] == AIRFLOW["airflow-apiserver"]["image"]
     env = portal["environment"]
@@ -165,7 +165,13 @@ def test_no_secret_has_a_fallback_value():
     defaults = set(re.findall(r"\$\{(\w+):?-", text))
     assert defaults == {"AIRFLOW_UID", "PORTAL_PORT", "PORTAL_TRUSTED_PROXIES"}  # none is a secret
     required = set(re.findall(r"\$\{(\w+):\?", text))
-    assert required == {"POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"}
+    assert required == {
+        "POSTGRES_PASSWORD",
+        "PORTAL_DB_PASSWORD",
+        "AIRFLOW_FERNET_KEY",
+        "AIRFLOW_JWT_SECRET",
+        "AIRFLOW_API_SECRET_KEY",
+    }
     example = (REPO / ".env.example").read_text()
     for name in required:
         assert f"\n{name}=CHANGE_ME\n" in example
@@ -294,3 +300,52 @@ def test_every_example_ssh_connection_pins_a_host_key():
     for conn_id, conn in connections.items():
         if conn["conn_type"] == "ssh":
             assert conn["extra"]["host_key"] and conn["extra"].get("no_host_key_check") is False, conn_id
+
+
+def init_config_check_lines() -> list[str]:
+    """airflow-init's config check, as bash runs it (compose turns ``$$`` into ``$``)."""
+    lines = [line.strip() for line in SERVICES["airflow-init"]["command"][-1].splitlines()]
+    start = lines.index("status=0")
+    return [line.replace("$$", "$") for line in lines[start : start + 3]]
+
+
+@pytest.mark.parametrize(
+    ("portal_url", "pinned", "exit_status", "said"),
+    [
+        ("http://localhost:8080/oem-portal/", True, 3, "field 'portal_url'"),  # the shipped dev default
+        ("https://portal.example.com/oem-portal/", False, 0, "config errors above: those OEMs are left out"),
+        ("https://portal.example.com/oem-portal/", True, 0, "SSH host keys: 3 of 3 enabled OEMs pinned"),
+    ],
+)
+def test_init_stops_the_deployment_on_a_portal_url_oems_cannot_use_safely(
+    tmp_path, portal_url, pinned, exit_status, said
+):
+    """The very lines of airflow-init's script, run by bash here against a copy of config/:
+    a plain-http or local portal_url stops airflow-init (and so every service after it); an
+    OEM connection without a pinned key only leaves that OEM out."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    lines = init_config_check_lines()
+    assert "check-config --production --connections /opt/airflow/secrets/connections.json" in lines[1]
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    vendor = config / "vendor.yaml"
+    vendor.write_text(vendor.read_text().replace("http://localhost:8080/oem-portal/", portal_url))
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0wmN/Cr3JXqmLW7u+g9pTh+wyqGMfDlPI2wjrGfvbp"
+    connections = {
+        f"oem_{oem}_ssh": {"conn_type": "ssh", "host": f"{oem}.example", "extra": {"host_key": key}}
+        for oem in ("kestrel", "nimbus", "orbitel")
+        if pinned or oem != "nimbus"
+    }
+    (tmp_path / "connections.json").write_text(json.dumps(connections))
+    script = "\n".join(["set -euo pipefail", *lines]).replace(
+        "/opt/airflow/secrets/connections.json", str(tmp_path / "connections.json")
+    )
+    script = script.replace("python -m", f"{shlex.quote(sys.executable)} -m")
+    env = {**os.environ, "RELEASE_TRAIN_CONFIG_DIR": str(config)}
+    result = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == exit_status, result.stderr
+    assert said in result.stdout + result.stderr

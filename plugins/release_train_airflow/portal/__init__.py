@@ -13,6 +13,8 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from release_pipeline.db.repository import ReleaseRepository
 from release_train_airflow.portal import api, pages
@@ -53,6 +55,24 @@ def create_app(repository: ReleaseRepository | Callable[[], ReleaseRepository], 
         response.headers.update(headers)
         return response
 
+    @app.exception_handler(405)
+    def _not_allowed(request: Request, exc: StarletteHTTPException):
+        """Starlette answers a method a path does not take from the first route of that
+        path alone (``GET /api/v1/feedback``: ``Allow: GET``); ``Allow`` names the methods
+        of every route of the path, so ``POST`` too."""
+        allowed = {
+            method
+            for route in app.router.routes
+            if route.matches(request.scope)[0] != Match.NONE
+            for method in getattr(route, "methods", None) or ()
+        }
+        headers = {"Allow": ", ".join(sorted(allowed))}
+        if wants_json(request):
+            return JSONResponse({"detail": exc.detail}, status_code=405, headers=headers)
+        response = pages.page(request, "error.html", None, 405, message=exc.detail)
+        response.headers.update(headers)
+        return response
+
     @app.exception_handler(LoginRequired)
     def _login(request: Request, _exc: LoginRequired):
         return RedirectResponse(str(request.url_for("login_form")), status_code=303)
@@ -73,6 +93,14 @@ def wants_json(request: Request) -> bool:
     return "/api/" in path or path.endswith("/openapi.json")
 
 
+def servers(request: Request) -> list[dict]:
+    """The schema's ``servers``: the path the portal is mounted at (``/oem-portal`` in the
+    api-server of ``make up`` and in the portal service alike), relative to the host the
+    schema was fetched from. Without it, a generated client (schemathesis,
+    openapi-generator) calls ``/api/v1/...`` on the host's root: Airflow's removed API."""
+    return [{"url": request.scope.get("root_path", "").rstrip("/") or "/", "description": "this OEM portal"}]
+
+
 def _docs(app: FastAPI) -> None:
     """``/openapi.json``, ``/docs`` and ``/redoc`` for a caller with a token (a tool's bearer
     token, or a signed-in browser's cookie, which Swagger UI's own fetch sends along)."""
@@ -81,12 +109,12 @@ def _docs(app: FastAPI) -> None:
         return request.scope.get("root_path", "").rstrip("/") + "/openapi.json"
 
     @app.get("/openapi.json", include_in_schema=False)
-    def openapi(caller: Caller | None = Depends(docs_caller)):
+    def openapi(request: Request, caller: Caller | None = Depends(docs_caller)):
         if caller is None:
             raise HTTPException(
                 401, f"the API schema needs a portal token: {INVALID_TOKEN}", {"WWW-Authenticate": "Bearer"}
             )
-        return app.openapi()
+        return {**app.openapi(), "servers": servers(request)}
 
     @app.get("/docs", include_in_schema=False)
     def swagger(request: Request, caller: Caller | None = Depends(docs_caller)):

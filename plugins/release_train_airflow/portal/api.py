@@ -36,7 +36,7 @@ ERRORS = {
     400: problem("a body that cannot be read (not UTF-8)"),
     401: problem("missing, unknown, expired or revoked token"),
     422: problem("malformed input: the detail names the field"),
-    429: problem("too many failed sign-ins from your address: retry after `Retry-After` seconds"),
+    429: problem("too many failed sign-ins with this token from your address: retry after `Retry-After` seconds"),
 }
 router = APIRouter(prefix="/api/v1", tags=["OEM portal"], responses=ERRORS)
 ReleaseId = Annotated[

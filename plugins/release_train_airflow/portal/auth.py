@@ -5,7 +5,7 @@ The JSON API takes the token as ``Authorization: Bearer``; the HTML pages exchan
 once on the login form for an HttpOnly, SameSite=Strict cookie holding the same token,
 so revoking a token ends browser sessions at once too. Unknown, expired and revoked
 tokens get the same answer, so a caller learns nothing about which tokens exist, and
-failed attempts are rate-limited per client address (``ratelimit``). The cookie is
+failed attempts are rate-limited per client address and token prefix (``ratelimit``). The cookie is
 ``Secure`` unless the portal's configured URL is plain-http localhost: behind a TLS proxy
 the request itself looks like http, so its scheme cannot decide.
 
@@ -82,13 +82,13 @@ def client_address(request: Request) -> str:
 
 def sign_in(request: Request, portal: Portal, token: str) -> Caller | None:
     """``resolve`` for a token the client presented, counting failures against its
-    address; raises ``TooManySignIns`` while the address is locked out."""
+    address and the token's prefix; raises ``TooManySignIns`` while that pair is locked out."""
     limiter = portal.sign_in_limiter
     address = client_address(request)
-    limiter.check(address)
+    limiter.check(address, token)
     caller = resolve(portal, token)
     if caller is None:
-        limiter.failed(address)
+        limiter.failed(address, token)
     return caller
 
 
@@ -125,7 +125,43 @@ def docs_caller(
     return sign_in(request, portal, token) if token else None
 
 
-def secure_cookie(portal: Portal) -> bool:
-    """Secure unless the portal's configured URL is plain http on this machine."""
+def secure_cookie(request: Request, portal: Portal) -> bool:
+    """Secure unless the portal's configured URL is plain http on this machine and the
+    request did not come over https (uvicorn's proxy headers make a TLS proxy's
+    ``X-Forwarded-Proto: https`` the request's scheme)."""
     url = urlsplit(portal.vendor().portal_url)
-    return not (url.scheme == "http" and url.hostname in LOCAL_HOSTS)
+    return request.url.scheme == "https" or not (url.scheme == "http" and url.hostname in LOCAL_HOSTS)
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str | None) -> str | None:
+    """``scheme://host[:port]`` as browsers write it in ``Origin`` (no default port);
+    None for anything else (``null``, a relative or malformed URL)."""
+    try:
+        parts = urlsplit(url or "")
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    return f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port and port != DEFAULT_PORTS[parts.scheme] else "")
+
+
+def same_origin_form(request: Request, portal: Portal) -> bool:
+    """Whether a form post without a session (login, logout) comes from the portal's own
+    pages. Those forms have no session to derive a CSRF token from, so a cross-site page
+    could otherwise post an attacker's token to ``/login`` and sign the victim's browser in
+    as another OEM (login CSRF). Every current browser sends ``Origin`` with a form post
+    (and ``Sec-Fetch-Site``); ``Referer`` is the fallback. A post carrying none of them is
+    not from a browser, so it cannot carry a victim's browser anywhere: it is let through.
+    The portal's own origin is its ``portal_url``'s or the one the request was sent to."""
+    if request.headers.get("sec-fetch-site") in {"cross-site", "same-site"}:
+        return False
+    own = {origin_of(portal.vendor().portal_url), origin_of(str(request.base_url))} - {None}
+    if "origin" in request.headers:
+        return origin_of(request.headers["origin"]) in own
+    if "referer" in request.headers:
+        return origin_of(request.headers["referer"]) in own
+    return True

@@ -20,7 +20,16 @@ from release_pipeline.models import FeedbackCategory, ReleaseDbError
 from release_pipeline.roadmap import CATEGORY_LABELS, FeedbackLimitReached
 from release_pipeline.signoff import SignoffError, decide, release_for, releases_for
 from release_train_airflow.portal import views
-from release_train_airflow.portal.auth import COOKIE, INVALID_TOKEN, Caller, page_caller, portal, secure_cookie, sign_in
+from release_train_airflow.portal.auth import (
+    COOKIE,
+    INVALID_TOKEN,
+    Caller,
+    page_caller,
+    portal,
+    same_origin_form,
+    secure_cookie,
+    sign_in,
+)
 from release_train_airflow.portal.context import Portal
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -45,7 +54,7 @@ def see_other(request: Request, name: str, **params) -> RedirectResponse:
     return RedirectResponse(str(request.url_for(name, **params)), status_code=303)
 
 
-def forbidden_form(request: Request, caller: Caller) -> HTMLResponse:
+def forbidden_form(request: Request, caller: Caller | None) -> HTMLResponse:
     return page(request, "error.html", caller, 403, message="this form expired or came from another site: reload it")
 
 
@@ -65,6 +74,8 @@ def login_form(request: Request):
 
 @router.post("/login")
 def login(request: Request, token: str = Form(""), portal: Portal = Depends(portal)):
+    if not same_origin_form(request, portal):
+        return forbidden_form(request, None)
     caller = sign_in(request, portal, token.strip())
     if caller is None:
         return page(request, "login.html", None, 401, error=INVALID_TOKEN)
@@ -74,7 +85,7 @@ def login(request: Request, token: str = Form(""), portal: Portal = Depends(port
         caller.token,
         httponly=True,
         samesite="strict",
-        secure=secure_cookie(portal),
+        secure=secure_cookie(request, portal),
         path=cookie_path(request),
         max_age=12 * 3600,
     )
@@ -82,7 +93,9 @@ def login(request: Request, token: str = Form(""), portal: Portal = Depends(port
 
 
 @router.post("/logout")
-def logout(request: Request):
+def logout(request: Request, portal: Portal = Depends(portal)):
+    if not same_origin_form(request, portal):
+        return forbidden_form(request, None)
     response = see_other(request, "login_form")
     response.delete_cookie(COOKIE, path=cookie_path(request))
     return response

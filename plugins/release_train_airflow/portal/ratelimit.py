@@ -1,13 +1,25 @@
-"""Sign-in attempts per client address: a token is 256 random bits, so guessing one is
-hopeless, but an unthrottled endpoint still invites trying and fills the logs. After
-``failures`` failed attempts (a wrong login token, an unknown, expired or revoked bearer
-token or session cookie) within ``window`` seconds, an address gets 429 with
-``Retry-After`` until the oldest failure leaves the window, whatever it sends, so a
-token guessed right while locked out does not open anything either.
+"""Failed sign-ins, counted per client address AND token prefix.
+
+After ``failures`` failed attempts (a wrong login token, an unknown, expired or revoked
+bearer token or session cookie) with tokens that start alike (``PREFIX_CHARS``) from one
+client address within ``window`` seconds, that address gets 429 with ``Retry-After`` for
+tokens with that prefix, until the oldest failure leaves the window. The lock-out is
+checked before the token, so a client that keeps sending a token it got wrong (a script
+holding a revoked token, a guesser working on a known prefix) stops reaching the
+database, and a right guess while locked out opens nothing.
+
+The prefix is what keeps the lock-out from becoming a denial of service: every OEM behind
+one proxy (or one office NAT) shares an address, and a count per address alone let ten
+bad tokens from any of them lock out all the others. A valid token has 256 random bits;
+its first ``PREFIX_CHARS`` characters (48 random bits after ``rtp_``) are no one else's,
+so another client's failures never land on it. What this does not do is slow a guesser
+who draws a fresh random token each time: each draw has its own prefix. Guessing 256
+random bits is hopeless at any rate; a flood of requests is the TLS proxy's to limit.
 
 In-process: each api-server or portal process counts on its own (N processes allow N
 times the attempts), and the address is the one the ASGI server reports (behind a
-proxy: run uvicorn with ``--forwarded-allow-ips`` so it is the client's).
+proxy: uvicorn's ``--forwarded-allow-ips``/``FORWARDED_ALLOW_IPS`` naming the proxy's
+addresses or networks, so that it is the client's).
 """
 
 from __future__ import annotations
@@ -15,18 +27,24 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 
-# addresses remembered at most; past it the quietest are forgotten, so a flood of
-# spoofed addresses cannot grow the process without bound
-MAX_CLIENTS = 10_000
+# (address, prefix) pairs remembered at most; past it the least recently failed are
+# forgotten, so a flood of spoofed addresses or random tokens cannot grow the process
+MAX_KEYS = 10_000
+# "rtp_" and 8 characters of the token's base64 (48 bits)
+PREFIX_CHARS = 12
 
 
 class TooManySignIns(Exception):
     def __init__(self, retry_after: int):
-        super().__init__(f"too many failed sign-ins from your address: retry in {retry_after} s")
+        super().__init__(f"too many failed sign-ins with this token from your address: retry in {retry_after} s")
         self.retry_after = retry_after
+
+
+def failure_key(client: str, token: str) -> tuple[str, str]:
+    return client, token[:PREFIX_CHARS]
 
 
 class SignInLimiter:
@@ -34,31 +52,33 @@ class SignInLimiter:
         self.failures = failures
         self.window = window
         self.clock = clock
-        self._seen: dict[str, deque[float]] = {}
+        self._seen: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
         self._lock = threading.Lock()  # sync routes run in a thread pool
 
-    def _recent(self, client: str, now: float) -> deque[float]:
-        times = self._seen.get(client, deque())
+    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
+        times = self._seen.get(key, deque())
         while times and times[0] <= now - self.window:
             times.popleft()
         return times
 
-    def check(self, client: str) -> None:
-        """Raise :class:`TooManySignIns` while ``client`` is locked out."""
+    def check(self, client: str, token: str) -> None:
+        """Raise :class:`TooManySignIns` while ``client`` is locked out for ``token``'s prefix."""
+        key = failure_key(client, token)
         with self._lock:
             now = self.clock()
-            times = self._recent(client, now)
+            times = self._recent(key, now)
             if not times:
-                self._seen.pop(client, None)
+                self._seen.pop(key, None)
             elif len(times) >= self.failures:
                 raise TooManySignIns(max(1, math.ceil(times[-self.failures] + self.window - now)))
 
-    def failed(self, client: str) -> None:
+    def failed(self, client: str, token: str) -> None:
+        key = failure_key(client, token)
         with self._lock:
             now = self.clock()
-            times = self._recent(client, now)
+            times = self._recent(key, now)
             times.append(now)
-            self._seen[client] = times
-            if len(self._seen) > MAX_CLIENTS:
-                quietest = min(self._seen, key=lambda c: self._seen[c][-1] if self._seen[c] else -math.inf)
-                del self._seen[quietest]
+            self._seen[key] = times
+            self._seen.move_to_end(key)
+            while len(self._seen) > MAX_KEYS:
+                self._seen.popitem(last=False)
