@@ -33,33 +33,14 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-# default-ignorable code points that are not format characters (Cf): Unicode's
-# DerivedCoreProperties.txt, Default_Ignorable_Code_Point minus Cf
-_IGNORABLE_RANGES = (
-    (0x034F, 0x034F),  # combining grapheme joiner
-    (0x115F, 0x1160),  # Hangul fillers
-    (0x17B4, 0x17B5),
-    (0x180B, 0x180F),  # Mongolian variation selectors
-    (0x3164, 0x3164),
-    (0xFE00, 0xFE0F),  # variation selectors
-    (0xFFA0, 0xFFA0),
-    (0xFFF0, 0xFFF8),
-    (0xE0000, 0xE0FFF),  # tags, variation selectors supplement
-)
+from release_pipeline.characters import invisible
+
 _DECODABLE = re.compile(
     r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?"  # HTML character reference
     r"|(?:%[0-9A-Fa-f]{2})+"  # percent-encoded bytes
     r"|(?<![\w-])[xX][nN]--[A-Za-z0-9-]+"  # an IDNA (punycode) label
 )
 MAX_DECODE_PASSES = 4
-
-
-def invisible(char: str) -> bool:
-    """A format character (Cf) or another default-ignorable code point: it shows nothing."""
-    if unicodedata.category(char) == "Cf":
-        return True
-    code = ord(char)
-    return any(low <= code <= high for low, high in _IGNORABLE_RANGES)
 
 
 @cache

@@ -446,8 +446,8 @@ def config_problems(registry: Registry, vendor: VendorConfig) -> tuple[list[str]
             if leaks := blind.scan(value):
                 found = ", ".join(sorted({f"{leak.owner} {leak.found!r}" for leak in leaks}))
                 errors.append(
-                    f"{where}, field '{name}': {value!r} contains the name of {found}; "
-                    "an OEM's names must not contain the vendor's or another OEM's (rename one of them)"
+                    f"{where}, field '{name}': {value!r} contains {found}; an OEM's names must not "
+                    "contain the vendor's or another OEM's: the guard would hold every send (rename one)"
                 )
         if oem.enabled:
             for name in ("acceptance_url", "docs_url"):

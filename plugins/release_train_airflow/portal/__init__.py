@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from release_pipeline import inputs
 from release_pipeline.db.repository import ReleaseRepository
 from release_train_airflow.portal import api, pages
 from release_train_airflow.portal.auth import INVALID_TOKEN, Caller, LoginRequired, docs_caller
@@ -110,10 +111,14 @@ def readable(error: dict) -> dict:
     """One validation error as ``api.FieldProblem``, in the caller's terms."""
     loc = list(error.get("loc", ()))
     msg, kind = str(error.get("msg")), str(error.get("type"))
-    if len(loc) > 1 and loc[0] == "body" and loc[1] in UNION_TAGS:
+    unseen = inputs.unseen_problem(error["input"]) if isinstance(error.get("input"), str) else None
+    if kind == "string_pattern_mismatch" and unseen:
+        msg = unseen  # say which character, not the pattern
+    elif len(loc) > 1 and loc[0] == "body" and loc[1] in UNION_TAGS:
         no_comment = loc[2:] == ["comment"] and kind in {"missing", "string_pattern_mismatch"}
         if loc[1] in {"rejected", "Rejection"} and no_comment:
             msg = "a rejection needs a comment saying why"
+    if len(loc) > 1 and loc[0] == "body" and loc[1] in UNION_TAGS:
         del loc[1]
     if kind in {"union_tag_invalid", "union_tag_not_found"}:
         ctx = error.get("ctx") or {}

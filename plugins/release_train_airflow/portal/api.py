@@ -42,7 +42,7 @@ router = APIRouter(prefix="/api/v1", tags=["OEM portal"], responses=ERRORS)
 ReleaseId = Annotated[
     str, Path(max_length=7, pattern=inputs.RELEASE_ID, description="a release id like 2026.24", examples=["2026.24"])
 ]
-ChangeId = Annotated[str, Field(**inputs.CHANGE.field())]
+ChangeId = Annotated[str, Field(**inputs.CHANGE.field()), inputs.CHANGE.validator("change")]
 
 
 def http_error(exc: SignoffError) -> HTTPException:
@@ -124,7 +124,7 @@ class Approval(BaseModel):
 
     decision: Literal["approved"]
     changes: ChangeIds = None
-    comment: str | None = Field(None, **inputs.COMMENT.field())
+    comment: Annotated[str | None, inputs.COMMENT.validator("comment")] = Field(None, **inputs.COMMENT.field())
 
 
 class Rejection(BaseModel):
@@ -132,7 +132,7 @@ class Rejection(BaseModel):
 
     decision: Literal["rejected"]
     changes: ChangeIds = None
-    comment: str = Field(
+    comment: Annotated[str, inputs.COMMENT.validator("comment")] = Field(
         max_length=inputs.MAX_COMMENT, pattern=inputs.NONBLANK_TEXT, description="why: a rejection needs a comment"
     )
 
@@ -151,9 +151,9 @@ class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     category: FeedbackCategory
-    title: str = Field(**inputs.TITLE.field())
-    body: str = Field("", **inputs.BODY.field())
-    component: str | None = Field(None, **inputs.COMPONENT.field())
+    title: Annotated[str, inputs.TITLE.validator("title")] = Field(**inputs.TITLE.field())
+    body: Annotated[str, inputs.BODY.validator("body")] = Field("", **inputs.BODY.field())
+    component: Annotated[str | None, inputs.COMPONENT.validator("component")] = Field(None, **inputs.COMPONENT.field())
 
 
 class FeedbackOut(BaseModel):
