@@ -60,8 +60,10 @@ PASSAGE_CONTEXT = 40
 # between its letters (A.V.A, A-V-A, A V A)
 SHORT_NAME = 8
 _SEPARATOR = r"(?:[^\w\n]|_)"
-# the prefix of the OEM-neutral id shown for a change whose key carries the vendor's name
+# the prefix of the OEM-neutral id shown for a change (or roadmap item) whose key carries
+# the vendor's name
 NEUTRAL_CHANGE_PREFIX = "CHANGE"
+NEUTRAL_ITEM_PREFIX = "ITEM"
 
 
 def term_pattern(term: str) -> str:
@@ -255,29 +257,29 @@ class Whitelabel:
             text = self._sub(terms, text, lambda v, s, e: _styled(self.brand, v, s, e), protect_hosts=True)
         return text
 
-    def change_id(self, change_id: str) -> str:
-        """The id an OEM is shown for a change: as it is, or, for a key that carries the
-        vendor's name (a Jira key ``AVA-1234``), the OEM-neutral ``CHANGE-1234``
-        (``CHANGE-<hash>`` when what follows the prefix is no plain key either).
-        :meth:`real_change_id` reads it back."""
-        if self.brand is None or not change_id:
-            return change_id
+    def neutral_id(self, key: str, prefix: str = NEUTRAL_CHANGE_PREFIX) -> str:
+        """The id an OEM is shown for a change (or a roadmap item): the key as it is, or,
+        for a key that carries the vendor's name anywhere (a Jira key ``AVA-1234``), the
+        OEM-neutral ``CHANGE-1234`` (``CHANGE-<hash of the key>`` when what follows the
+        prefix is not a plain number). :meth:`real_id` reads it back. An id is never
+        rewritten like a text: that would break the reference."""
+        if self.brand is None or not key:
+            return key
         names = self._pattern("names", lambda: _compile(self.vendor_names))
-        v = view(change_id)
-        if names is None or not any(True for _ in _search(names, v)):
-            return change_id
-        prefix, _, rest = change_id.partition("-")
-        if rest and re.fullmatch(r"[A-Za-z]+", prefix) and re.fullmatch(r"[0-9]+", rest):
-            return f"{NEUTRAL_CHANGE_PREFIX}-{rest}"
-        return f"{NEUTRAL_CHANGE_PREFIX}-{hashlib.sha256(change_id.encode()).hexdigest()[:10]}"
+        if names is None or not any(True for _ in _search(names, view(key))):
+            return key
+        project, _, number = key.partition("-")
+        if re.fullmatch(r"[A-Za-z]+", project) and re.fullmatch(r"[0-9]+", number):
+            return f"{prefix}-{number}"
+        return f"{prefix}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
-    def real_change_id(self, shown: str, change_ids: Iterable[str]) -> str:
-        """The change id among ``change_ids`` that an OEM knows as ``shown`` (``shown``
-        itself when none or a real id of that name exists)."""
-        change_ids = list(change_ids)
-        if shown in change_ids:
+    def real_id(self, shown: str, keys: Iterable[str]) -> str:
+        """The key among ``keys`` that an OEM knows as ``shown``: ``shown`` itself when it
+        is one of them (a real key always wins) or when none or several map to it."""
+        keys = list(keys)
+        if shown in keys:
             return shown
-        matches = [c for c in change_ids if self.change_id(c) == shown]
+        matches = [k for k in keys if self.neutral_id(k) == shown]
         return matches[0] if len(matches) == 1 else shown
 
     def _swap_urls(self, text: str) -> str:
@@ -349,6 +351,14 @@ class Guard:
                 continue
             forbidden += [(f"OEM {other.id}", term) for term in oem_names(other)]
         return cls(oem.id, tuple(forbidden), oem_names(oem), _ordinary(vendor))
+
+    @classmethod
+    def for_anyone(cls, registry: Registry | Iterable[Oem], vendor: VendorConfig) -> Guard:
+        """What someone not signed in may read: no OEM's names, and not the vendor's."""
+        oems = registry.oems.values() if hasattr(registry, "oems") else registry
+        forbidden = [("vendor", t) for t in vendor.guarded_terms]
+        forbidden += [(f"OEM {oem.id}", term) for oem in oems for term in oem_names(oem)]
+        return cls("anyone", tuple(forbidden), (), _ordinary(vendor))
 
     def _patterns(self):
         if not self._compiled:

@@ -19,6 +19,7 @@ from release_pipeline.db.repository import ReleaseRepository
 from release_train_airflow.portal import api, pages
 from release_train_airflow.portal.auth import INVALID_TOKEN, Caller, LoginRequired, docs_caller
 from release_train_airflow.portal.context import Portal
+from release_train_airflow.portal.guarded import GuardedResponses
 from release_train_airflow.portal.ratelimit import TooManySignIns
 
 __all__ = ["create_app"]
@@ -41,6 +42,8 @@ def create_app(repository: ReleaseRepository | Callable[[], ReleaseRepository], 
         redoc_url=None,
     )
     app.state.portal = Portal(get_repository, **loaders)
+    # every response checked whole for the OEM it is for (guarded.py): the one filter
+    app.add_middleware(GuardedResponses, portal=app.state.portal)
     app.include_router(api.router)
     app.include_router(pages.router)
     _docs(app)

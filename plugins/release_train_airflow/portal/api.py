@@ -37,6 +37,7 @@ ERRORS = {
     401: problem("missing, unknown, expired or revoked token"),
     422: problem("malformed input: the detail names the field"),
     429: problem("too many failed sign-ins from your address: retry after `Retry-After` seconds"),
+    503: problem("withheld: the response did not pass the portal's white-label check"),
 }
 router = APIRouter(prefix="/api/v1", tags=["OEM portal"], responses=ERRORS)
 ReleaseId = Annotated[
@@ -285,7 +286,7 @@ def post_decision(
             oem_id=caller.oem.id,
             release_id=release_id,
             decision=body.decision,
-            change_ids=body.changes,
+            change_ids=views.real_change_ids(caller, release_id, body.changes),
             actor=caller.identity.label,
             channel="portal",
             comment=body.comment,

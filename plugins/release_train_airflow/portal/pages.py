@@ -136,7 +136,7 @@ def decide_form(
             oem_id=caller.oem.id,
             release_id=release_id,
             decision=decision,
-            change_ids=change or None,
+            change_ids=views.real_change_ids(caller, release_id, change or None),
             actor=caller.identity.label,
             channel="portal",
             comment=comment,
