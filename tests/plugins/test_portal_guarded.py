@@ -1,0 +1,141 @@
+"""The portal's one response filter and the OEM-neutral ids (issue 24), through the real
+app on SQLite and PostgreSQL: a Jira key ``AVA-1234`` reaches an OEM as ``CHANGE-1234``
+in the API, the page and the notes, a decision naming ``CHANGE-1234`` decides
+``AVA-1234``, roadmap ids and components are white-labelled, and a response that would
+still carry a foreign name (in any spelling) is withheld whole."""
+
+import re
+import warnings
+
+import pendulum
+import pytest
+
+from release_pipeline.models import Change, ChangeType
+from release_pipeline.notes import Guard
+from release_pipeline.registry import load_registry
+from release_pipeline.tokens import issue_token
+from release_pipeline.vendor import load_vendor
+from release_train_airflow.portal import create_app
+from release_train_airflow.portal.guarded import WITHHELD
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+MERGED = pendulum.datetime(2026, 11, 20, 12, tz="UTC")
+MONDAY = pendulum.datetime(2026, 11, 30, 7, tz="UTC")
+REGISTRY, VENDOR = load_registry(), load_vendor()
+NIMBUS_GUARD = Guard.for_oem(REGISTRY.get("nimbus"), REGISTRY, VENDOR)
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+
+
+@pytest.fixture
+def clients(repo, calendar):
+    release = calendar.release_by_id("2026.24")
+    changes = [
+        Change("AVA-1234", ChangeType.FEATURE, "mapper", "Retries for mappings", "Mappings retry.", False, MERGED),
+        Change("CHG-2", ChangeType.FIX, "runtime", "Faster start", "Starts faster.", False, MERGED),
+    ]
+    repo.record_release(
+        release, changes, changes_since=calendar.previous(release).at, changes_until=release.at, actor="t"
+    )
+    repo.request_approvals("2026.24", ["nimbus"])
+    token = issue_token(repo, oem_id="nimbus", label="user@nimbus", created_by="test").token
+    app = create_app(repo, now=lambda: MONDAY, load_calendar=lambda: calendar)
+    api = TestClient(app, headers={"Authorization": f"Bearer {token}"}, follow_redirects=False)
+    browser = TestClient(app, follow_redirects=False)
+    assert browser.post("/login", data={"token": token}).status_code == 303
+    return api, browser
+
+
+def _states(api) -> dict[str, str]:
+    return {c["id"]: c["state"] for c in api.get("/api/v1/releases/2026.24").json()["changes"]}
+
+
+def test_a_vendor_change_key_reaches_the_oem_as_a_neutral_id_everywhere(clients):
+    api, browser = clients
+    response = api.get("/api/v1/releases/2026.24")
+    assert response.status_code == 200
+    body = response.json()
+    assert [c["id"] for c in body["changes"]] == ["CHANGE-1234", "CHG-2"]
+    assert "CHANGE-1234" in body["notes"]["markdown"] and "CHANGE-1234" in body["notes"]["html"]
+    assert "AVA-1234" not in response.text and NIMBUS_GUARD.scan(response.text) == []
+    page = browser.get("/releases/2026.24")
+    assert page.status_code == 200 and 'data-change="CHANGE-1234"' in page.text
+    assert "AVA-1234" not in page.text and NIMBUS_GUARD.scan(page.text) == []
+
+
+def test_a_decision_naming_the_neutral_id_decides_the_real_change(clients, repo):
+    api, browser = clients
+    response = api.post("/api/v1/releases/2026.24/decisions", json={"decision": "approved", "changes": ["CHANGE-1234"]})
+    assert response.status_code == 201, response.text
+    assert _states(api) == {"CHANGE-1234": "approved", "CHG-2": "pending"}
+    assert [row.decision for row in repo.approval_history("nimbus", "AVA-1234")] == ["approved"]
+    # the same through the page's form
+    form = {"decision": "rejected", "change": "CHANGE-1234", "comment": "breaks our mapping"}
+    answer = browser.post("/releases/2026.24/decisions", data={**form, "csrf": csrf_of(browser.get("/feedback").text)})
+    assert answer.status_code == 303, answer.text
+    assert _states(api)["CHANGE-1234"] == "rejected"
+    # a real id still works as it is
+    real = api.post("/api/v1/releases/2026.24/decisions", json={"decision": "approved", "changes": ["CHG-2"]})
+    assert real.status_code == 201 and _states(api)["CHG-2"] == "approved"
+
+
+def _snapshot(repo, **item):
+    public = {
+        "id": "flow-versioning",
+        "title": "Flow versioning",
+        "description": "Keep versions of flows.",
+        "kind": "functionality",
+        "component": "designer",
+        "target_release_id": None,
+        "planned_for": None,
+        "asked_by": 1,
+        "public_reason": "asked by customers",
+        "public": True,
+        "rank": 1,
+        "oems": ["nimbus"],
+    } | item
+    repo.save_roadmap_snapshot(horizon=["2026.24", "2026.26"], items=[public], changes={"first": True}, run_id=None)
+
+
+def test_roadmap_ids_and_components_are_white_labelled(clients, repo):
+    api, _ = clients
+    _snapshot(repo, id="ava-studio-themes", component="AVA_API", title="Themes for A.V.A Studio")
+    response = api.get("/api/v1/roadmap")
+    assert response.status_code == 200, response.text
+    (item,) = response.json()["items"]
+    assert item["id"].startswith("ITEM-") and item["component"] == "NIMBUS_CONNECT_API"
+    assert item["title"] == "Themes for Nimbus Connect Studio"
+    assert NIMBUS_GUARD.scan(response.text) == []
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "like OrbitLink-Integrate",
+        "for ＡＶＡ users",
+        "see staging.orbit%6Cink.example",
+        "K\u200bestrel Flow",
+        "&#65;VA only",
+    ],
+)
+def test_a_response_that_would_carry_a_foreign_name_is_withheld_whole(clients, repo, kind):
+    """``kind`` is a field no view white-labels: the filter is what stops it."""
+    api, browser = clients
+    _snapshot(repo, kind=kind)
+    response = api.get("/api/v1/roadmap")
+    assert (response.status_code, response.json()) == (503, {"detail": WITHHELD})
+    page = browser.get("/roadmap")
+    assert page.status_code == 503 and WITHHELD in page.text and kind not in page.text
+    # the rest of the portal is not affected
+    assert api.get("/api/v1/releases/2026.24").status_code == 200
+
+
+def test_pages_for_nobody_signed_in_pass_the_filter_too(repo):
+    client = TestClient(create_app(repo), follow_redirects=False)
+    assert client.get("/login").status_code == 200
+    assert client.get("/api/v1/me").status_code == 401
