@@ -75,8 +75,14 @@ def fold_char(char: str) -> str:
     for part in unicodedata.normalize("NFKD", char):
         if unicodedata.category(part) in ("Mn", "Me") or invisible(part):
             continue
-        for folded in unicodedata.normalize("NFKC", part).casefold():
-            out.append(_skeleton_map().get(folded, folded) if folded.isalnum() or not folded.isascii() else folded)
+        for normal in unicodedata.normalize("NFKC", part):
+            # a look-alike as written first (Greek capital Epsilon reads E, its small
+            # letter does not), then case-folded; ASCII only after folding (I is i, not l)
+            if not normal.isascii() and normal in _skeleton_map():
+                out.append(_skeleton_map()[normal])
+                continue
+            for folded in normal.casefold():
+                out.append(_skeleton_map().get(folded, folded) if folded.isalnum() or not folded.isascii() else folded)
     return "".join(out).lower()
 
 

@@ -68,15 +68,26 @@ NEUTRAL_ITEM_PREFIX = "ITEM"
 
 def term_pattern(term: str) -> str:
     """A regex, on folded text (:func:`normalise.fold`), for ``term``: its runs of letters
-    and digits joined by any separators or none; a short one-word name also spelled out."""
-    chunks = _CHUNK.findall(fold(term))
-    if not chunks:
+    and digits joined by any separators or none; a run of at most :data:`SHORT_NAME`
+    letters also spelled out, one separator between its letters (``A.V.A``,
+    ``N.i.m.b.u.s Plus``)."""
+    runs: list[list[str]] = [[]]
+    for char in term:
+        folded = fold_char(char)
+        if folded and folded.isalnum():
+            runs[-1].append(folded)
+        elif folded and runs[-1]:
+            runs.append([])
+    runs = [run for run in runs if run]
+    if not runs:
         raise ValueError(f"term {term!r} has no letter or digit")
-    joined = r"[\W_]*".join(re.escape(c) for c in chunks)
-    letters = [fold_char(c) for c in term if fold_char(c)]
-    if len(chunks) == 1 and 1 < len(letters) <= SHORT_NAME and all(letter.isalnum() for letter in letters):
-        return f"(?:{joined}|{_SEPARATOR.join(re.escape(letter) for letter in letters)})"
-    return joined
+    alternatives = []
+    for run in runs:
+        joined = re.escape("".join(run))
+        if 1 < len(run) <= SHORT_NAME:
+            joined = f"(?:{joined}|{_SEPARATOR.join(re.escape(letter) for letter in run)})"
+        alternatives.append(joined)
+    return r"[\W_]*".join(alternatives)
 
 
 def _ordered(terms: Iterable[str]) -> list[str]:
