@@ -9,14 +9,18 @@ import warnings
 
 import pendulum
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from release_pipeline.models import Change, ChangeType
 from release_pipeline.notes import Guard
+from release_pipeline.notes.whitelabel import oem_names
 from release_pipeline.registry import load_registry
 from release_pipeline.tokens import issue_token
 from release_pipeline.vendor import load_vendor
 from release_train_airflow.portal import create_app
 from release_train_airflow.portal.guarded import WITHHELD
+from tests.disguises import placed, shows
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -109,7 +113,7 @@ def test_roadmap_ids_and_components_are_white_labelled(clients, repo):
     assert response.status_code == 200, response.text
     (item,) = response.json()["items"]
     assert item["id"].startswith("ITEM-") and item["component"] == "NIMBUS_CONNECT_API"
-    assert item["title"] == "Themes for Nimbus Connect Studio"
+    assert item["title"] == "Themes for Nimbus Studio"  # the glossary's "AVA Studio", spelled out
     assert NIMBUS_GUARD.scan(response.text) == []
 
 
@@ -139,3 +143,25 @@ def test_pages_for_nobody_signed_in_pass_the_filter_too(repo):
     client = TestClient(create_app(repo), follow_redirects=False)
     assert client.get("/login").status_code == 200
     assert client.get("/api/v1/me").status_code == 401
+
+
+ROADMAP_FIELDS = st.sampled_from(["title", "description", "component", "id", "kind", "public_reason"])
+FOREIGN = [*VENDOR.guarded_terms, *(n for oem in REGISTRY.oems.values() if oem.id != "nimbus" for n in oem_names(oem))]
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=placed(FOREIGN), field=ROADMAP_FIELDS)
+def test_no_portal_response_shows_a_foreign_name(clients, repo, case, field):
+    """Whatever field of a published roadmap item carries a disguised name, the OEM's API
+    and page either show it rewritten or redacted, or are withheld whole: never shown."""
+    api, browser = clients
+    name, text = case
+    _snapshot(repo, **{field: text})
+    for response in (api.get("/api/v1/roadmap"), browser.get("/roadmap")):
+        assert response.status_code in (200, 503), response.text
+        if response.status_code == 200:
+            assert not shows(name, response.text), (name, text, field, response.text)
