@@ -14,6 +14,18 @@ from urllib.parse import unquote
 
 from hypothesis import strategies as st
 
+from release_pipeline.notes import Guard, Whitelabel
+from release_pipeline.registry import load_registry
+from release_pipeline.vendor import load_vendor
+
+# the repository's config, and what OEM nimbus is sent through
+VENDOR = load_vendor()
+REGISTRY = load_registry()
+NIMBUS = REGISTRY.get("nimbus")
+LABEL = Whitelabel.for_oem(VENDOR, NIMBUS)
+GUARD = Guard.for_oem(NIMBUS, REGISTRY, VENDOR)
+GUARD.scan("nonava")  # loads the English word list once, outside any example's deadline
+
 # Latin letter -> look-alikes of other scripts (the strategy's own table, not TR39's)
 CYRILLIC = dict(zip("aAeEoOpPcCxXBHKMTyij", "аАеЕоОрРсСхХВНКМТуіј", strict=True))
 GREEK = dict(zip("ABEZHIKMNOPTYXov", "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧον", strict=True))

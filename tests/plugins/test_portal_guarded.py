@@ -13,14 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from release_pipeline.models import Change, ChangeType
-from release_pipeline.notes import Guard
 from release_pipeline.notes.whitelabel import oem_names
-from release_pipeline.registry import load_registry
 from release_pipeline.tokens import issue_token
-from release_pipeline.vendor import load_vendor
 from release_train_airflow.portal import create_app
 from release_train_airflow.portal.guarded import WITHHELD
-from tests.disguises import placed, shows
+from tests.disguises import GUARD as NIMBUS_GUARD
+from tests.disguises import REGISTRY, VENDOR, placed, shows
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -28,8 +26,6 @@ with warnings.catch_warnings():
 
 MERGED = pendulum.datetime(2026, 11, 20, 12, tz="UTC")
 MONDAY = pendulum.datetime(2026, 11, 30, 7, tz="UTC")
-REGISTRY, VENDOR = load_registry(), load_vendor()
-NIMBUS_GUARD = Guard.for_oem(REGISTRY.get("nimbus"), REGISTRY, VENDOR)
 
 
 def csrf_of(page: str) -> str:

@@ -8,16 +8,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from release_pipeline.notes import Audience, BrandingLeak, Guard, Whitelabel, render
-from release_pipeline.registry import load_registry
-from release_pipeline.vendor import load_vendor
-
-VENDOR = load_vendor()
-REGISTRY = load_registry()
-NIMBUS = REGISTRY.get("nimbus")
-LABEL = Whitelabel.for_oem(VENDOR, NIMBUS)
-GUARD = Guard.for_oem(NIMBUS, REGISTRY, VENDOR)
-GUARD.scan("nonava")  # loads the English word list once, outside any example's deadline
+from release_pipeline.notes import Audience, BrandingLeak, Whitelabel, render
+from tests.disguises import GUARD, LABEL, NIMBUS, REGISTRY, VENDOR
 
 
 @pytest.mark.parametrize(

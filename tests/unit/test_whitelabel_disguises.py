@@ -10,20 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from release_pipeline.models import Change, ChangeType
-from release_pipeline.notes import Audience, Guard, ReleaseNotesInput, Whitelabel, render, render_release_notes
+from release_pipeline.notes import Audience, Guard, ReleaseNotesInput, render, render_release_notes
 from release_pipeline.notes.normalise import fold, view
 from release_pipeline.notes.whitelabel import _dictionary, config_problems, oem_names
-from release_pipeline.registry import Registry, load_registry
-from release_pipeline.vendor import load_vendor
+from release_pipeline.registry import Registry
 from tests.builders import MERGED
-from tests.disguises import placed, shows
+from tests.disguises import GUARD, LABEL, NIMBUS, REGISTRY, VENDOR, placed, shows
 
-VENDOR = load_vendor()
-REGISTRY = load_registry()
-NIMBUS = REGISTRY.get("nimbus")
-LABEL = Whitelabel.for_oem(VENDOR, NIMBUS)
-GUARD = Guard.for_oem(NIMBUS, REGISTRY, VENDOR)
-GUARD.scan("nonava")  # loads the English word list once, outside any example's deadline
 VENDOR_NAMES = list(VENDOR.guarded_terms)
 OTHER_OEM_NAMES = [name for oem in REGISTRY.oems.values() if oem.id != "nimbus" for name in oem_names(oem)]
 
