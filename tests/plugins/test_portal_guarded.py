@@ -84,6 +84,15 @@ def test_a_decision_naming_the_neutral_id_decides_the_real_change(clients, repo)
     assert real.status_code == 201 and _states(api)["CHG-2"] == "approved"
 
 
+def test_a_refused_decision_names_the_change_by_its_neutral_id(clients):
+    """A double submission is a 409 naming ``CHANGE-1234``, not a response the filter withholds."""
+    api, _ = clients
+    body = {"decision": "approved", "changes": ["CHANGE-1234"]}
+    assert api.post("/api/v1/releases/2026.24/decisions", json=body).status_code == 201
+    again = api.post("/api/v1/releases/2026.24/decisions", json=body)
+    assert again.status_code == 409 and "'CHANGE-1234' is already approved" in again.json()["detail"], again.text
+
+
 def _snapshot(repo, **item):
     public = {
         "id": "flow-versioning",

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from release_pipeline import inputs
 from release_pipeline.models import FeedbackCategory
 from release_pipeline.roadmap import FeedbackLimitReached
-from release_pipeline.signoff import SignoffError, decide, release_for, releases_for
+from release_pipeline.signoff import SignoffError, release_for, releases_for
 from release_train_airflow.portal import views
 from release_train_airflow.portal.auth import Caller, api_caller
 
@@ -281,18 +281,7 @@ def post_decision(
 ):
     """Approve or reject changes of a release (all of them when ``changes`` is omitted)."""
     try:
-        event_ids = decide(
-            caller.repo,
-            oem_id=caller.oem.id,
-            release_id=release_id,
-            decision=body.decision,
-            change_ids=views.real_change_ids(caller, release_id, body.changes),
-            actor=caller.identity.label,
-            channel="portal",
-            comment=body.comment,
-            policy=views.policy(caller),
-            approver=caller.identity.approver,
-        )
+        event_ids = views.decide(caller, release_id, body.decision, body.changes, body.comment)
         release = release_for(caller.repo, caller.oem.id, release_id, views.policy(caller))
     except SignoffError as exc:
         raise http_error(exc) from None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from release_pipeline import signoff
 from release_pipeline.deadlines import signoff_deadline
 from release_pipeline.forecast import forecast, next_install_cycle
 from release_pipeline.notes import Guard, ReleaseNotesInput, render_release_notes
@@ -70,6 +71,30 @@ def real_change_ids(caller: Caller, release_id: str, shown: list[str] | None) ->
         return shown
     keys = [c.change.id for c in release_for(caller.repo, caller.oem.id, release_id, policy(caller)).changes]
     return [caller.audience.whitelabel.real_id(change_id, keys) for change_id in shown]
+
+
+def decide(caller: Caller, release_id: str, decision: str, shown: list[str] | None, comment: str | None) -> list[int]:
+    """The caller's decision on the changes it names by the ids it is shown (all pending
+    ones: None), from the portal; a refusal names the changes by those ids too."""
+    real = real_change_ids(caller, release_id, shown)
+    try:
+        return signoff.decide(
+            caller.repo,
+            oem_id=caller.oem.id,
+            release_id=release_id,
+            decision=decision,
+            change_ids=real,
+            actor=caller.identity.label,
+            channel="portal",
+            comment=comment,
+            policy=policy(caller),
+            approver=caller.identity.approver,
+        )
+    except SignoffError as exc:
+        message = str(exc)
+        for key in real or ():
+            message = message.replace(repr(key), repr(shown_id(caller, key)))
+        raise type(exc)(message) from None
 
 
 def local(caller: Caller, moment: dt.datetime | None) -> str | None:
