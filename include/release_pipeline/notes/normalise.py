@@ -86,6 +86,7 @@ def fold_char(char: str) -> str:
     return "".join(out).lower()
 
 
+@cache
 def _case(char: str) -> str:
     char = unicodedata.normalize("NFKC", char)[:1]
     return "U" if char.isupper() else "L" if char.islower() else "-"
@@ -178,7 +179,10 @@ class View:
 
 
 def view(text: str) -> View:
-    units = _decoded([(c, i, i + 1) for i, c in enumerate(text)])
+    if _DECODABLE.search(text):
+        units = _decoded([(c, i, i + 1) for i, c in enumerate(text)])
+    else:  # nothing to decode (most texts): no need for the units' list first
+        units = ((c, i, i + 1) for i, c in enumerate(text))
     chars, spans, case = [], [], []
     for char, start, end in units:
         folded = fold_char(char)

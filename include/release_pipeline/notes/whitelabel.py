@@ -44,7 +44,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -100,6 +100,13 @@ def _compile(terms: Iterable[str]) -> re.Pattern | None:
     if not ordered:
         return None
     return re.compile("|".join(f"(?:{term_pattern(t)})" for t in ordered))
+
+
+@lru_cache(maxsize=8)
+def _view_of(text: str) -> View:
+    """The view of ``text``, kept for the next step of the white-label step, which mostly
+    reads the same text again (nothing was replaced)."""
+    return view(text)
 
 
 def _at_boundaries(v: View, start: int, end: int) -> bool:
@@ -305,7 +312,7 @@ class Whitelabel:
                     r"(?<![\w.-])(?P<scheme>https?://)?" + re.escape(fold(h + p)) + r"(?![\w-])"
                 ),
             )
-            v = view(text)
+            v = _view_of(text)
             swaps = []
             for m in pattern.finditer(v.text):
                 start, end = v.source_span(*m.span())
@@ -328,7 +335,7 @@ class Whitelabel:
     def _sub(self, pattern: re.Pattern, text: str, replace, protect_hosts: bool = False) -> str:
         """``text`` with every match of ``pattern`` that is a word or identifier part of its
         own replaced by ``replace(view, start, end)``."""
-        v = view(text)
+        v = _view_of(text)
         protect = self._vendor_hosts(v) if protect_hosts else []
 
         def counts(start: int, end: int) -> bool:
