@@ -28,13 +28,16 @@ from release_pipeline.notes.whitelabel import Guard, Leak, Whitelabel
 from release_pipeline.registry import Oem, Registry
 from release_pipeline.vendor import VendorConfig
 
-# fields that name things rather than say them: never rewritten (a release id stays one)
-KEEP_AS_IS = ("id", "_key", "kind")
+# fields that name things rather than say them: never rewritten as text (a release id stays
+# one); an id carrying the vendor's name is shown by its OEM-neutral id
+KEEP_AS_IS = ("_key", "kind")
 
 
 def relabel(value: Any, label: Whitelabel, key: str = "") -> Any:
     """``value`` with every string passed through ``label``, except identifiers."""
     if isinstance(value, str):
+        if key.endswith("id"):
+            return label.neutral_id(value)
         return value if key.endswith(KEEP_AS_IS) else label.apply(value)
     if isinstance(value, dict):
         return {k: relabel(v, label, str(k)) for k, v in value.items()}

@@ -6,6 +6,12 @@ Control characters (C0, DEL, C1) are refused everywhere: a NUL cannot be stored 
 the others have no business in a name or a title. Multi-line text (a comment, a
 feedback body) may hold tabs and line breaks, including the ``\\r\\n`` browsers send
 from a textarea.
+
+Invisible characters are refused too (Unicode format characters: zero-width space and
+joiners, soft hyphen, word joiner, BOM, bidi overrides; and the other default-ignorable
+code points): what a person reads must be what is stored, and a name hidden by them
+must not slip past the white-label guard. A value that is given must contain a visible
+character: a rejection whose comment is one zero-width space is no comment.
 """
 
 from __future__ import annotations
@@ -14,6 +20,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import AfterValidator
+
+from release_pipeline.characters import describe, invisible, invisible_bmp_class, visible
+
 # regexes that Python, pydantic's (Rust) regex engine and JSON Schema's (ECMAScript) one
 # all read alike, so the OpenAPI schema shows exactly what the server enforces: no
 # ``\s`` (its meaning differs between them), explicit classes instead
@@ -21,12 +31,18 @@ CONTROL = r"\x00-\x1f\x7f-\x9f"  # C0, DEL and C1
 MULTILINE_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # tab, line feed, carriage return allowed
 # control characters and every character Python or ECMAScript counts as whitespace
 BLANK = CONTROL + r"\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-LINE = rf"^[^{CONTROL}]*$"
-NONBLANK_LINE = rf"^[^{CONTROL}]*[^{BLANK}][^{CONTROL}]*$"
-TEXT = rf"^[^{MULTILINE_CONTROL}]*$"
-NONBLANK_TEXT = rf"^[^{MULTILINE_CONTROL}]*[^{BLANK}][^{MULTILINE_CONTROL}]*$"
+# invisible characters of the Basic Multilingual Plane (format characters, default-ignorables);
+# those beyond it only Rule.check and Rule.validator refuse (ECMAScript cannot name them alike)
+INVISIBLE = invisible_bmp_class()
+_LINE_BODY = f"[^{CONTROL}{INVISIBLE}]*"
+_TEXT_BODY = f"[^{MULTILINE_CONTROL}{INVISIBLE}]*"
+_SHOWN = f"[^{BLANK}{INVISIBLE}]"
+NONBLANK_LINE = rf"^{_LINE_BODY}{_SHOWN}{_LINE_BODY}$"
+NONBLANK_TEXT = rf"^{_TEXT_BODY}{_SHOWN}{_TEXT_BODY}$"
+LINE = rf"^(?:{_LINE_BODY}{_SHOWN}{_LINE_BODY})?$"  # empty, or with something to read
+TEXT = rf"^(?:{_TEXT_BODY}{_SHOWN}{_TEXT_BODY})?$"
 RELEASE_ID = r"^[0-9]{4}\.[0-9]{2}$"
-CHANGE_ID = rf"^[^{BLANK}]+$"
+CHANGE_ID = rf"^[^{BLANK}{INVISIBLE}]+$"
 
 # maximum lengths (characters); the database columns are at least this wide
 MAX_TITLE = 300
@@ -40,6 +56,17 @@ MAX_CHANGES = 500
 
 class InvalidInput(ValueError):
     """A value a person typed is out of bounds; the message names the field."""
+
+
+def unseen_problem(value: str) -> str | None:
+    """Why ``value`` does not read as it is stored (an invisible character, or nothing
+    visible at all), or None."""
+    for char in value:
+        if invisible(char):
+            return f"invisible character {describe(char)} is not allowed"
+    if value and not any(visible(char) for char in value):
+        return "needs a visible character (it has none)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -61,8 +88,10 @@ class Rule:
             raise InvalidInput(f"{field}: control character {control!r} is not allowed")
         if len(value) > self.max_length:
             raise InvalidInput(f"{field}: at most {self.max_length} characters ({len(value)} given)")
-        if self.required and not value.strip():
+        if not value.strip():  # optional, but once given it must say something
             raise InvalidInput(f"{field}: a value is required (it is blank)")
+        if unseen := unseen_problem(value):
+            raise InvalidInput(f"{field}: {unseen}")
         if self.pattern and not re.fullmatch(self.pattern.strip("^$"), value):
             raise InvalidInput(f"{field}: {value!r} is not {self.shape or 'well-formed'}")
         return value
@@ -77,6 +106,18 @@ class Rule:
         else:
             pattern = NONBLANK_LINE if self.required else LINE
         return {"max_length": self.max_length, "pattern": pattern} | ({"min_length": 1} if self.required else {})
+
+    def validator(self, field: str) -> AfterValidator:
+        """What :meth:`field`'s pattern cannot say (invisible characters beyond the Basic
+        Multilingual Plane, a value of combining marks only), for a pydantic field."""
+
+        def check(value: str | None) -> str | None:
+            try:
+                return self.check(field, value)
+            except InvalidInput as exc:
+                raise ValueError(str(exc).removeprefix(f"{field}: ")) from None
+
+        return AfterValidator(check)
 
 
 def _control_character(value: str, multiline: bool) -> str | None:

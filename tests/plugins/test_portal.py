@@ -354,6 +354,15 @@ def test_the_cookie_is_secure_unless_served_on_plain_localhost(repo, portal_url,
         ("/api/v1/feedback", {"category": "use_cases", "title": "ok", "component": "c\x00"}, "body.component"),
         ("/api/v1/feedback", {"category": "use_cases", "title": "ok", "component": "c" * 101}, "body.component"),
         ("/api/v1/releases/2026.24/decisions", {"decision": "approved", "comment": "\x00"}, "body.comment"),
+        # invisible characters (issue 24): a rejection whose whole comment is one zero-width space
+        ("/api/v1/releases/2026.24/decisions", {"decision": "rejected", "comment": "\u200b"}, "body.comment"),
+        ("/api/v1/releases/2026.24/decisions", {"decision": "approved", "comment": "ok\u202e"}, "body.comment"),
+        ("/api/v1/releases/2026.24/decisions", {"decision": "approved", "comment": "\U000e0041"}, "body.comment"),
+        ("/api/v1/releases/2026.24/decisions", {"decision": "rejected", "comment": "\u0301"}, "body.comment"),
+        ("/api/v1/feedback", {"category": "use_cases", "title": "A\u00adVA"}, "body.title"),
+        ("/api/v1/feedback", {"category": "use_cases", "title": "ok", "body": "x\u2060y"}, "body.body"),
+        ("/api/v1/feedback", {"category": "use_cases", "title": "ok", "component": "c\ufeff"}, "body.component"),
+        ("/api/v1/releases/2026.24/decisions", {"decision": "approved", "changes": ["CHG\u200c1"]}, "body.changes.0"),
         ("/api/v1/releases/2026.24/decisions", {"decision": "rejected", "comment": "x" * 4001}, "body.comment"),
         ("/api/v1/releases/2026.24/decisions", {"decision": "approved", "changes": ["CHG\x00"]}, "body.changes.0"),
         ("/api/v1/releases/2026.24/decisions", {"decision": "approved", "changes": ["C" * 65]}, "body.changes.0"),
@@ -367,6 +376,8 @@ def test_the_api_refuses_control_characters_and_over_long_input(world, path, bod
     response = world.client("nimbus").post(path, json=body)
     assert response.status_code == 422, response.text
     assert response.json()["detail"].startswith(field)
+    if any("\u200b" in str(v) or "\u00ad" in str(v) for v in body.values()):
+        assert "invisible character" in response.json()["detail"], response.json()
     assert world.state() == before
 
 
@@ -383,6 +394,9 @@ def test_multi_line_text_keeps_its_line_breaks(world):
     [
         ("/releases/2026.24/decisions", {"decision": "rejected", "comment": "no\x00"}, "comment: control character"),
         ("/releases/2026.24/decisions", {"decision": "rejected", "comment": "x" * 4001}, "comment: at most 4000"),
+        ("/releases/2026.24/decisions", {"decision": "rejected", "comment": "\u200b"}, "comment: invisible character"),
+        ("/releases/2026.24/decisions", {"decision": "approved", "comment": "\u0301"}, "comment: needs a visible"),
+        ("/feedback", {"category": "use_cases", "title": "t\u202e"}, "title: invisible character U+202E"),
         ("/releases/2026.24/decisions", {"decision": "approved", "change": "CHG-1\x00"}, "change: control character"),
         ("/feedback", {"category": "use_cases", "title": "t\x00"}, "title: control character"),
         ("/feedback", {"category": "use_cases", "title": "   "}, "title: a value is required"),

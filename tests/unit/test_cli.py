@@ -139,3 +139,14 @@ def test_check_config_in_production_wants_a_public_https_portal_url(tmp_path, ca
         assert main(["--config-dir", str(config), "check-config", "--production"]) == status, url
         err = capsys.readouterr().err
         assert said in err and ("field 'portal_url'" in err) == bool(said), url
+
+
+def test_check_config_refuses_an_oem_brand_that_contains_another_oems_name(tmp_path, capsys):
+    """Issue 24: OEM kestrel branded "Nimbus Plus" overlaps OEM nimbus; the check reads each
+    field without the OEM's own names, so the brand does not hide itself."""
+    shutil.copytree(REPO / "config", tmp_path, dirs_exist_ok=True)
+    oems = tmp_path / "oems.yaml"
+    oems.write_text(oems.read_text().replace("brand_name: Kestrel Flow", "brand_name: Nimbus Plus"))
+    assert main(["--config-dir", str(tmp_path), "check-config"]) == 1
+    err = capsys.readouterr().err
+    assert "OEM 'kestrel', field 'brand_name': 'Nimbus Plus' contains OEM nimbus 'Nimbus'" in err

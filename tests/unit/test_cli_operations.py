@@ -202,6 +202,8 @@ DECIDE = ["approve", "--oem", "nimbus", "--release", "2026.24"]
         ([*DECIDE, "--by", "bob\x1b[31m"], "--by: control character '\\x1b' is not allowed"),
         ([*DECIDE, "--by", "bob", "--on-behalf-of", " "], "--on-behalf-of: a value is required"),
         ([*DECIDE, "--by", "bob", "--comment", "c" * 4001], "--comment: at most 4000 characters"),
+        ([*DECIDE, "--by", "bob", "--comment", "\u200b"], "--comment: invisible character U+200B (ZERO WIDTH SPACE)"),
+        ([*DECIDE, "--by", "b\u202eob"], "--by: invisible character U+202E"),
         ([*DECIDE, "--by", "bob", "--change", "CHG-1\x00"], "--change: control character '\\x00'"),
         ([*DECIDE, "--by", "bob", "--change", "C" * 65], "--change: at most 64 characters"),
         ([*DECIDE, "--by", "bob", "--change", "CHG-9"], "change 'CHG-9' is not among the changes"),

@@ -116,15 +116,32 @@ def test_html_is_escaped_and_markdown_is_not():
     assert "OAuth 2.1 for <api> & gateways" in vendor.markdown
 
 
-def test_vendor_branding_that_cannot_be_replaced_is_refused():
-    """Ids are never rewritten (that would break the reference): the guard, which every
-    send path runs, refuses the copy instead and names the passage."""
+def test_a_vendor_change_key_is_shown_by_its_neutral_id():
+    """Ids are never rewritten as text (that would break the reference): a Jira key that
+    carries the vendor's name is shown by its OEM-neutral id, the one the portal shows and
+    takes decisions by (issue 24)."""
     leaky = ReleaseNotesInput("2026.24", RELEASE_24.released_at, [change("AVA-7", ChangeType.FIX, "Fix", "A fix.")])
     registry = load_registry()
     oem = registry.get("nimbus")
     notes = render_release_notes([leaky], Audience.oem(oem, VENDOR))
+    shown = {"subject": notes.subject, "markdown": notes.markdown, "html": notes.html}
+    assert "CHANGE-7" in notes.markdown and "CHANGE-7" in notes.html
+    assert "AVA-7" not in str(shown)
+    assert Guard.for_oem(oem, registry, VENDOR).scan_value(shown) == []
+    assert "AVA-7" in render_release_notes([leaky], Audience.vendor(VENDOR)).markdown  # the vendor's own copy
+
+
+def test_vendor_branding_that_cannot_be_replaced_is_refused():
+    """A vendor host the OEM has no URL for cannot be replaced: the guard, which every send
+    path runs, refuses the copy and names the passage."""
+    text = "See https://status.%61va.example/incidents"
+    leaky = ReleaseNotesInput("2026.24", RELEASE_24.released_at, [change("CHG-7", ChangeType.FIX, "Fix", text)])
+    registry = load_registry()
+    oem = registry.get("nimbus")
+    notes = render_release_notes([leaky], Audience.oem(oem, VENDOR))
     guard = Guard.for_oem(oem, registry, VENDOR)
-    with pytest.raises(BrandingLeak, match=r"release_notes for nimbus: markdown: vendor 'AVA' in “.*\[AVA\]-7"):
+    leak = r"release_notes for nimbus: markdown: vendor .* in “.*\[.*%61va.example\]"
+    with pytest.raises(BrandingLeak, match=leak):
         guard.check(
             {"subject": notes.subject, "markdown": notes.markdown, "html": notes.html}, "release_notes for nimbus"
         )

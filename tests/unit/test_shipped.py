@@ -182,4 +182,5 @@ def test_notes_say_you_asked_for_this_only_when_asked(asked):
         assert ("Secrets from Vault" in text) is bool(asked)
     if asked:
         line = next(line for line in notes.markdown.splitlines() if "you asked for this" in line)
-        assert "AVA-1" in line  # on the change that delivers it, not on AVA-2
+        # on the change that delivers it, not on AVA-2 (shown by its OEM-neutral id, issue 24)
+        assert "CHANGE-1)" in line

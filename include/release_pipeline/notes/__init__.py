@@ -118,8 +118,9 @@ def render(template: str, audience: Audience, subject: str, **context: Any) -> R
 
     Strings in ``context`` (also inside lists and dicts) are white-labelled before
     rendering, except identifiers (keys ending in ``id``): rewriting a change id would
-    break the reference, so an id that shows vendor branding is left for the guard,
-    which holds the send.
+    break the reference, so an id that carries the vendor's name (``AVA-1234``) is shown
+    by its OEM-neutral id (``CHANGE-1234``, :meth:`Whitelabel.neutral_id`), the same the
+    portal shows and takes decisions by.
     """
     label = audience.whitelabel
     context = _whitelabelled(context, label)
@@ -134,10 +135,16 @@ def _whitelabelled(value: Any, label: Whitelabel) -> Any:
     if isinstance(value, str):
         return label.apply(value)
     if isinstance(value, dict):
-        return {k: v if str(k).endswith("id") else _whitelabelled(v, label) for k, v in value.items()}
+        return {
+            k: _identifier(v, label) if str(k).endswith("id") else _whitelabelled(v, label) for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [_whitelabelled(v, label) for v in value]
     return value
+
+
+def _identifier(value: Any, label: Whitelabel) -> Any:
+    return label.neutral_id(value) if isinstance(value, str) else value
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,12 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from release_pipeline import inputs
 from release_pipeline.db.repository import ReleaseRepository
 from release_train_airflow.portal import api, pages
 from release_train_airflow.portal.auth import INVALID_TOKEN, Caller, LoginRequired, docs_caller
 from release_train_airflow.portal.context import Portal
+from release_train_airflow.portal.guarded import GuardedResponses
 from release_train_airflow.portal.ratelimit import TooManySignIns
 
 __all__ = ["create_app"]
@@ -42,6 +44,8 @@ def create_app(repository: ReleaseRepository | Callable[[], ReleaseRepository], 
         redoc_url=None,
     )
     app.state.portal = Portal(get_repository, **loaders)
+    # every response checked whole for the OEM it is for (guarded.py): the one filter
+    app.add_middleware(GuardedResponses, portal=app.state.portal)
     app.include_router(api.router)
     app.include_router(pages.router)
     _docs(app)
@@ -138,10 +142,14 @@ def readable(error: dict) -> dict:
     """One validation error as ``api.FieldProblem``, in the caller's terms."""
     loc = list(error.get("loc", ()))
     msg, kind = str(error.get("msg")), str(error.get("type"))
-    if len(loc) > 1 and loc[0] == "body" and loc[1] in UNION_TAGS:
+    unseen = inputs.unseen_problem(error["input"]) if isinstance(error.get("input"), str) else None
+    if kind == "string_pattern_mismatch" and unseen:
+        msg = unseen  # say which character, not the pattern
+    elif len(loc) > 1 and loc[0] == "body" and loc[1] in UNION_TAGS:
         no_comment = loc[2:] == ["comment"] and kind in {"missing", "string_pattern_mismatch"}
         if loc[1] in {"rejected", "Rejection"} and no_comment:
             msg = "a rejection needs a comment saying why"
+    if len(loc) > 1 and loc[0] == "body" and loc[1] in UNION_TAGS:
         del loc[1]
     if kind in {"union_tag_invalid", "union_tag_not_found"}:
         ctx = error.get("ctx") or {}

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from release_pipeline import inputs
 from release_pipeline.models import FeedbackCategory
 from release_pipeline.roadmap import FeedbackLimitReached
-from release_pipeline.signoff import SignoffError, decide, release_for, releases_for
+from release_pipeline.signoff import SignoffError, release_for, releases_for
 from release_train_airflow.portal import views
 from release_train_airflow.portal.auth import Caller, api_caller
 
@@ -37,12 +37,13 @@ ERRORS = {
     401: problem("missing, unknown, expired or revoked token"),
     422: problem("malformed input: the detail names the field"),
     429: problem("too many failed sign-ins with this token from your address: retry after `Retry-After` seconds"),
+    503: problem("withheld: the response did not pass the portal's white-label check"),
 }
 router = APIRouter(prefix="/api/v1", tags=["OEM portal"], responses=ERRORS)
 ReleaseId = Annotated[
     str, Path(max_length=7, pattern=inputs.RELEASE_ID, description="a release id like 2026.24", examples=["2026.24"])
 ]
-ChangeId = Annotated[str, Field(**inputs.CHANGE.field())]
+ChangeId = Annotated[str, Field(**inputs.CHANGE.field()), inputs.CHANGE.validator("change")]
 ChangePath = Annotated[str, Path(**inputs.CHANGE.field(), description="a change id", examples=["CHG-1"])]
 
 
@@ -125,7 +126,7 @@ class Approval(BaseModel):
 
     decision: Literal["approved"]
     changes: ChangeIds = None
-    comment: str | None = Field(None, **inputs.COMMENT.field())
+    comment: Annotated[str | None, inputs.COMMENT.validator("comment")] = Field(None, **inputs.COMMENT.field())
 
 
 class Rejection(BaseModel):
@@ -133,7 +134,7 @@ class Rejection(BaseModel):
 
     decision: Literal["rejected"]
     changes: ChangeIds = None
-    comment: str = Field(
+    comment: Annotated[str, inputs.COMMENT.validator("comment")] = Field(
         max_length=inputs.MAX_COMMENT, pattern=inputs.NONBLANK_TEXT, description="why: a rejection needs a comment"
     )
 
@@ -152,9 +153,9 @@ class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     category: FeedbackCategory
-    title: str = Field(**inputs.TITLE.field())
-    body: str = Field("", **inputs.BODY.field())
-    component: str | None = Field(None, **inputs.COMPONENT.field())
+    title: Annotated[str, inputs.TITLE.validator("title")] = Field(**inputs.TITLE.field())
+    body: Annotated[str, inputs.BODY.validator("body")] = Field("", **inputs.BODY.field())
+    component: Annotated[str | None, inputs.COMPONENT.validator("component")] = Field(None, **inputs.COMPONENT.field())
 
 
 class FeedbackOut(BaseModel):
@@ -324,18 +325,7 @@ def post_decision(
 ):
     """Approve or reject changes of a release (all of them when ``changes`` is omitted)."""
     try:
-        event_ids = decide(
-            caller.repo,
-            oem_id=caller.oem.id,
-            release_id=release_id,
-            decision=body.decision,
-            change_ids=body.changes,
-            actor=caller.identity.label,
-            channel="portal",
-            comment=body.comment,
-            policy=views.policy(caller),
-            approver=caller.identity.approver,
-        )
+        event_ids = views.decide(caller, release_id, body.decision, body.changes, body.comment)
         release = release_for(caller.repo, caller.oem.id, release_id, views.policy(caller))
     except SignoffError as exc:
         raise http_error(exc) from None

@@ -89,6 +89,8 @@ def sign_in(request: Request, portal: Portal, token: str) -> Caller | None:
     caller = resolve(portal, token)
     if caller is None:
         limiter.failed(address, token)
+    else:  # whom the response is for: the response filter (portal/guarded.py) checks it for them
+        request.state.recipient = caller.oem.id
     return caller
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pendulum
 
 from release_pipeline.db.repository import ReleaseRepository
+from release_pipeline.notes import Guard
 from release_pipeline.registry import Registry, load_registry
 from release_pipeline.release_calendar import ReleaseCalendar, load_calendar
 from release_pipeline.roadmap import RoadmapConfig, load_roadmap_config
@@ -52,3 +53,11 @@ class Portal:
 
     def roadmap_config(self) -> RoadmapConfig:
         return self._cached("roadmap_config", self.load_roadmap_config)
+
+    def guard(self, oem_id: str | None) -> Guard:
+        """The guard of what ``oem_id`` may read; None (no one signed in): nobody's names at all."""
+        if oem_id is None:
+            return self._cached("guard:", lambda: Guard.for_anyone(self.registry(), self.vendor()))
+        return self._cached(
+            f"guard:{oem_id}", lambda: Guard.for_oem(self.registry().get(oem_id), self.registry(), self.vendor())
+        )

@@ -18,7 +18,7 @@ from release_pipeline import inputs
 from release_pipeline.inputs import InvalidInput
 from release_pipeline.models import FeedbackCategory, ReleaseDbError
 from release_pipeline.roadmap import CATEGORY_LABELS, FeedbackLimitReached
-from release_pipeline.signoff import SignoffError, decide, release_for, releases_for
+from release_pipeline.signoff import SignoffError, release_for, releases_for
 from release_train_airflow.portal import views
 from release_train_airflow.portal.auth import (
     COOKIE,
@@ -156,18 +156,7 @@ def decide_form(
     except InvalidInput as exc:
         return page(request, "error.html", caller, 422, message=str(exc))
     try:
-        decide(
-            caller.repo,
-            oem_id=caller.oem.id,
-            release_id=release_id,
-            decision=decision,
-            change_ids=change or None,
-            actor=caller.identity.label,
-            channel="portal",
-            comment=comment,
-            policy=views.policy(caller),
-            approver=caller.identity.approver,
-        )
+        views.decide(caller, release_id, decision, change or None, comment)
     except SignoffError as exc:
         status = views.signoff_status(exc)
         try:

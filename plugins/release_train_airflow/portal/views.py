@@ -3,17 +3,23 @@ to the caller's OEM, white-labelled, times in the OEM's timezone.
 
 Every string field that is not the OEM's own words passes the white-label step and then
 the guard (the vendor's names and hosts, other OEMs' names); a field that fails is
-shown as :data:`REDACTED`, never raw. Release notes that fail are withheld whole."""
+shown as :data:`REDACTED`, never raw. Release notes that fail are withheld whole. Ids
+that carry the vendor's name (a Jira key ``AVA-1234``) are shown by their OEM-neutral id
+(``CHANGE-1234``), the same the notes show, and decisions that name it reach the real
+change (:func:`real_change_ids`). Behind all of it, the portal's response filter
+(:mod:`release_train_airflow.portal.guarded`) checks every response whole."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 
+from release_pipeline import signoff
 from release_pipeline.deadlines import signoff_deadline
 from release_pipeline.forecast import forecast, next_install_cycle
 from release_pipeline.models import Change
 from release_pipeline.notes import Guard, ReleaseNotesInput, render_release_notes
+from release_pipeline.notes.whitelabel import NEUTRAL_ITEM_PREFIX
 from release_pipeline.release_calendar import UnknownRelease
 from release_pipeline.roadmap import CATEGORY_LABELS, FeedbackLimitReached, check_feedback_allowance, oem_view
 from release_pipeline.signoff import (
@@ -24,6 +30,7 @@ from release_pipeline.signoff import (
     NotFound,
     ReleaseSignoff,
     SignoffError,
+    release_for,
     releases_for,
 )
 from release_pipeline.trace import UnknownChange, trace
@@ -40,10 +47,7 @@ def signoff_status(exc: SignoffError) -> int:
 
 
 def guard(caller: Caller) -> Guard:
-    portal = caller.portal
-    return portal._cached(
-        f"guard:{caller.oem.id}", lambda: Guard.for_oem(caller.oem, portal.registry(), portal.vendor())
-    )
+    return caller.portal.guard(caller.oem.id)
 
 
 def branded(caller: Caller, text: str | None) -> str | None:
@@ -55,6 +59,44 @@ def branded(caller: Caller, text: str | None) -> str | None:
         log.warning("portal for %s: a field was redacted: %s", caller.oem.id, "; ".join(leak.passage for leak in leaks))
         return REDACTED
     return text
+
+
+def shown_id(caller: Caller, key: str, prefix: str | None = None) -> str:
+    """The id the caller's OEM knows ``key`` by (its OEM-neutral id if it carries the vendor's name)."""
+    label = caller.audience.whitelabel
+    return label.neutral_id(key) if prefix is None else label.neutral_id(key, prefix)
+
+
+def real_change_ids(caller: Caller, release_id: str, shown: list[str] | None) -> list[str] | None:
+    """The changes of ``release_id`` that the caller named by the ids it is shown."""
+    if not shown:
+        return shown
+    keys = [c.change.id for c in release_for(caller.repo, caller.oem.id, release_id, policy(caller)).changes]
+    return [caller.audience.whitelabel.real_id(change_id, keys) for change_id in shown]
+
+
+def decide(caller: Caller, release_id: str, decision: str, shown: list[str] | None, comment: str | None) -> list[int]:
+    """The caller's decision on the changes it names by the ids it is shown (all pending
+    ones: None), from the portal; a refusal names the changes by those ids too."""
+    real = real_change_ids(caller, release_id, shown)
+    try:
+        return signoff.decide(
+            caller.repo,
+            oem_id=caller.oem.id,
+            release_id=release_id,
+            decision=decision,
+            change_ids=real,
+            actor=caller.identity.label,
+            channel="portal",
+            comment=comment,
+            policy=policy(caller),
+            approver=caller.identity.approver,
+        )
+    except SignoffError as exc:
+        message = str(exc)
+        for key in real or ():
+            message = message.replace(repr(key), repr(shown_id(caller, key)))
+        raise type(exc)(message) from None
 
 
 def local(caller: Caller, moment: dt.datetime | None) -> str | None:
@@ -87,7 +129,7 @@ def policy(caller: Caller):
 def change_texts(caller: Caller, c: Change) -> dict:
     """A change as the OEM reads it: its id and kind, its texts white-labelled."""
     return {
-        "id": c.id,
+        "id": shown_id(caller, c.id),
         "type": str(c.type),
         "component": branded(caller, c.component),
         "title": branded(caller, c.title),
@@ -262,7 +304,7 @@ def next_install(caller: Caller) -> dict:
         "timezone": caller.oem.timezone,
         "owed": [
             {
-                "change_id": o.change_id,
+                "change_id": shown_id(caller, o.change_id),
                 "release_id": o.release_id,
                 "title": branded(caller, titles.get(o.change_id, o.change_id)),
                 "state": o.state,
@@ -282,10 +324,12 @@ def feedback_entry(caller: Caller, row, on_roadmap: dict[int, str] | None = None
         "id": row.id,
         "category": row.category,
         "category_label": CATEGORY_LABELS[row.category],
-        "title": row.title,
-        "body": row.body,
-        "component": row.component,
-        "submitted_by": row.submitted_by,
+        # the OEM's own words, shown back through the same white-label step as everything
+        # else: a competitor's name it typed is redacted here rather than the page withheld
+        "title": branded(caller, row.title),
+        "body": branded(caller, row.body),
+        "component": branded(caller, row.component),
+        "submitted_by": branded(caller, row.submitted_by),
         "channel": row.channel,
         "created_at": local(caller, row.created_at),
         "on_roadmap": on_roadmap.get(row.id),
@@ -344,6 +388,8 @@ def roadmap(caller: Caller) -> dict | None:
         return None
     view = oem_view(snapshot.items, snapshot.changes, caller.oem.id)
     for item in view["items"]:
+        item["id"] = shown_id(caller, item["id"], NEUTRAL_ITEM_PREFIX)
+        item["component"] = branded(caller, item["component"])
         item["title"] = branded(caller, item["title"])
         item["description"] = branded(caller, item["description"])
         item["public_reason"] = branded(caller, item["public_reason"])
@@ -353,5 +399,6 @@ def roadmap(caller: Caller) -> dict | None:
     for move in changes["moved"]:
         move["title"] = branded(caller, move["title"])
     for item in view["shipped"]:
+        item["id"] = shown_id(caller, item["id"], NEUTRAL_ITEM_PREFIX)
         item["title"] = branded(caller, item["title"])
     return {"horizon": snapshot.horizon, "generated_at": local(caller, snapshot.created_at), **view}
