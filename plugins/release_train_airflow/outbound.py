@@ -1,10 +1,12 @@
-"""Everything the release train sends out over HTTP: notifications, documentation pages
-and the per-OEM docs strategy. Each send is keyed in the release DB's idempotency
-ledger first, so a retried or rerun task never sends twice.
+"""Everything the release train sends out: notifications (over HTTP, by e-mail to an OEM
+with ``email`` in config/oems.yaml, to Slack for staff when config/vendor.yaml says so;
+see docs/channels.md), documentation pages and the per-OEM docs strategy. Each send is
+keyed in the release DB's idempotency ledger first, so a retried or rerun task never sends
+twice.
 
 Every send to an OEM's connection passes the white-label guard here, whoever calls:
-the recipient is the OEM whose ``notify``/``docs`` connection it is, and the whole
-payload (subject, Markdown, HTML, every string in it) is checked for the vendor's names
+the recipient is the OEM whose ``notify``/``docs``/e-mail connection it is, and the whole
+payload (subject, Markdown, HTML, every string in it, an e-mail's headers) is checked for the vendor's names
 and hosts and for every other OEM's. A hit holds the send whole: nothing goes out, the
 send is recorded in ``held_sends`` with the passages that leaked, vendor staff are
 alerted once, and :class:`SendHeld` fails the task (no retry: a retry would leak the
@@ -61,6 +63,8 @@ def recipient(conn_id: str, registry: Registry | None = None) -> Oem | None:
     registry = registry or _registry()
     for oem in registry.oems.values():
         if conn_id in (oem.connections.notify, oem.connections.docs):
+            return oem
+        if oem.email is not None and conn_id == oem.email.connection:
             return oem
     raise AirflowFailException(
         f"connection {conn_id!r} belongs to no OEM of config/oems.yaml and is not the vendor's "
@@ -146,10 +150,23 @@ def _http(method: str, conn_id: str):
 
 
 def send_message(repo: ReleaseRepository, conn_id: str, message: dict[str, Any], *, key: str) -> bool:
-    """POST ``message`` to a notification connection; False when it was sent before.
+    """Send ``message`` on a notification connection; False when it was sent before.
+    An OEM's ``notify`` connection is its HTTP sink, or e-mail when the OEM has ``email``
+    configured; the vendor's ``ava_notify`` is its HTTP sink or Slack (``staff_chat``).
     A message for an OEM that leaks is held whole (:class:`SendHeld`)."""
     if _sent_before(repo, key):
         return False
+    if conn_id in VENDOR_CONNECTIONS:
+        chat = load_vendor().staff_chat
+        if chat.kind == "slack":
+            from release_train_airflow.chat import post_to_slack
+
+            performed, _ = perform_once(repo, key, "notification", lambda _key: post_to_slack(conn_id, message, chat))
+            return performed
+    else:
+        oem = recipient(conn_id)
+        if oem is not None and oem.email is not None and conn_id == oem.connections.notify:
+            return _send_email(repo, oem, message, key=key)
     oem = guard_send(repo, conn_id, message, key=key, channel="notification", method="POST", endpoint="")
 
     def post(idempotency_key: str) -> dict:
@@ -161,6 +178,17 @@ def send_message(repo: ReleaseRepository, conn_id: str, message: dict[str, Any],
     performed, _ = perform_once(repo, key, "notification", post)
     if oem is not None:
         _close_hold(repo, key)
+    return performed
+
+
+def _send_email(repo: ReleaseRepository, oem: Oem, message: dict[str, Any], *, key: str) -> bool:
+    from release_train_airflow.mail import send_email
+
+    def guard(payload: dict[str, Any], conn_id: str) -> None:
+        guard_send(repo, conn_id, payload, key=key, channel="email", method="SMTP", endpoint=conn_id)
+
+    performed = send_email(repo, oem, message, key=key, guard=guard)
+    _close_hold(repo, key)
     return performed
 
 
