@@ -43,9 +43,7 @@ async def serve(args: argparse.Namespace) -> None:
     ready_file = args.state_dir / "ready.json"
     ready_file.unlink(missing_ok=True)
     registry = load_registry(args.oems)
-    mailboxes = {
-        bare_address(a): o.id for o in registry.oems.values() if o.email for a in (*o.email.to, *o.email.cc)
-    }
+    mailboxes = {bare_address(a): o.id for o in registry.oems.values() if o.email for a in (*o.email.to, *o.email.cc)}
     state = SimulatorState({o.id: o.commands for o in registry.oems.values()}, args.initial_version, mailboxes)
     if args.demo:
         state.changes.extend(demo_changes())

@@ -55,7 +55,7 @@ def mailbox_page(oem_id: str, mail: list[dict]) -> str:
         cards.append(
             "<div class='mail'>"
             f"<dl>{rows}</dl>"
-            + (f"<h3>HTML part</h3><iframe sandbox srcdoc=\"{escape(html_part)}\"></iframe>" if html_part else "")
+            + (f'<h3>HTML part</h3><iframe sandbox srcdoc="{escape(html_part)}"></iframe>' if html_part else "")
             + f"<h3>Text part</h3><pre>{escape(shown.get('text/plain', '(none)'))}</pre>"
             "</div>"
         )

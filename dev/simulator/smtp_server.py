@@ -15,13 +15,13 @@ class MailHandler:
     def __init__(self, state: SimulatorState):
         self.state = state
 
-    async def handle_RCPT(self, server, session, envelope, address: str, rcpt_options) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_RCPT(self, server, session, envelope, address: str, rcpt_options) -> str:
         if address.lower() in self.state.refused_recipients:
             return "550 5.1.1 mailbox unavailable"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server, session, envelope) -> str:
         self.state.receive_mail(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
         return "250 Message accepted for delivery"
 
