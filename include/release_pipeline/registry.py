@@ -31,7 +31,7 @@ from release_pipeline.config_loading import (
     load_located_yaml,
     validation_errors,
 )
-from release_pipeline.mail_address import address_problem, domain_of
+from release_pipeline.mail_address import address_problem, bare_address, domain_of
 from release_pipeline.release_calendar import RELEASE_ID_PATTERN, validate_timezone
 from release_pipeline.signoff_policy import DEFAULT_POLICY, SignoffPolicy
 
@@ -119,7 +119,7 @@ class OemEmail(BaseModel):
         for value in values:
             if problem := address_problem(value):
                 raise ValueError(problem)
-        if len({v.lower() for v in values}) != len(values):
+        if len({bare_address(v).lower() for v in values}) != len(values):
             raise ValueError(f"an address is listed twice: {list(values)}")
         return values
 
@@ -132,7 +132,7 @@ class OemEmail(BaseModel):
 
     @model_validator(mode="after")
     def _no_address_twice(self) -> OemEmail:
-        if both := {a.lower() for a in self.to} & {a.lower() for a in self.cc}:
+        if both := {bare_address(a).lower() for a in self.to} & {bare_address(a).lower() for a in self.cc}:
             raise ValueError(f"{sorted(both)[0]} is in both to and cc")
         return self
 
