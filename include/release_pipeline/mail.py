@@ -19,15 +19,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import smtplib
 from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import format_datetime, getaddresses
 from typing import Any
 
 from markupsafe import escape
 
 from release_pipeline.mail_address import bare_address
 from release_pipeline.registry import Oem
+
+KIND = "email"  # an e-mail's side effect kind in the idempotency ledger
 
 # the message fields that name what a message is about, most specific first: every
 # message about release 2026.24 (sign-off request, reminders, delivery update) is one thread
@@ -84,6 +88,11 @@ def recipients(oem: Oem) -> list[str]:
     return [bare_address(a) for a in (*oem.email.to, *oem.email.cc)]
 
 
+def recipients_of(headers: Mapping[str, str]) -> list[str]:
+    """The envelope recipients of built headers: every To and Cc address, bare."""
+    return [address for _, address in getaddresses([headers.get("To", ""), headers.get("Cc", "")]) if address]
+
+
 def guarded_payload(message: Mapping[str, Any], headers: Mapping[str, str]) -> dict[str, Any]:
     """What the white-label guard scans (and a hold stores): the message and the headers
     an OEM reads. The Message-ID's digest is left out (hex that happens to spell a short
@@ -114,3 +123,55 @@ def html_document(html: str, title: str) -> str:
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title></head>\n<body>\n{html}</body></html>\n"
     )
+
+
+def email_from_held(payload: Mapping[str, Any], *, key: str, earlier: Sequence[str] = ()) -> dict[str, str]:
+    """The headers of a held e-mail as ``release-train held release`` sends it: those the
+    hold stored (re-checked and white-labelled again), its own ``Message-ID`` again and the
+    thread as it stands now."""
+    shown = dict(payload["headers"])
+    headers = {k: str(v) for k, v in shown.items() if k != "Message-ID domain"}
+    headers["Message-ID"] = message_id(key, shown["Message-ID domain"])
+    if earlier:
+        headers["In-Reply-To"] = earlier[-1]
+        headers["References"] = " ".join(earlier)
+    return headers
+
+
+def sent_record(audience: str, thread: str, message_id_: str, conn_id: str, to: Sequence[str]) -> dict[str, Any]:
+    """What the idempotency ledger keeps of a sent e-mail: enough to thread later ones
+    (:meth:`~release_pipeline.db.repository.ReleaseRepository.sent_in_thread`)."""
+    return {
+        "audience": audience,
+        "thread": thread,
+        "message_id": message_id_,
+        "conn_id": conn_id,
+        "recipients": list(to),
+    }
+
+
+class RecipientsRefused(smtplib.SMTPException):
+    """The mail server refused some (or all) recipients: the send failed (and is retried)."""
+
+    def __init__(self, who: str, refused: Mapping[str, tuple[int, bytes | str]], accepted: Sequence[str]):
+        self.refused = {rcpt: (code, _text(reply)) for rcpt, (code, reply) in refused.items()}
+        said = "; ".join(f"{rcpt}: {code} {reply}" for rcpt, (code, reply) in sorted(self.refused.items()))
+        took = f"; accepted by {', '.join(accepted)}" if accepted else "; nobody received it"
+        super().__init__(f"{who}: the mail server refused {said}{took}")
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+
+
+def sendmail_checked(client: smtplib.SMTP, mail: EmailMessage, sender: str, to: Sequence[str], who: str) -> None:
+    """Send ``mail`` on a connected client; :class:`RecipientsRefused` unless every
+    recipient took it. ``sendmail`` raises only when all are refused: a partial refusal
+    is its return value, easy to drop, so it is checked here."""
+    try:
+        # bytes go out as they are (smtplib fixes the line ends of str only): CRLF, as SMTP wants
+        refused = client.sendmail(sender, list(to), mail.as_bytes(policy=SMTP_POLICY))
+    except smtplib.SMTPRecipientsRefused as exc:
+        refused = exc.recipients
+    if refused:
+        raise RecipientsRefused(who, refused, [r for r in to if r not in refused])

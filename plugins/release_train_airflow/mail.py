@@ -14,10 +14,8 @@ recognises by its id.
 from __future__ import annotations
 
 import logging
-import smtplib
 from collections.abc import Mapping
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
 from typing import Any
 
 from airflow.providers.smtp.hooks.smtp import SmtpHook
@@ -26,26 +24,22 @@ from airflow.sdk.exceptions import AirflowException
 from release_pipeline.db.repository import ReleaseRepository
 from release_pipeline.db.store import utc_now
 from release_pipeline.idempotency import perform_once
-from release_pipeline.mail import build_email, email_headers, guarded_payload, message_id, recipients, thread_of
+from release_pipeline.mail import (
+    KIND,
+    RecipientsRefused,
+    build_email,
+    email_headers,
+    guarded_payload,
+    message_id,
+    recipients,
+    sendmail_checked,
+    sent_record,
+    thread_of,
+)
 from release_pipeline.mail_address import bare_address
 from release_pipeline.registry import Oem
 
 log = logging.getLogger(__name__)
-KIND = "email"  # the side effect kind in the idempotency ledger
-
-
-class RecipientsRefused(AirflowException):
-    """The mail server refused some (or all) recipients: a failure, retried by Airflow."""
-
-    def __init__(self, oem_id: str, refused: Mapping[str, tuple[int, bytes | str]], accepted: list[str]):
-        self.refused = {rcpt: (code, _text(reply)) for rcpt, (code, reply) in refused.items()}
-        said = "; ".join(f"{rcpt}: {code} {reply}" for rcpt, (code, reply) in sorted(self.refused.items()))
-        took = f"; accepted by {', '.join(accepted)}" if accepted else "; nobody received it"
-        super().__init__(f"OEM {oem_id}: the mail server refused {said}{took}")
-
-
-def _text(reply: bytes | str) -> str:
-    return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
 
 
 class MimeSmtpHook(SmtpHook):
@@ -56,46 +50,35 @@ class MimeSmtpHook(SmtpHook):
     ``custom_headers`` are added beside its own (a ``Date`` passed gives two); and it drops
     what ``sendmail`` returns, the recipients the server refused while accepting others."""
 
-    def send_mime(self, mail: EmailMessage, sender: str, to: list[str]) -> dict[str, tuple[int, bytes]]:
-        """Send ``mail``; the refused recipients (``{}``: everyone took it)."""
+    def send_mime(self, mail: EmailMessage, sender: str, to: list[str], who: str) -> None:
+        """Send ``mail``; :class:`RecipientsRefused` unless every recipient took it."""
         if self._smtp_client is None:
             raise AirflowException(f"SMTP connection {self.smtp_conn_id!r} is not open: use the hook in a with block")
-        try:
-            # bytes go out as they are (smtplib fixes line ends of str only): CRLF, as SMTP wants
-            return self._smtp_client.sendmail(sender, to, mail.as_bytes(policy=SMTP_POLICY))
-        except smtplib.SMTPRecipientsRefused as exc:  # every recipient refused
-            return exc.recipients
+        sendmail_checked(self._smtp_client, mail, sender, to, who)
 
 
 def send_email(repo: ReleaseRepository, oem: Oem, message: Mapping[str, Any], *, key: str, guard) -> bool:
     """E-mail ``message`` (subject, markdown, html) to ``oem`` once per ``key``; False when
-    it was sent before. ``guard(payload, conn_id)`` holds a leaking send (raises)."""
+    it was sent before. ``guard(payload, conn_id, oem_id)`` holds a leaking send (raises)."""
     assert oem.email is not None
     conn_id = oem.email.connection
     thread = thread_of(message, key)
     own_id = message_id(key, oem.email.domain)
     earlier = [m for m in repo.sent_in_thread(KIND, oem.id, thread) if m != own_id]
     headers = email_headers(oem, message, key=key, earlier=earlier)
-    guard(guarded_payload(message, headers), conn_id)
+    guard(guarded_payload(message, headers), conn_id, oem.id)
     envelope_to = recipients(oem)
     sender = bare_address(oem.email.sender)
 
     def deliver(_idempotency_key: str) -> dict[str, Any]:
         mail = build_email(headers, message, date=utc_now())
         with MimeSmtpHook(smtp_conn_id=conn_id) as hook:
-            refused = hook.send_mime(mail, sender, envelope_to)
-        if refused:
-            accepted = [r for r in envelope_to if r not in refused]
-            error = RecipientsRefused(oem.id, refused, accepted)
-            log.error("%s (key %s)", error, key)
-            raise error
-        return {
-            "audience": oem.id,
-            "thread": thread,
-            "message_id": headers["Message-ID"],
-            "conn_id": conn_id,
-            "recipients": envelope_to,
-        }
+            try:
+                hook.send_mime(mail, sender, envelope_to, f"OEM {oem.id}")
+            except RecipientsRefused as error:
+                log.error("%s (key %s)", error, key)
+                raise
+        return sent_record(oem.id, thread, headers["Message-ID"], conn_id, envelope_to)
 
     performed, _ = perform_once(repo, key, KIND, deliver)
     return performed

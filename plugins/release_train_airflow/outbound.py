@@ -184,8 +184,8 @@ def send_message(repo: ReleaseRepository, conn_id: str, message: dict[str, Any],
 def _send_email(repo: ReleaseRepository, oem: Oem, message: dict[str, Any], *, key: str) -> bool:
     from release_train_airflow.mail import send_email
 
-    def guard(payload: dict[str, Any], conn_id: str) -> None:
-        guard_send(repo, conn_id, payload, key=key, channel="email", method="SMTP", endpoint=conn_id)
+    def guard(payload: dict[str, Any], conn_id: str, mailbox: str) -> None:
+        guard_send(repo, conn_id, payload, key=key, channel="email", method="SMTP", endpoint=mailbox)
 
     performed = send_email(repo, oem, message, key=key, guard=guard)
     _close_hold(repo, key)

@@ -190,17 +190,47 @@ def test_a_refused_recipient_fails_the_send_is_recorded_and_the_retry_delivers(w
     assert first["Message-ID"] == retried["Message-ID"]
 
 
-def test_a_vendor_name_in_a_header_holds_the_whole_send(wired, tmp_path, monkeypatch):
+def test_a_vendor_name_in_a_header_holds_the_whole_send_until_released_by_the_cli(
+    wired, tmp_path, monkeypatch, release_db_url, capsys
+):
+    from release_pipeline.cli import main
     from release_train_airflow.outbound import SendHeld, send_message
 
     repo, sim = wired
-    leaky = tmp_path / "config"
+    leaky, fixed = tmp_path / "leaky", tmp_path / "fixed"
     config_with_email(leaky, {**NIMBUS_EMAIL, "reply_to": "AVA Support <support@ava.example>"})
     monkeypatch.setenv("RELEASE_TRAIN_CONFIG_DIR", str(leaky))
+    key = f"signoff:{RELEASE}:nimbus"
     message = nimbus_message("signoff_request", f"{RELEASE}: please sign off", ["Please sign off."])
     with pytest.raises(SendHeld, match=r"held send #1 to OEM nimbus: nothing was sent; it leaks headers\.Reply-To"):
-        send_message(repo, "oem_nimbus_notify", message, key=f"signoff:{RELEASE}:nimbus")
-    assert sim.mail() == [] and repo.side_effect(f"signoff:{RELEASE}:nimbus") is None
+        send_message(repo, "oem_nimbus_notify", message, key=key)
+    assert sim.mail() == [] and repo.side_effect(key) is None
     (held,) = repo.held_sends()
-    assert (held.channel, held.method, held.conn_id) == ("email", "SMTP", "oem_nimbus_smtp")
+    assert (held.channel, held.method, held.conn_id, held.endpoint) == ("email", "SMTP", "oem_nimbus_smtp", "nimbus")
     assert {leak["field"] for leak in held.leaks} == {"headers.Reply-To"}
+
+    # the glossary gets the vendor's support host: released from the CLI, sent by e-mail once
+    config_with_email(fixed, {**NIMBUS_EMAIL, "reply_to": "AVA Support <support@ava.example>"})
+    oems = yaml.safe_load((fixed / "oems.yaml").read_text())
+    next(o for o in oems["oems"] if o["id"] == "nimbus")["glossary"]["support@ava.example"] = "support@nimbus.example"
+    (fixed / "oems.yaml").write_text(yaml.safe_dump(oems, sort_keys=False))
+    args = ["--db-url", release_db_url, "--config-dir", str(fixed), "held", "release", "1", "--by", "ann"]
+    assert main(args) == 0, capsys.readouterr().err
+    (received,) = sim.mail("nimbus")
+    mail = parse(received["raw"])
+    assert mail["Reply-To"] == "Nimbus Connect Support <support@nimbus.example>"
+    assert [p.get_content_type() for p in mail.iter_parts()] == ["text/plain", "text/html"]
+    assert sorted(received["rcpt_tos"]) == sorted(RECIPIENTS)
+    row = repo.side_effect(key)
+    assert (row.kind, row.status, row.result["message_id"]) == ("email", "done", mail["Message-ID"])
+
+    # released twice or re-run: nothing more; the next message of the release (its e-mail
+    # block now fixed: headers come from config as written, the white-label step is for texts)
+    assert main(args) == 0
+    config_with_email(tmp_path / "clean", NIMBUS_EMAIL)
+    monkeypatch.setenv("RELEASE_TRAIN_CONFIG_DIR", str(tmp_path / "clean"))
+    assert send_message(repo, "oem_nimbus_notify", message, key=key) is False
+    later = nimbus_message("delivery_update", f"{RELEASE} is installed", ["Done."])
+    send_message(repo, "oem_nimbus_notify", later, key=f"delivery:{RELEASE}:nimbus")
+    assert len(sim.mail("nimbus")) == 2
+    assert parse(sim.mail("nimbus")[1]["raw"])["In-Reply-To"] == mail["Message-ID"]
