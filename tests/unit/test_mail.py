@@ -4,6 +4,7 @@ its errors, the headers and parts of a message, and the rules of its thread."""
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 
 import pytest
 import yaml
@@ -12,8 +13,8 @@ from hypothesis import strategies as st
 
 from release_pipeline.config_loading import InvalidConfig
 from release_pipeline.mail import build_email, email_headers, guarded_payload, message_id, recipients, thread_of
-from release_pipeline.registry import Oem, load_registry
-from tests.unit.test_registry import GOOD, write
+from release_pipeline.registry import load_registry
+from tests.builders import make_oem
 
 EMAIL = """\
     email:
@@ -23,7 +24,15 @@ EMAIL = """\
       reply_to: support@acme.example
 """
 MOMENT = dt.datetime(2026, 6, 12, 9, 30, tzinfo=dt.UTC)
-ACME = Oem.model_validate(yaml.safe_load("oems:\n" + GOOD + EMAIL)["oems"][0])
+# make_oem()'s entry as config/oems.yaml writes it (an item of the ``oems:`` list)
+GOOD = textwrap.indent(yaml.safe_dump([make_oem().model_dump(mode="json", exclude_defaults=True)]), "  ")
+ACME = make_oem(email=yaml.safe_load(EMAIL)["email"])
+
+
+def write(tmp_path, body: str):
+    path = tmp_path / "oems.yaml"
+    path.write_text("oems:\n" + body)
+    return path
 
 
 def acme(tmp_path, email: str = EMAIL):
@@ -79,7 +88,7 @@ def test_headers_and_parts_of_a_message(tmp_path):
         and "<title>Acme Integrate 2026.24</title>" in html.get_content()
     )
     assert mail["Date"] == "Fri, 12 Jun 2026 09:30:00 +0000" and len(mail.get_all("Date")) == 1
-    assert mail["List-Id"] == "Acme Integrate releases <releases.acme.example>"
+    assert mail["List-Id"] == "Acme Cloud releases <releases.acme.example>"
     assert mail["Auto-Submitted"] == "auto-generated"
     assert "In-Reply-To" not in mail and "References" not in mail
     # what the guard reads: every header an OEM sees, the Message-ID by its domain only
