@@ -230,7 +230,9 @@ def apply_docs_strategy(
                 "status": "published",
                 "location": publish_page(repo, oem.connections.docs, page_key, notes, key=key),
             }
-        send_message(repo, oem.connections.notify, notes.as_message(kind="notes_package", page_key=page_key), key=key)
+        # release_id: the release the notes are for (an e-mailed package joins its release's thread)
+        package = notes.as_message(kind="notes_package", page_key=page_key, release_id=scope_key)
+        send_message(repo, oem.connections.notify, package, key=key)
         return {"status": "delegated", "detail": "the OEM publishes its portal from the package sent"}
 
     return recorded_publication(repo, apply, kind=kind, scope_key=scope_key, audience=oem.id, channel=channel)
