@@ -5,9 +5,9 @@ keyed in the release DB's idempotency ledger first, so a retried or rerun task n
 twice.
 
 Every send to an OEM's connection passes the white-label guard here, whoever calls:
-the recipient is the OEM whose ``notify``/``docs``/e-mail connection it is, and the whole
-payload (subject, Markdown, HTML, every string in it, an e-mail's headers) is checked for the vendor's names
-and hosts and for every other OEM's. A hit holds the send whole: nothing goes out, the
+the recipient is the OEM whose ``notify``/``docs`` connection it is (or the OEM e-mailed),
+and the whole payload (subject, Markdown, HTML, every string in it, an e-mail's headers) is
+checked for the vendor's names and hosts and for every other OEM's. A hit holds the send whole: nothing goes out, the
 send is recorded in ``held_sends`` with the passages that leaked, vendor staff are
 alerted once, and :class:`SendHeld` fails the task (no retry: a retry would leak the
 same). ``release-train held release ID`` sends it once fixed; so does a re-run of the
@@ -64,8 +64,6 @@ def recipient(conn_id: str, registry: Registry | None = None) -> Oem | None:
     for oem in registry.oems.values():
         if conn_id in (oem.connections.notify, oem.connections.docs):
             return oem
-        if oem.email is not None and conn_id == oem.email.connection:
-            return oem
     raise AirflowFailException(
         f"connection {conn_id!r} belongs to no OEM of config/oems.yaml and is not the vendor's "
         f"({', '.join(sorted(VENDOR_CONNECTIONS))}): nothing is sent unchecked"
@@ -86,10 +84,13 @@ def guard_send(
     channel: str,
     method: str,
     endpoint: str,
+    oem: Oem | None = None,
 ) -> Oem | None:
-    """Hold the send (and raise :class:`SendHeld`) if ``payload`` leaks; returns the OEM."""
+    """Hold the send (and raise :class:`SendHeld`) if ``payload`` leaks; returns the OEM.
+    The recipient is ``oem`` when given (an e-mail: its SMTP connection may be shared by
+    several OEMs), else the OEM whose connection ``conn_id`` is."""
     registry = _registry()
-    oem = recipient(conn_id, registry)
+    oem = oem or recipient(conn_id, registry)
     if oem is None:
         return None
     leaks = Guard.for_oem(oem, registry, load_vendor()).scan_value(payload)
@@ -185,7 +186,7 @@ def _send_email(repo: ReleaseRepository, oem: Oem, message: dict[str, Any], *, k
     from release_train_airflow.mail import send_email
 
     def guard(payload: dict[str, Any], conn_id: str, mailbox: str) -> None:
-        guard_send(repo, conn_id, payload, key=key, channel="email", method="SMTP", endpoint=mailbox)
+        guard_send(repo, conn_id, payload, key=key, channel="email", method="SMTP", endpoint=mailbox, oem=oem)
 
     performed = send_email(repo, oem, message, key=key, guard=guard)
     _close_hold(repo, key)

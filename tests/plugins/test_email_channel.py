@@ -234,3 +234,25 @@ def test_a_vendor_name_in_a_header_holds_the_whole_send_until_released_by_the_cl
     send_message(repo, "oem_nimbus_notify", later, key=f"delivery:{RELEASE}:nimbus")
     assert len(sim.mail("nimbus")) == 2
     assert parse(sim.mail("nimbus")[1]["raw"])["In-Reply-To"] == mail["Message-ID"]
+
+
+def test_oems_sharing_one_smtp_connection_are_each_guarded_as_themselves(wired, tmp_path, monkeypatch):
+    from release_train_airflow.outbound import send_message
+
+    repo, sim = wired
+    shared = tmp_path / "shared"
+    config_with_email(shared, {**NIMBUS_EMAIL, "connection": "oem_nimbus_smtp"})
+    oems = yaml.safe_load((shared / "oems.yaml").read_text())
+    next(o for o in oems["oems"] if o["id"] == "orbitel")["email"] = {
+        "to": ["releases@orbitlink.example"],
+        "from": "OrbitLink Integrate Releases <no-reply@orbitlink.example>",
+        "reply_to": "support@orbitlink.example",
+        "connection": "oem_nimbus_smtp",  # one relay for both
+    }
+    (shared / "oems.yaml").write_text(yaml.safe_dump(oems, sort_keys=False))
+    monkeypatch.setenv("RELEASE_TRAIN_CONFIG_DIR", str(shared))
+    message = {"subject": "OrbitLink Integrate 2026.24", "markdown": "Hi", "html": "<p>Hi</p>", "release_id": RELEASE}
+    assert send_message(repo, "oem_orbitel_notify", message, key="x:orbitel")  # not held as if it were nimbus's
+    (received,) = sim.mail()
+    assert received["rcpt_tos"] == ["releases@orbitlink.example"] and sim.notifications("orbitel") == []
+    assert repo.held_sends() == []
