@@ -69,13 +69,12 @@ def email_headers(oem: Oem, message: Mapping[str, Any], *, key: str, earlier: Se
         "Subject": str(message["subject"]),
         "From": email.sender,
         "To": ", ".join(email.to),
+        **({"Cc": ", ".join(email.cc)} if email.cc else {}),
         "Reply-To": email.reply_to,
         "Message-ID": message_id(key, email.domain),
         "List-Id": list_id(oem),
         "Auto-Submitted": "auto-generated",
     }
-    if email.cc:
-        headers["Cc"] = ", ".join(email.cc)
     if earlier:
         headers["In-Reply-To"] = earlier[-1]
         headers["References"] = " ".join(earlier)

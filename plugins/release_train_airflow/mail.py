@@ -71,7 +71,7 @@ def send_email(repo: ReleaseRepository, oem: Oem, message: Mapping[str, Any], *,
     sender = bare_address(oem.email.sender)
 
     def deliver(_idempotency_key: str) -> dict[str, Any]:
-        mail = build_email(headers, message, date=utc_now())
+        mail = build_email(headers, message, date=utc_now().in_timezone(oem.timezone))  # the OEM's own clock
         with MimeSmtpHook(smtp_conn_id=conn_id) as hook:
             try:
                 hook.send_mime(mail, sender, envelope_to, f"OEM {oem.id}")
