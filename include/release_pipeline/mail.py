@@ -154,23 +154,39 @@ class RecipientsRefused(smtplib.SMTPException):
 
     def __init__(self, who: str, refused: Mapping[str, tuple[int, bytes | str]], accepted: Sequence[str]):
         self.refused = {rcpt: (code, _text(reply)) for rcpt, (code, reply) in refused.items()}
+        self.accepted = list(accepted)
         said = "; ".join(f"{rcpt}: {code} {reply}" for rcpt, (code, reply) in sorted(self.refused.items()))
         took = f"; accepted by {', '.join(accepted)}" if accepted else "; nobody received it"
         super().__init__(f"{who}: the mail server refused {said}{took}")
+
+    @property
+    def ledger_result(self) -> dict[str, Any]:
+        """Kept with the failed attempt in the ledger: who has the message already, so the
+        retry sends it only to the others (:func:`accepted_before`)."""
+        return {"accepted": self.accepted, "refused": {r: f"{c} {t}" for r, (c, t) in self.refused.items()}}
 
 
 def _text(reply: bytes | str) -> str:
     return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
 
 
-def sendmail_checked(client: smtplib.SMTP, mail: EmailMessage, sender: str, to: Sequence[str], who: str) -> None:
+def accepted_before(previous: Any) -> list[str]:
+    """Who an earlier failed attempt (its ledger row, or None) did reach: a retry after a
+    partial refusal sends only to the others."""
+    return list(((previous.result or {}) if previous is not None else {}).get("accepted", ()))
+
+
+def sendmail_checked(
+    client: smtplib.SMTP, mail: EmailMessage, sender: str, to: Sequence[str], who: str, had: Sequence[str] = ()
+) -> None:
     """Send ``mail`` on a connected client; :class:`RecipientsRefused` unless every
-    recipient took it. ``sendmail`` raises only when all are refused: a partial refusal
-    is its return value, easy to drop, so it is checked here."""
+    recipient took it (``had``: those an earlier attempt reached). ``sendmail`` raises only
+    when all are refused: a partial refusal is its return value, easy to drop, so it is
+    checked here."""
     try:
         # bytes go out as they are (smtplib fixes the line ends of str only): CRLF, as SMTP wants
         refused = client.sendmail(sender, list(to), mail.as_bytes(policy=SMTP_POLICY))
     except smtplib.SMTPRecipientsRefused as exc:
         refused = exc.recipients
     if refused:
-        raise RecipientsRefused(who, refused, [r for r in to if r not in refused])
+        raise RecipientsRefused(who, refused, [*had, *(r for r in to if r not in refused)])

@@ -5,10 +5,9 @@ config/oems.yaml; the server and its credentials in the Airflow connection
 Called by :func:`release_train_airflow.outbound.send_message` for an OEM that has
 e-mail configured: the guard (headers included) runs first, then the message is sent once
 per idempotency key. A recipient the server refuses fails the send
-(:class:`RecipientsRefused`): recorded in the ledger as failed and raised for Airflow to
-retry, never dropped. A retry sends the same message (same ``Message-ID``) to every
-recipient again: those that took it the first time get a duplicate their mail client
-recognises by its id.
+(:class:`RecipientsRefused`): recorded in the ledger as failed, with who took it and who
+did not, and raised for Airflow to retry, never dropped. The retry sends the same message
+(same ``Message-ID``) to the recipients that do not have it yet.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from release_pipeline.idempotency import perform_once
 from release_pipeline.mail import (
     KIND,
     RecipientsRefused,
+    accepted_before,
     build_email,
     email_headers,
     guarded_payload,
@@ -50,11 +50,12 @@ class MimeSmtpHook(SmtpHook):
     ``custom_headers`` are added beside its own (a ``Date`` passed gives two); and it drops
     what ``sendmail`` returns, the recipients the server refused while accepting others."""
 
-    def send_mime(self, mail: EmailMessage, sender: str, to: list[str], who: str) -> None:
-        """Send ``mail``; :class:`RecipientsRefused` unless every recipient took it."""
+    def send_mime(self, mail: EmailMessage, sender: str, to: list[str], who: str, had: list[str]) -> None:
+        """Send ``mail``; :class:`RecipientsRefused` unless every recipient took it (``had``:
+        those an earlier attempt reached)."""
         if self._smtp_client is None:
             raise AirflowException(f"SMTP connection {self.smtp_conn_id!r} is not open: use the hook in a with block")
-        sendmail_checked(self._smtp_client, mail, sender, to, who)
+        sendmail_checked(self._smtp_client, mail, sender, to, who, had)
 
 
 def send_email(repo: ReleaseRepository, oem: Oem, message: Mapping[str, Any], *, key: str, guard) -> bool:
@@ -71,10 +72,13 @@ def send_email(repo: ReleaseRepository, oem: Oem, message: Mapping[str, Any], *,
     sender = bare_address(oem.email.sender)
 
     def deliver(_idempotency_key: str) -> dict[str, Any]:
+        # after a partial refusal, those who took the message have it: the rest get it now
+        already = accepted_before(repo.side_effect(key))
+        to = [r for r in envelope_to if r not in already]
         mail = build_email(headers, message, date=utc_now().in_timezone(oem.timezone))  # the OEM's own clock
         with MimeSmtpHook(smtp_conn_id=conn_id) as hook:
             try:
-                hook.send_mime(mail, sender, envelope_to, f"OEM {oem.id}")
+                hook.send_mime(mail, sender, to, f"OEM {oem.id}", already)
             except RecipientsRefused as error:
                 log.error("%s (key %s)", error, key)
                 raise

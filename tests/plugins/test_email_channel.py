@@ -174,20 +174,30 @@ def test_a_refused_recipient_fails_the_send_is_recorded_and_the_retry_delivers(w
     row = repo.side_effect(key)
     assert (row.kind, row.status, row.attempts) == ("email", "failed", 1)
     assert "qa@nimbus.example" in row.result["error"] and "550" in row.result["error"]
+    assert row.result["refused"] == {"qa@nimbus.example": "550 5.1.1 mailbox unavailable"}
+    assert sorted(row.result["accepted"]) == ["olga.berg@nimbus.example", "releases@nimbus.example"]
     (partial,) = sim.mail()
     assert sorted(partial["rcpt_tos"]) == ["olga.berg@nimbus.example", "releases@nimbus.example"]
 
-    sim.refuse_recipients(*RECIPIENTS)  # everyone refused: nothing accepted, a failure too
-    with pytest.raises(RecipientsRefused, match="nobody received it"):
+    sim.refuse_recipients(*RECIPIENTS)  # the retry: refused again, still recorded, nobody new has it
+    with pytest.raises(RecipientsRefused, match="refused qa@nimbus.example: 550") as err:
         send_message(repo, "oem_nimbus_notify", message, key=key)
+    assert "accepted by releases@nimbus.example, olga.berg@nimbus.example" in str(err.value)
     assert repo.side_effect(key).status == "failed" and len(sim.mail()) == 1
 
-    sim.refuse_recipients()  # the mailbox is back: the retry delivers, with the same Message-ID
+    sim.refuse_recipients()  # the mailbox is back: the retry delivers to the one missing it
     assert send_message(repo, "oem_nimbus_notify", message, key=key) is True
     row = repo.side_effect(key)
     assert (row.status, row.attempts, sorted(row.result["recipients"])) == ("done", 3, sorted(RECIPIENTS))
-    first, retried = (parse(m["raw"]) for m in sim.mail())
-    assert first["Message-ID"] == retried["Message-ID"]
+    first, retried = sim.mail()
+    assert retried["rcpt_tos"] == ["qa@nimbus.example"]  # no duplicate for those who had it
+    assert parse(first["raw"])["Message-ID"] == parse(retried["raw"])["Message-ID"]
+    assert parse(retried["raw"])["To"] == ", ".join(NIMBUS_EMAIL["to"])  # the headers name everyone still
+
+    sim.refuse_recipients(*RECIPIENTS)  # a send refused by everyone is a failure too
+    with pytest.raises(RecipientsRefused, match="nobody received it"):
+        send_message(repo, "oem_nimbus_notify", message, key="another:key")
+    assert repo.side_effect("another:key").status == "failed"
 
 
 def test_a_vendor_name_in_a_header_holds_the_whole_send_until_released_by_the_cli(
