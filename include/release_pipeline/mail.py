@@ -179,13 +179,14 @@ def accepted_before(previous: Any) -> list[str]:
 def sendmail_checked(
     client: smtplib.SMTP, mail: EmailMessage, sender: str, to: Sequence[str], who: str, had: Sequence[str] = ()
 ) -> None:
-    """Send ``mail`` on a connected client; :class:`RecipientsRefused` unless every
-    recipient took it (``had``: those an earlier attempt reached). ``sendmail`` raises only
-    when all are refused: a partial refusal is its return value, easy to drop, so it is
-    checked here."""
+    """Send ``mail`` on a connected client to those of ``to`` not in ``had`` (an earlier
+    attempt reached them); :class:`RecipientsRefused` unless every one took it. ``sendmail``
+    raises only when all are refused: a partial refusal is its return value, easy to drop,
+    so it is checked here."""
+    to = [r for r in to if r not in had]
     try:
         # bytes go out as they are (smtplib fixes the line ends of str only): CRLF, as SMTP wants
-        refused = client.sendmail(sender, list(to), mail.as_bytes(policy=SMTP_POLICY))
+        refused = client.sendmail(sender, to, mail.as_bytes(policy=SMTP_POLICY))
     except smtplib.SMTPRecipientsRefused as exc:
         refused = exc.recipients
     if refused:

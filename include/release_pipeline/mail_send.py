@@ -16,6 +16,7 @@ from release_pipeline.db.store import utc_now
 from release_pipeline.held import Sender, connection
 from release_pipeline.mail import (
     KIND,
+    accepted_before,
     build_email,
     email_from_held,
     message_id,
@@ -65,8 +66,9 @@ def smtp_sender(repo: ReleaseRepository, connections_file: Path | None, otherwis
         headers = email_from_held(payload, key=key, earlier=earlier)
         mail = build_email(headers, message, date=utc_now())
         to = recipients_of(headers)
+        already = accepted_before(repo.side_effect(key))  # a release that was partly refused before
         with smtp_client(connection(conn_id, connections_file)) as client:
-            sendmail_checked(client, mail, bare_address(headers["From"]), to, f"OEM {endpoint}")
+            sendmail_checked(client, mail, bare_address(headers["From"]), to, f"OEM {endpoint}", already)
         return sent_record(endpoint, thread, headers["Message-ID"], conn_id, to)
 
     return send

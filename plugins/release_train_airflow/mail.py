@@ -51,8 +51,8 @@ class MimeSmtpHook(SmtpHook):
     what ``sendmail`` returns, the recipients the server refused while accepting others."""
 
     def send_mime(self, mail: EmailMessage, sender: str, to: list[str], who: str, had: list[str]) -> None:
-        """Send ``mail``; :class:`RecipientsRefused` unless every recipient took it (``had``:
-        those an earlier attempt reached)."""
+        """Send ``mail`` to ``to`` but ``had`` (an earlier attempt reached them);
+        :class:`RecipientsRefused` unless every one took it."""
         if self._smtp_client is None:
             raise AirflowException(f"SMTP connection {self.smtp_conn_id!r} is not open: use the hook in a with block")
         sendmail_checked(self._smtp_client, mail, sender, to, who, had)
@@ -74,11 +74,10 @@ def send_email(repo: ReleaseRepository, oem: Oem, message: Mapping[str, Any], *,
     def deliver(_idempotency_key: str) -> dict[str, Any]:
         # after a partial refusal, those who took the message have it: the rest get it now
         already = accepted_before(repo.side_effect(key))
-        to = [r for r in envelope_to if r not in already]
         mail = build_email(headers, message, date=utc_now().in_timezone(oem.timezone))  # the OEM's own clock
         with MimeSmtpHook(smtp_conn_id=conn_id) as hook:
             try:
-                hook.send_mime(mail, sender, to, f"OEM {oem.id}", already)
+                hook.send_mime(mail, sender, envelope_to, f"OEM {oem.id}", already)
             except RecipientsRefused as error:
                 log.error("%s (key %s)", error, key)
                 raise
