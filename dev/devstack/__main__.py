@@ -18,10 +18,11 @@ import time
 from pathlib import Path
 
 from devstack.airflow_env import LOCAL_USERS, REPO
+from devstack.demo_config import emailing_config
 from devstack.leftovers import ProcessRecord, port_holder, stop_leftovers
 from devstack.stack import Stack, StackConfig
 from devstack.supervisor import tail
-from release_pipeline.config_loading import InvalidConfig
+from release_pipeline.config_loading import InvalidConfig, config_dir
 from release_pipeline.registry import load_registry
 from release_pipeline.release_calendar import load_calendar
 
@@ -32,6 +33,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--sim-http-port", type=int, default=int(os.environ.get("SIM_HTTP_PORT", 8090)))
     parser.add_argument("--sim-ssh-port", type=int, default=int(os.environ.get("SIM_SSH_PORT", 2222)))
     parser.add_argument("--home", type=Path, default=REPO / ".airflow")
+    parser.add_argument(
+        "--http-notify",
+        action="store_true",
+        help="run on config/ as it is (OEMs without an email block get the HTTP sink) instead of e-mailing every OEM",
+    )
     parser.add_argument("--timeout", type=float, default=240, help="seconds to wait for the API server")
     return parser.parse_args(argv)
 
@@ -92,6 +98,7 @@ def main(argv=None) -> int:
             sim_http_port=args.sim_http_port,
             sim_ssh_port=args.sim_ssh_port,
             release_db_url=os.environ.get("RELEASE_TRAIN_DB_URL"),
+            config_dir=None if args.http_notify else emailing_config(config_dir(), home / "config"),
         ),
         record=record,
     )
@@ -143,6 +150,7 @@ def banner(port: int, home: Path, stack: Stack) -> None:
     Airflow UI      http://localhost:{port}   (login {user} / {password})
     OEM portal      http://localhost:{port}/oem-portal/   (tokens: release-train token issue --oem <id>)
     Simulator       {stack.simulator.endpoints.http_url}/docs   (the vendor platform and OEM instances)
+    OEM mailboxes   {stack.simulator.endpoints.http_url}/mailbox   (what each OEM was e-mailed)
     OEM instances   start on release {stack.baseline}
     Logs            {home}/logs/components/
     Airflow CLI     source {home}/env.sh && airflow dags list

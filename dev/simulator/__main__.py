@@ -16,9 +16,11 @@ from pathlib import Path
 
 import uvicorn
 
+from release_pipeline.mail_address import bare_address
 from release_pipeline.registry import load_registry
 from simulator.demo import demo_changes
 from simulator.http_app import build_app
+from simulator.smtp_server import start_smtp_server
 from simulator.ssh_server import ensure_keys, public_key, start_ssh_server
 from simulator.state import SimulatorState
 
@@ -29,6 +31,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--http-port", type=int, default=0, help="0: any free port")
     parser.add_argument("--ssh-port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--smtp-port", type=int, default=0, help="0: any free port")
     parser.add_argument("--oems", type=Path, help="OEM registry to play instances for (default: config/oems.yaml)")
     parser.add_argument("--initial-version", help="release id every instance starts on")
     parser.add_argument("--demo", action="store_true", help="fill the change feed with demo changes")
@@ -40,12 +43,15 @@ async def serve(args: argparse.Namespace) -> None:
     ready_file = args.state_dir / "ready.json"
     ready_file.unlink(missing_ok=True)
     registry = load_registry(args.oems)
-    state = SimulatorState({o.id: o.commands for o in registry.oems.values()}, args.initial_version)
+    mailboxes = {bare_address(a): o.id for o in registry.oems.values() if o.email for a in (*o.email.to, *o.email.cc)}
+    state = SimulatorState({o.id: o.commands for o in registry.oems.values()}, args.initial_version, mailboxes)
     if args.demo:
         state.changes.extend(demo_changes())
 
     ssh = await start_ssh_server(state, args.state_dir, args.host, args.ssh_port)
     ssh_port = ssh.sockets[0].getsockname()[1]
+    smtp = await start_smtp_server(state, args.host, args.smtp_port)
+    smtp_port = smtp.sockets[0].getsockname()[1]
     config = uvicorn.Config(build_app(state), host=args.host, port=args.http_port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # we handle SIGINT/SIGTERM below
@@ -64,6 +70,8 @@ async def serve(args: argparse.Namespace) -> None:
         "ssh_port": ssh_port,
         "ssh_host_key": public_key(keys["host"]),
         "ssh_client_key_file": str(keys["client"].resolve()),
+        "smtp_host": args.host,
+        "smtp_port": smtp_port,
     }
     tmp = ready_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(ready, indent=2))
@@ -76,6 +84,7 @@ async def serve(args: argparse.Namespace) -> None:
     await stop.wait()
     server.should_exit = True
     ssh.close()
+    smtp.close()
     await http
     ready_file.unlink(missing_ok=True)
 

@@ -40,6 +40,13 @@ def simulator_connections(sim: SimulatorEndpoints, oems: Iterable[Oem]) -> dict[
         connections[oem.connections.health] = _http(f"{base}/oems/{oem.id}")
         connections[oem.connections.docs] = _http(f"{base}/docs/{oem.id}")
         connections[oem.connections.notify] = _http(f"{base}/notify/{oem.id}")
+        if oem.email is not None:  # the simulator's SMTP server: plain SMTP on 127.0.0.1, no login
+            connections[oem.email.connection] = {
+                "conn_type": "smtp",
+                "host": sim.smtp_host,
+                "port": sim.smtp_port,
+                "extra": {"disable_ssl": True, "disable_tls": True},
+            }
     return connections
 
 

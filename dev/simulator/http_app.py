@@ -8,9 +8,10 @@ from typing import Any
 
 import pendulum
 from fastapi import FastAPI, Header, HTTPException, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict
 
+from simulator.mailbox import index_page, mailbox_page
 from simulator.state import Deployment, SimulatorState
 
 
@@ -44,6 +45,11 @@ class OemPatch(BaseModel):
 
 class Down(BaseModel):
     down: bool
+
+
+class MailPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refused_recipients: list[str]
 
 
 def _merged_at(change: dict) -> dt.datetime:
@@ -160,6 +166,17 @@ def build_app(state: SimulatorState) -> FastAPI:
         state.notifications.append(entry)
         return {"id": entry["id"]}
 
+    # -- the OEMs' mailboxes (what the SMTP server received) -----------------------------------
+    @app.get("/mailbox", response_class=HTMLResponse)
+    async def mailboxes():
+        return index_page(state.mail, sorted(state.oems))
+
+    @app.get("/mailbox/{oem_id}", response_class=HTMLResponse)
+    async def mailbox(oem_id: str):
+        if oem_id not in state.oems:
+            raise HTTPException(404, f"no OEM {oem_id}")
+        return mailbox_page(oem_id, state.mail)
+
     # -- control API for tests and demos -------------------------------------------------------------
     @app.post("/_sim/reset")
     async def reset():
@@ -207,6 +224,11 @@ def build_app(state: SimulatorState) -> FastAPI:
     async def patch_channel(channel: str, body: Down):
         (state.channels_down.add if body.down else state.channels_down.discard)(channel)
         return {"channel": channel, "down": body.down}
+
+    @app.patch("/_sim/mail")
+    async def patch_mail(patch: MailPatch):
+        state.refused_recipients = {a.lower() for a in patch.refused_recipients}
+        return {"refused_recipients": sorted(state.refused_recipients)}
 
     @app.patch("/_sim/oems/{oem_id}")
     async def patch_oem(oem_id: str, patch: OemPatch):

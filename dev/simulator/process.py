@@ -27,6 +27,8 @@ class SimulatorEndpoints:
     ssh_port: int
     ssh_host_key: str
     ssh_client_key_file: str
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 0
 
     @classmethod
     def from_ready_file(cls, path: Path) -> SimulatorEndpoints:
@@ -43,6 +45,7 @@ class SimulatorProcess:
         *,
         http_port: int = 0,
         ssh_port: int = 0,
+        smtp_port: int = 0,
         oems: Path | None = None,
         initial_version: str | None = None,
         demo: bool = False,
@@ -50,6 +53,7 @@ class SimulatorProcess:
     ):
         self.state_dir = Path(state_dir)
         self.args = ["--state-dir", str(self.state_dir), "--http-port", str(http_port), "--ssh-port", str(ssh_port)]
+        self.args += ["--smtp-port", str(smtp_port)]
         if oems:
             self.args += ["--oems", str(oems)]
         if initial_version:
@@ -151,6 +155,15 @@ class SimulatorClient:
     def notifications(self, channel: str | None = None) -> list[dict]:
         received = self.state()["notifications"]
         return [n for n in received if channel is None or n["channel"] == channel]
+
+    def mail(self, oem_id: str | None = None) -> list[dict]:
+        """What the SMTP server accepted (raw messages), optionally only what reached ``oem_id``."""
+        received = self.state()["mail"]
+        return [m for m in received if oem_id is None or oem_id in m["oems"]]
+
+    def refuse_recipients(self, *addresses: str) -> None:
+        """The SMTP server answers 550 to these recipients from now on (none: accept all)."""
+        self._ok(self._http.patch("/_sim/mail", json={"refused_recipients": list(addresses)}))
 
     def docs(self, portal: str) -> dict[str, dict]:
         return self.state()["docs"].get(portal, {})

@@ -68,9 +68,12 @@ class Deployment:
 
 
 class SimulatorState:
-    def __init__(self, oems: dict[str, OemCommands], initial_version: str | None):
+    def __init__(
+        self, oems: dict[str, OemCommands], initial_version: str | None, mailboxes: dict[str, str] | None = None
+    ):
         self._oem_commands = oems
         self._initial_version = initial_version
+        self.mailboxes = {address.lower(): oem_id for address, oem_id in (mailboxes or {}).items()}
         self.reset()
 
     def reset(self) -> None:
@@ -88,6 +91,8 @@ class SimulatorState:
         self.notifications: list[dict] = []
         self.channels_down: set[str] = set()
         self.requests: list[dict] = []
+        self.mail: list[dict] = []  # what the SMTP server accepted, raw
+        self.refused_recipients: set[str] = set()  # answered 550 at RCPT
         self._ids = itertools.count(1)
         self.oems = {
             oem_id: OemInstance(oem_id=oem_id, version=self._initial_version, commands=commands)
@@ -123,6 +128,20 @@ class SimulatorState:
             return CommandResult(0, stdout=f"rolled back to {release} (was {previous})\n")
         return CommandResult(127, stderr=f"{command.split()[0] if command.split() else command}: command not found\n")
 
+    # -- the OEMs' mail server -----------------------------------------------------------
+    def receive_mail(self, mail_from: str, rcpt_tos: list[str], content: bytes) -> dict:
+        entry = {
+            "id": self.next_id("mail"),
+            "received_at": pendulum.now("UTC").isoformat(),
+            "mail_from": mail_from,
+            "rcpt_tos": rcpt_tos,
+            # whose mailbox it landed in: the OEMs whose addresses (config/oems.yaml email) it reached
+            "oems": sorted({self.mailboxes[r.lower()] for r in rcpt_tos if r.lower() in self.mailboxes}),
+            "raw": content.decode("utf-8", errors="replace"),
+        }
+        self.mail.append(entry)
+        return entry
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "changes": self.changes,
@@ -142,4 +161,5 @@ class SimulatorState:
                 for k, o in self.oems.items()
             },
             "requests": self.requests,
+            "mail": self.mail,
         }

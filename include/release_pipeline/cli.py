@@ -988,6 +988,7 @@ def _configure_change(parser: argparse.ArgumentParser) -> None:
 def cmd_held(args: argparse.Namespace) -> int:
     """Sends the white-label guard held: list them, or release one once it is fixed."""
     from release_pipeline import held
+    from release_pipeline.mail_send import smtp_sender
 
     repo = _repository(args)
     if args.held_command == "list":
@@ -1041,7 +1042,7 @@ def cmd_held(args: argparse.Namespace) -> int:
             by=args.by,
             registry=registry,
             vendor=vendor,
-            send=held.http_sender(args.connections_file),
+            send=smtp_sender(repo, args.connections_file, otherwise=held.http_sender(args.connections_file)),
         )
     except (LookupError, KeyError) as exc:
         raise UsageError(exc.args[0]) from None

@@ -160,7 +160,8 @@ def _field_names(model: type[BaseModel], loc: Path_) -> list[str]:
         current = _model_in(annotation)
         if current is None:
             return []
-    return list(getattr(current, "model_fields", {}))
+    # as the YAML spells them: a field's alias where it has one (``from`` for ``sender``)
+    return [info.alias or name for name, info in getattr(current, "model_fields", {}).items()]
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:

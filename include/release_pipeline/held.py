@@ -130,7 +130,7 @@ def release(
     checked = recheck(row, oem, registry, vendor, repo)
     if checked.leaks:
         raise StillLeaks(held_id, checked.leaks)
-    kind = "docs_publication" if row.channel == "docs_page" else "notification"
+    kind = {"docs_page": "docs_publication", "email": "email"}.get(row.channel, "notification")
     performed, _ = perform_once(
         repo,
         row.key,

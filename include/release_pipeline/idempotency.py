@@ -24,7 +24,9 @@ def perform_once(
     try:
         result = action(key)
     except Exception as exc:
-        repo.finish_side_effect(key, result={"error": error_detail(exc)}, failed=True)
+        # what the failed attempt did get done, for the next one (an exception's ``ledger_result``)
+        done = getattr(exc, "ledger_result", None) or {}
+        repo.finish_side_effect(key, result={"error": error_detail(exc), **done}, failed=True)
         raise
     repo.finish_side_effect(key, result=result)
     return True, result

@@ -31,6 +31,7 @@ from release_pipeline.config_loading import (
     load_located_yaml,
     validation_errors,
 )
+from release_pipeline.mail_address import address_problem, bare_address, domain_of
 from release_pipeline.release_calendar import RELEASE_ID_PATTERN, validate_timezone
 from release_pipeline.signoff_policy import DEFAULT_POLICY, SignoffPolicy
 
@@ -95,6 +96,50 @@ class OemConnections(BaseModel):
     health: str
     docs: str
     notify: str
+
+
+class OemEmail(BaseModel):
+    """E-mail to the OEM instead of the HTTP notification sink: who gets it and whom it
+    comes from. Addresses only; the SMTP server and its credentials live in the Airflow
+    connection ``connection`` (default ``oem_<id>_smtp``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    to: tuple[str, ...] = Field(min_length=1)
+    cc: tuple[str, ...] = ()
+    sender: str = Field(alias="from", description="the OEM-facing sender: never a vendor address")
+    reply_to: str
+    connection: str = Field(min_length=1)
+    # the mailing list the release messages belong to; default "<brand> releases <releases.<from domain>>"
+    list_id: str | None = None
+
+    @field_validator("to", "cc")
+    @classmethod
+    def _addresses(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            if problem := address_problem(value):
+                raise ValueError(problem)
+        if len({bare_address(v).lower() for v in values}) != len(values):
+            raise ValueError(f"an address is listed twice: {list(values)}")
+        return values
+
+    @field_validator("sender", "reply_to")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if problem := address_problem(value):
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _no_address_twice(self) -> OemEmail:
+        if both := {bare_address(a).lower() for a in self.to} & {bare_address(a).lower() for a in self.cc}:
+            raise ValueError(f"{sorted(both)[0]} is in both to and cc")
+        return self
+
+    @property
+    def domain(self) -> str:
+        """The sender's domain: Message-IDs and the List-Id are made in it."""
+        return domain_of(self.sender)
 
 
 class OemCommands(BaseModel):
@@ -169,6 +214,8 @@ class Oem(BaseModel):
     )
     docs_url: str | None = Field(None, description="the OEM's documentation portal")
     glossary: dict[str, str] = Field(default_factory=dict, description="vendor term -> the OEM's term")
+    # unset: messages go to the HTTP notification sink (connection ``connections.notify``)
+    email: OemEmail | None = None
 
     @field_validator("acceptance_url", "docs_url")
     @classmethod
@@ -214,6 +261,9 @@ class Oem(BaseModel):
             if isinstance(given, dict):
                 defaults = {purpose: f"oem_{data['id']}_{purpose}" for purpose in OemConnections.model_fields}
                 data = {**data, "connections": {**defaults, **given}}
+            email = data.get("email")
+            if isinstance(email, dict) and "connection" not in email:
+                data = {**data, "email": {**email, "connection": f"oem_{data['id']}_smtp"}}
         return data
 
     @field_validator("timezone")

@@ -4,6 +4,7 @@ no OEM may ever see (see :mod:`release_pipeline.notes.whitelabel`)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -18,6 +19,18 @@ def _absolute_url(value: str) -> str:
     return value
 
 
+class StaffChat(BaseModel):
+    """Where alerts for the vendor's staff go (connection ``ava_notify``): ``http``, the
+    vendor's HTTP sink (JSON posts, for any chat tool with a webhook bridge), or ``slack``,
+    a Slack incoming webhook (connection type ``slackwebhook``, the webhook URL as its
+    password), retried on server errors and rate limits ``retries`` times."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["http", "slack"] = "http"
+    retries: int = Field(default=3, ge=0, le=10)
+
+
 class VendorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -30,6 +43,7 @@ class VendorConfig(BaseModel):
     portal_url: str
     production_url: str
     docs_portal_url: str
+    staff_chat: StaffChat = StaffChat()
 
     @field_validator("branding_terms", "hosts", "identifiers", "ordinary_words")
     @classmethod

@@ -17,8 +17,11 @@ def missing_connections(registry: Registry) -> list[str]:
 
 
 def oem_connections(oem: Oem) -> dict[str, str]:
-    """The OEM's connection ids, each with who needs it."""
-    return {conn_id: f"OEM {oem.id!r} ({purpose})" for purpose, conn_id in oem.connections.model_dump().items()}
+    """The OEM's connection ids, each with who needs it (its SMTP server when it is e-mailed)."""
+    needed = {conn_id: f"OEM {oem.id!r} ({purpose})" for purpose, conn_id in oem.connections.model_dump().items()}
+    if oem.email is not None:
+        needed.setdefault(oem.email.connection, f"OEM {oem.id!r} (email)")
+    return needed
 
 
 def find_missing(needed: dict[str, str]) -> list[str]:

@@ -1,11 +1,13 @@
-"""Everything the release train sends out over HTTP: notifications, documentation pages
-and the per-OEM docs strategy. Each send is keyed in the release DB's idempotency
-ledger first, so a retried or rerun task never sends twice.
+"""Everything the release train sends out: notifications (over HTTP, by e-mail to an OEM
+with ``email`` in config/oems.yaml, to Slack for staff when config/vendor.yaml says so;
+see docs/channels.md), documentation pages and the per-OEM docs strategy. Each send is
+keyed in the release DB's idempotency ledger first, so a retried or rerun task never sends
+twice.
 
 Every send to an OEM's connection passes the white-label guard here, whoever calls:
-the recipient is the OEM whose ``notify``/``docs`` connection it is, and the whole
-payload (subject, Markdown, HTML, every string in it) is checked for the vendor's names
-and hosts and for every other OEM's. A hit holds the send whole: nothing goes out, the
+the recipient is the OEM whose ``notify``/``docs`` connection it is (or the OEM e-mailed),
+and the whole payload (subject, Markdown, HTML, every string in it, an e-mail's headers) is
+checked for the vendor's names and hosts and for every other OEM's. A hit holds the send whole: nothing goes out, the
 send is recorded in ``held_sends`` with the passages that leaked, vendor staff are
 alerted once, and :class:`SendHeld` fails the task (no retry: a retry would leak the
 same). ``release-train held release ID`` sends it once fixed; so does a re-run of the
@@ -82,10 +84,13 @@ def guard_send(
     channel: str,
     method: str,
     endpoint: str,
+    oem: Oem | None = None,
 ) -> Oem | None:
-    """Hold the send (and raise :class:`SendHeld`) if ``payload`` leaks; returns the OEM."""
+    """Hold the send (and raise :class:`SendHeld`) if ``payload`` leaks; returns the OEM.
+    The recipient is ``oem`` when given (an e-mail: its SMTP connection may be shared by
+    several OEMs), else the OEM whose connection ``conn_id`` is."""
     registry = _registry()
-    oem = recipient(conn_id, registry)
+    oem = oem or recipient(conn_id, registry)
     if oem is None:
         return None
     leaks = Guard.for_oem(oem, registry, load_vendor()).scan_value(payload)
@@ -146,10 +151,23 @@ def _http(method: str, conn_id: str):
 
 
 def send_message(repo: ReleaseRepository, conn_id: str, message: dict[str, Any], *, key: str) -> bool:
-    """POST ``message`` to a notification connection; False when it was sent before.
+    """Send ``message`` on a notification connection; False when it was sent before.
+    An OEM's ``notify`` connection is its HTTP sink, or e-mail when the OEM has ``email``
+    configured; the vendor's ``ava_notify`` is its HTTP sink or Slack (``staff_chat``).
     A message for an OEM that leaks is held whole (:class:`SendHeld`)."""
     if _sent_before(repo, key):
         return False
+    if conn_id in VENDOR_CONNECTIONS:
+        chat = load_vendor().staff_chat
+        if chat.kind == "slack":
+            from release_train_airflow.chat import post_to_slack
+
+            performed, _ = perform_once(repo, key, "notification", lambda _key: post_to_slack(conn_id, message, chat))
+            return performed
+    else:
+        oem = recipient(conn_id)
+        if oem is not None and oem.email is not None and conn_id == oem.connections.notify:
+            return _send_email(repo, oem, message, key=key)
     oem = guard_send(repo, conn_id, message, key=key, channel="notification", method="POST", endpoint="")
 
     def post(idempotency_key: str) -> dict:
@@ -161,6 +179,17 @@ def send_message(repo: ReleaseRepository, conn_id: str, message: dict[str, Any],
     performed, _ = perform_once(repo, key, "notification", post)
     if oem is not None:
         _close_hold(repo, key)
+    return performed
+
+
+def _send_email(repo: ReleaseRepository, oem: Oem, message: dict[str, Any], *, key: str) -> bool:
+    from release_train_airflow.mail import send_email
+
+    def guard(payload: dict[str, Any], conn_id: str, mailbox: str) -> None:
+        guard_send(repo, conn_id, payload, key=key, channel="email", method="SMTP", endpoint=mailbox, oem=oem)
+
+    performed = send_email(repo, oem, message, key=key, guard=guard)
+    _close_hold(repo, key)
     return performed
 
 
@@ -202,7 +231,9 @@ def apply_docs_strategy(
                 "status": "published",
                 "location": publish_page(repo, oem.connections.docs, page_key, notes, key=key),
             }
-        send_message(repo, oem.connections.notify, notes.as_message(kind="notes_package", page_key=page_key), key=key)
+        # release_id: the release the notes are for (an e-mailed package joins its release's thread)
+        package = notes.as_message(kind="notes_package", page_key=page_key, release_id=scope_key)
+        send_message(repo, oem.connections.notify, package, key=key)
         return {"status": "delegated", "detail": "the OEM publishes its portal from the package sent"}
 
     return recorded_publication(repo, apply, kind=kind, scope_key=scope_key, audience=oem.id, channel=channel)

@@ -1,7 +1,8 @@
 """The production shape of docker-compose.yaml, run natively (no Docker engine here):
 PostgreSQL for the Airflow metadata and the release database, the CeleryExecutor with
 a worker on Redis, the triggerer. A real DAG run triggered through the REST API
-succeeds, and stopping the stack leaves nothing running."""
+succeeds, its e-mail to the OEM goes out from the worker through the SMTP provider, and
+stopping the stack leaves nothing running."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import psutil
 import pytest
 import redis
 
+from devstack.demo_config import emailing_config
 from devstack.fleet import approve_all, seed_deployed_release
 from devstack.stack import Stack, StackConfig, free_port
+from simulator.mailbox import parse, parts
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e
 
@@ -33,6 +37,7 @@ def test_celery_executor_on_postgresql_runs_a_delivery_through_the_rest_api(tmp_
         baseline_release=BASELINE,
         demo_changes=False,
         log_server_ports=None,
+        config_dir=emailing_config(REPO / "config", tmp_path / "config"),  # OEMs e-mailed, as make up does
     )
     stack = Stack(config)
     started: list[psutil.Process] = []
@@ -69,6 +74,13 @@ def test_celery_executor_on_postgresql_runs_a_delivery_through_the_rest_api(tmp_
         assert "Executing workload in Celery" in worker_log and "task_id=install/" in worker_log
         assert repo.delivery("nimbus", TARGET).status == "installed"
         assert stack.sim.state()["oems"]["nimbus"]["version"] == TARGET
+        # the delivery update went out by e-mail, from the worker, once
+        (mail,) = [parse(m["raw"]) for m in stack.sim.mail("nimbus")]
+        assert mail["From"] == "Nimbus Connect Releases <no-reply@nimbus.example>"
+        assert set(parts(mail)) == {"text/plain", "text/html"}
+        assert mail["Subject"].endswith(f"now runs {TARGET}")
+        assert repo.side_effect(f"delivery:installed:nimbus:{TARGET}:1").kind == "email"
+        assert "task_id=notify_delivered/" in worker_log
         repo.engine.dispose()
     finally:
         stack.stop()

@@ -9,10 +9,12 @@ import time
 import pendulum
 import pytest
 import time_machine
+import yaml
 
 from release_pipeline.models import Change, ChangeType, Decision, ReleaseStatus
 from release_pipeline.registry import load_registry
 from release_pipeline.release_calendar import load_calendar
+from simulator.mailbox import parse
 from tests.builders import TWO_OF_TWO, with_policy
 
 pytestmark = pytest.mark.e2e
@@ -449,3 +451,45 @@ def test_a_two_of_two_policy_waits_for_the_second_approver(delivery, test_config
     assert row.status == "installed" and [h["release"] for h in installs(delivery)] == [TARGET]
     pats = [e.created_at for e in delivery.repo.approval_history("nimbus", "CHG-200") if e.approver == "Pat Kim"]
     assert row.started_at < pats[0] < row.finished_at
+
+
+NIMBUS_MAILBOXES = ["releases@nimbus.example", "qa@nimbus.example"]
+
+
+@pytest.fixture
+def emailed_nimbus(test_config):
+    """Nimbus e-mailed (docs/channels.md), written before ``delivery`` wires the connections."""
+    oems = yaml.safe_load((test_config / "oems.yaml").read_text())
+    next(o for o in oems["oems"] if o["id"] == "nimbus")["email"] = {
+        "to": [NIMBUS_MAILBOXES[0]],
+        "cc": [NIMBUS_MAILBOXES[1]],
+        "from": "Nimbus Connect Releases <no-reply@nimbus.example>",
+        "reply_to": "support@nimbus.example",
+    }
+    (test_config / "oems.yaml").write_text(yaml.safe_dump(oems, sort_keys=False))
+
+
+def test_an_emailed_oem_gets_its_delivery_update_by_email(emailed_nimbus, delivery):
+    approve(delivery.repo, "nimbus")
+    run = deliver(delivery)
+    assert run.state == "success", delivery.task_states(run)
+    assert delivery.sim.notifications("nimbus") == []  # e-mail instead of the HTTP sink
+    (received,) = delivery.sim.mail()
+    assert sorted(received["rcpt_tos"]) == sorted(NIMBUS_MAILBOXES)
+    mail = parse(received["raw"])
+    assert mail["Subject"] == f"Your Nimbus Connect instance now runs {TARGET}"
+    assert [p.get_content_type() for p in mail.iter_parts()] == ["text/plain", "text/html"]
+    assert delivery.repo.side_effect(f"delivery:installed:nimbus:{TARGET}:1").kind == "email"
+
+
+def test_a_refused_recipient_fails_the_notify_task_and_is_recorded(emailed_nimbus, delivery):
+    approve(delivery.repo, "nimbus")
+    delivery.sim.refuse_recipients("qa@nimbus.example")
+    run = deliver(delivery)
+    states = delivery.task_states(run)
+    assert run.state == "failed" and states["notify_delivered"] == "failed", states
+    assert states["install"] == "success"  # the install stands; only the message failed
+    row = delivery.repo.side_effect(f"delivery:installed:nimbus:{TARGET}:1")
+    assert (row.kind, row.status) == ("email", "failed") and row.attempts >= 2  # retried, each try recorded
+    assert "refused qa@nimbus.example: 550" in row.result["error"]
+    assert all(m["rcpt_tos"] == ["releases@nimbus.example"] for m in delivery.sim.mail())  # never silent

@@ -59,6 +59,22 @@ class LedgerStore(Store):
     def side_effect(self, key: str) -> Row | None:
         return self._first(select(t.side_effects).where(t.side_effects.c.key == key))
 
+    def sent_in_thread(self, kind: str, audience: str, thread: str) -> list[str]:
+        """The ``message_id`` of every completed side effect of ``kind`` whose result
+        names this audience and thread, oldest first: an e-mail thread's earlier messages."""
+        ledger = t.side_effects.c
+        query = (
+            select(ledger.result["message_id"].as_string())
+            .where(
+                ledger.kind == kind,
+                ledger.status == str(SideEffectStatus.DONE),
+                ledger.result["audience"].as_string() == audience,
+                ledger.result["thread"].as_string() == thread,
+            )
+            .order_by(ledger.updated_at, ledger.key)
+        )
+        return [row[0] for row in self._all(query)]
+
     # -- publications ----------------------------------------------------------------
     def record_publication(
         self,
