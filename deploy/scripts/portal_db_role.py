@@ -26,10 +26,12 @@ from psycopg import sql
 ROLE = "oem_portal"
 PASSWORD_ENV = "PORTAL_DB_PASSWORD"
 
-# what the portal reads: releases and their changes, sign-off requests and events, the
-# OEM's deliveries and installed version, feedback, the roadmap, and tokens to sign in
+# what the portal reads: releases, their history (when a change reached production, for
+# the change's trace) and their changes, sign-off requests and events, the OEM's
+# deliveries and installed version, feedback, the roadmap, and tokens to sign in
 READS = (
     "releases",
+    "release_events",
     "release_changes",
     "approval_requests",
     "approval_events",

@@ -350,7 +350,7 @@ def test_the_portals_own_database_role_does_what_the_portal_needs_and_cannot_rea
         for route in world.app.routes:
             for method in sorted(set(getattr(route, "methods", None) or ()) - {"HEAD"}):
                 client = api if route.path.startswith("/api/") else browser
-                url = route.path.replace("{release_id}", "2026.24")
+                url = route.path.replace("{release_id}", "2026.24").replace("{change_id}", "CHG-1")
                 if route.path == "/logout":
                     client = world.client("nimbus", browser=True)
                 response = client.request(method, url, **(posts[route.path] if method == "POST" else {}))
