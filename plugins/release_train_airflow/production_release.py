@@ -19,11 +19,11 @@ from airflow.sdk import TriggerRule, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from release_pipeline.change_feed import ChangeFeedError, parse_changes
+from release_pipeline.cut import Feed, TrainMovedOn, changes_to_cut, hold_the_record
 from release_pipeline.deadlines import signoff_deadline
-from release_pipeline.ledger import carried, cut_since
+from release_pipeline.ledger import carried
 from release_pipeline.models import Change, ReleaseStatus
 from release_pipeline.notes import Audience, ReleaseNotesInput, render, render_release_notes
-from release_pipeline.release_calendar import Release
 from release_pipeline.roadmap import UnknownRoadmapItems, check_item_ids, load_roadmap_config, planned_items
 from release_pipeline.vendor import load_vendor
 from release_train_airflow import outbound
@@ -35,59 +35,22 @@ log = logging.getLogger(__name__)
 ACTOR = "production_release"
 # a release event (its status stays qa_approved): the deploy waits for a freeze to end
 DEPLOY_POSTPONED = "deploy_postponed"
-# a release event: the feed reported changes for a recorded span; the next cut takes them
-LATE_CHANGES = "late_changes"
 
 
-def fetch_changes(since: dt.datetime, until: dt.datetime, release_id: str) -> list[Change]:
-    """The changes the feed reports merged in ``[since, until)``: one request per cut."""
+def change_feed(release_id: str) -> Feed:
+    """The ``change_feed`` connection as a feed: the changes merged in ``[since, until)``."""
     from airflow.providers.http.hooks.http import HttpHook
 
-    response = HttpHook("GET", http_conn_id="change_feed").run(
-        "changes", data={"since": since.isoformat(), "until": until.isoformat()}, extra_options={"timeout": 60}
-    )
-    try:
-        return parse_changes(response.content)
-    except ChangeFeedError as exc:
-        raise AirflowFailException(f"release {release_id}: {exc}; nothing of this release was recorded") from None
-
-
-def cut_span(repo, release: Release) -> tuple[dt.datetime, dt.datetime]:
-    """Where the cut of ``release`` starts and ends (the ledger's rule L1): at the end of
-    the newest recorded cut, whatever became of that release, so releases never cut go
-    into this one; from further back when the feed reported late changes for a recorded
-    span. Refuses a release the train has moved past."""
-    newest = repo.last_cut()
-    if newest is not None and newest.id > release.id:
-        raise AirflowSkipException(
-            f"release {release.id} was never cut and the train moved on: {newest.id} is recorded, and its cut took "
-            f"every change merged before it; nothing is recorded for {release.id}"
+    def fetch(since: dt.datetime, until: dt.datetime) -> list[Change]:
+        response = HttpHook("GET", http_conn_id="change_feed").run(
+            "changes", data={"since": since.isoformat(), "until": until.isoformat()}, extra_options={"timeout": 60}
         )
-    previous_until = newest.changes_until or newest.release_at if newest is not None else None
-    since = cut_since(previous_until, calendar().previous(release).at)
-    if newest is not None and any(e.event == LATE_CHANGES for e in repo.release_events(newest.id)):
-        since = min(since, newest.changes_since or since)
-    return since, release.at
+        try:
+            return parse_changes(response.content)
+        except ChangeFeedError as exc:
+            raise AirflowFailException(f"release {release_id}: {exc}; nothing of this release was recorded") from None
 
-
-def hold_the_record(repo, stored, release: Release) -> None:
-    """A recorded release is never recorded again (L5): ask the feed once for its span and
-    say what it now reports differently; changes reported late go into the next cut."""
-    if stored.changes_since is None or stored.changes_until is None:
-        return
-    reported = fetch_changes(stored.changes_since, stored.changes_until, release.id)
-    recorded = repo.changes_by_id(c.id for c in reported)
-    late = sorted(c.id for c in reported if c.id not in recorded)
-    if not late:
-        return
-    said = (
-        f"the feed now also reports {', '.join(late)} for {release.id}'s span; "
-        "the record holds: they go into the next cut"
-    )
-    log.warning("release %s: %s", release.id, said)
-    newest = repo.last_cut()
-    if not any(e.event == LATE_CHANGES and e.detail == said for e in repo.release_events(newest.id)):
-        repo.record_release_event(newest.id, LATE_CHANGES, actor=ACTOR, detail=said)
+    return fetch
 
 
 def roadmap_links(repo, changes) -> dict[str, tuple[str, ...]]:
@@ -105,16 +68,16 @@ def cut_release(params=None, data_interval_end=None) -> dict[str, Any]:
     release, dry_run = target_release(data_interval_end, params["release_id"]), params["dry_run"]
     repo = repository()
     stored = repo.release(release.id)
+    feed = change_feed(release.id)
     if stored is not None:  # a rerun, or a manual run resuming it: the record holds
-        hold_the_record(repo, stored, release)
+        if said := hold_the_record(repo, stored, feed, actor=ACTOR):
+            log.warning("release %s: %s", release.id, said)
         changes, new = repo.changes_of([release.id]), False
     else:
-        since, until = cut_span(repo, release)
-        reported = fetch_changes(since, until, release.id)
-        taken = repo.changes_by_id(c.id for c in reported)  # cut earlier: stays where it is
-        changes = [c for c in reported if c.id not in taken]
-        if taken:
-            log.info("release %s: %s cut into earlier releases already", release.id, ", ".join(sorted(taken)))
+        try:
+            since, until, changes = changes_to_cut(repo, calendar(), release, feed)
+        except TrainMovedOn as exc:
+            raise AirflowSkipException(str(exc)) from None
     notes = render_release_notes([ReleaseNotesInput(release.id, release.at, changes)], Audience.vendor(load_vendor()))
     if dry_run:
         oems = [o.id for o in registry().enabled]

@@ -3,18 +3,30 @@
 The real domain (calendar, sign-off rules, ``DeliveryProcess``, the same code the
 ``oem_delivery`` tasks call), the real release database (SQLite and PostgreSQL) and
 the simulator's instances; only time is driven by the test. Hypothesis draws the
-year's seed (printed on failure): QA rejections and failed deploys, an OEM enabled
+year's seed (printed on failure): changes merged every day (some of them reverts), the
+scheduler down on a release day (the release is never cut), manual runs with no
+parameters at random moments, QA rejections and failed deploys, an OEM enabled
 mid-year, approvals early / while the gate waits / late / never, rejections after
 the gate, freezes over release days and install days, install failures and rollbacks.
 
-After every step the invariants hold:
-(i) no instance runs a change its OEM did not approve;
+The year keeps its own ledger of the world, and the invariants about what instances
+run are computed from it, never through the product's queries: what was merged when,
+what each OEM was asked and decided, and what each build holds. A build is cut from
+main, so it holds every change merged before its cut, whatever became of the releases
+before it (``build``); an instance moving from A to B newly runs what B holds and A
+did not, less a change and its revert that both arrive (``newly_run``).
+
+After every event the invariants hold:
+(i) no instance runs a change its OEM was not asked about, or whose latest decision is
+    not an approval (over change ids: carried changes of releases that never reached
+    production included);
 (ii) an OEM that approved a production release in full before install day runs it,
      or a newer one, once install day's window has been used;
 (iii) no gate waits past its cycle;
 (iv) every skip, rejection, rollback and postponement is recorded and told to the OEM
      and to the vendor exactly once;
 (v) an OEM's docs portal matches the version its instance runs;
+(vii) an instance only ever runs a release that reached the vendor production;
 (vi) the forecast made a minute before install day (``release-train forecast``) is what
      the delivery then does, release and time, whenever neither the OEM's decisions nor
      the production releases changed in between (an install that fails on the instance
@@ -35,6 +47,7 @@ from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from release_pipeline import signoff
+from release_pipeline.cut import cut as cut_release
 from release_pipeline.db.repository import ReleaseRepository
 from release_pipeline.delivery import GateVerdict, gate_verdict
 from release_pipeline.delivery_process import CommandResult, DeliveryEnded, DeliveryFailed, DeliveryProcess
@@ -42,6 +55,7 @@ from release_pipeline.forecast import forecast
 from release_pipeline.models import Change, ChangeType, Decision, DeliveryStatus, ReleaseStatus
 from release_pipeline.registry import Oem
 from release_pipeline.release_calendar import CalendarConfig, ReleaseCalendar
+from release_pipeline.run_targets import NothingToActOn, release_due
 from simulator.state import TRANSIENT_EXIT, SimulatorState
 from tests.conftest import _truncate
 
@@ -149,7 +163,13 @@ class Year:
         self.seq = itertools.count()
         self.baseline: dict[str, str] = dict.fromkeys(self.oems, base.id)
         self.outbox.docs = dict.fromkeys(self.oems, base.id)
-        self.release_of: dict[str, str] = {}
+        self.release_of: dict[str, str] = {}  # change -> the release the product cut it into
+        # the world's own ledger: every merge (id, when, the change it reverts)
+        self.merges = self._merges(base.at)
+        self.world_status: dict[str, str] = {base.id: ReleaseStatus.DEPLOYED}  # what became of each cut
+        self.asked: dict[tuple[str, str], pendulum.DateTime] = {}  # (oem, change) -> when first asked
+        self.seen_version = dict.fromkeys(self.oems, base.id)
+        self.seen: Counter[str] = Counter()  # what the year exercised
         self.decided: dict[tuple[str, str], tuple[Decision, pendulum.DateTime]] = {}  # (oem, change) -> latest
         self.runs: dict[str, dict] = {}
         self.outcomes: list[tuple[str, str, int, str]] = []
@@ -161,6 +181,48 @@ class Year:
         repo.record_baseline_release(base, actor="sim", reason="every instance starts here")
         for oem_id in self.oems:
             repo.set_installed_version(oem_id, base.id, at=self.now)
+
+    def _merges(self, start: pendulum.DateTime) -> list[Change]:
+        """Changes merged into main over the year, a few a day; about one in ten reverts a
+        change merged in the three weeks before it (the same change is reverted once)."""
+        merges: list[Change] = []
+        reverted: set[str] = set()
+        for day in range(7 * 2 * 2 * (CYCLES + 2)):
+            for _ in range(self.rng.choice([0, 0, 1, 1, 2])):
+                at = start.add(days=day, minutes=self.rng.randrange(1, 24 * 60))
+                recent = [
+                    c.id for c in merges if c.id not in reverted and c.merged_at < at and (at - c.merged_at).days < 21
+                ]
+                target = self.rng.choice(recent) if recent and self.rng.random() < 0.1 else None
+                if target:
+                    reverted.add(target)
+                change_id = f"W{len(merges) + 1}"
+                title = f"Revert {target}" if target else f"Change {change_id}"
+                merges.append(Change(change_id, ChangeType.FIX, "core", title, "", False, at, reverts=target))
+        merges.sort(key=lambda c: c.merged_at)
+        return merges
+
+    def feed(self, since: dt.datetime, until: dt.datetime) -> list[Change]:
+        """The change source: what was merged in ``[since, until)``."""
+        return [c for c in self.merges if since <= c.merged_at < until]
+
+    def build(self, release_id: str) -> set[str]:
+        """What the build of ``release_id`` holds: everything merged before its cut."""
+        cut_at = self.train.release_by_id(release_id).at
+        return {c.id for c in self.merges if c.merged_at < cut_at}
+
+    def newly_run(self, running: str, target: str) -> set[str]:
+        """What an instance moving from ``running`` to ``target`` newly runs: what the
+        target's build holds and the running one's did not, less each change and its
+        revert that arrive together (replayed in merge order)."""
+        arriving = self.build(target) - self.build(running)
+        kept: list[str] = []
+        for change in (c for c in self.merges if c.id in arriving):
+            if change.reverts in kept:
+                kept.remove(change.reverts)
+            else:
+                kept.append(change.id)
+        return set(kept)
 
     def _freezes(self) -> list[tuple[dt.date, dt.date]]:
         """Two or three freezes of 2-10 days somewhere in the year (over release and install days alike)."""
@@ -195,45 +257,74 @@ class Year:
             self.at(cycle.release.at.add(minutes=1), self.start_cycle, k)
             self.at(cycle.install_at.subtract(minutes=1), self.forecast_install, k)
             self.at(cycle.install_at, self.install_day, k)
+            if self.rng.random() < 0.5:  # someone triggers production_release with no parameters
+                self.at(cycle.release.at.add(hours=self.rng.randrange(1, 24 * 14)), self.manual_run)
         while self.queue:
             when, _, action, args = heapq.heappop(self.queue)
             self.now = max(self.now, when)
             action(*args)
-            if action.__name__ in ("install", "gate_check", "install_day"):  # steps that touch an instance
-                self.check()
+            self.check()
 
     # -- the vendor's side -----------------------------------------------------------------------
     def cut(self, index: int) -> None:
-        release, rng = self.train.release(index), self.rng
-        changes = [
-            Change(f"C{index}-{n}", ChangeType.FEATURE, "core", f"Change {n}", "", False, release.at.subtract(days=1))
-            for n in range(rng.choice([0, 1, 1, 2, 3]))
-        ]
+        """The scheduled run of ``production_release``; now and then the scheduler is down
+        on the release day and the release is never cut (the next cut takes its changes)."""
+        if self.rng.random() < 0.08:
+            self.seen["never cut"] += 1
+            return
+        self.cut_and_ship(self.train.release(index))
+
+    def manual_run(self) -> None:
+        """A manual run with no parameters: acts on the release due now (L5)."""
+        statuses = {row.id: str(row.status) for row in self.repo.releases()}
+        try:
+            choice = release_due(self.train, self.now, statuses, baselines=self.repo.baseline_ids())
+        except NothingToActOn:
+            return
+        self.seen["manual run"] += 1
+        if choice.key not in statuses:
+            self.cut_and_ship(self.train.release_by_id(choice.key))
+        elif statuses[choice.key] == ReleaseStatus.DEPLOYED:
+            self.open_signoff(choice.key)
+
+    def cut_and_ship(self, release) -> None:
+        if not cut_release(self.repo, self.train, release, self.feed, actor="sim"):
+            return
+        changes = self.repo.changes_of([release.id])
         self.release_of.update((c.id, release.id) for c in changes)
-        self.repo.record_release(
-            release, changes, changes_since=self.train.previous(release).at, changes_until=release.at, actor="sim"
-        )
-        roll = rng.random()
+        if not changes:
+            self.world_status[release.id] = ReleaseStatus.EMPTY
+            return
+        roll = self.rng.random()
         if roll < 0.12:
+            self.world_status[release.id] = ReleaseStatus.QA_REJECTED
             self.repo.set_release_status(release.id, ReleaseStatus.QA_REJECTED, actor="qa")
             return
         if roll < 0.2:
+            self.world_status[release.id] = ReleaseStatus.DEPLOY_FAILED
             self.repo.set_release_status(release.id, ReleaseStatus.DEPLOY_FAILED, actor="sim")
             return
         # a release dated in a freeze goes to production right after it (production_release's rule)
         self.at(self.train.deploy_moment(release), self.deploy, release.id)
 
     def deploy(self, release_id: str) -> None:
+        self.world_status[release_id] = ReleaseStatus.DEPLOYED
         self.repo.set_release_status(release_id, ReleaseStatus.DEPLOYED, actor="sim")
-        oems = sorted(self.enabled)
-        self.repo.request_approvals(release_id, oems)
-        for oem_id in oems:
-            self.outbox.ask_signoff(self.oems[oem_id], release_id)
+        self.open_signoff(release_id)
+
+    def open_signoff(self, release_id: str) -> None:
+        """``open_signoff`` and the OEMs' notes: each OEM asked once per release."""
+        for oem_id in sorted(self.enabled):
+            if self.repo.request_approvals(release_id, [oem_id]):
+                self.outbox.ask_signoff(self.oems[oem_id], release_id)
 
     # -- the OEMs' side ------------------------------------------------------------------------------
     def oem_asked(self, oem_id: str, release_id: str) -> None:
-        """An OEM asked to sign off a release decides on its own time (or never)."""
-        changes = [c.id for c in self.repo.changes_of([release_id])]
+        """An OEM asked to sign off a release decides on its own time (or never) on what
+        its message lists: the release's changes and those it carries."""
+        changes = [c.id for c in self.repo.changes_shipped_by(release_id)]
+        for change in changes:
+            self.asked.setdefault((oem_id, change), self.now)
         if not changes:
             return
         cycle = self.train.delivery_cycle_at(self.now)
@@ -405,12 +496,17 @@ class Year:
 
     # -- the invariants ---------------------------------------------------------------------------------
     def expected_target(self, oem_id: str, aimed: dict) -> str | None:
-        """(ii): the newest production release whose changes (and every earlier one's)
-        the OEM approved before install day, as the OEM sees it."""
+        """(ii): the newest release in production whose build the OEM approved in full
+        (every change it newly brings, by the latest decision) before install day, as the
+        world saw it."""
         best = None
-        for release_id in self.repo.production_release_ids(aimed["installed"], aimed["aim"]):
-            for change in self.repo.changes_of([release_id]):
-                decision = self.decided.get((oem_id, change.id))
+        deployed = sorted(
+            r for r, status in self.world_status.items()
+            if status == ReleaseStatus.DEPLOYED and aimed["installed"] < r <= aimed["aim"]
+        )  # fmt: skip
+        for release_id in deployed:
+            for change in self.newly_run(aimed["installed"], release_id):
+                decision = self.decided.get((oem_id, change))
                 if decision is None or decision[0] != Decision.APPROVED or decision[1] >= self.now:
                     return best
             best = release_id
@@ -435,21 +531,28 @@ class Year:
 
     def check(self) -> None:
         for oem_id, instance in self.state.oems.items():
-            running = instance.version
-            # (i) every production change up to what runs is approved (its latest decision);
-            # read again whenever the version or the OEM's decisions changed
-            seen = (running, self.decisions_made[oem_id])
-            states = (
-                []
-                if self.checked.get(oem_id) == seen
-                else self.repo.approval_states(oem_id, self.baseline[oem_id], running)
-            )
-            self.checked[oem_id] = seen
-            for state in states:
-                if state.decision != Decision.APPROVED:
-                    self.violations.append(
-                        f"{self.now}: {oem_id} runs {running} with {state.change_id} {state.decision}"
-                    )
+            running, before = instance.version, self.seen_version[oem_id]
+            # (i) every change the instance newly runs was asked of its OEM and is approved
+            # (its latest decision), by the world's own ledger
+            if running != before:
+                self.seen_version[oem_id] = running
+                # (vii) an instance only ever runs a release that reached production
+                if self.world_status.get(running) != ReleaseStatus.DEPLOYED:
+                    self.violations.append(f"{self.now}: {oem_id} runs {running} ({self.world_status.get(running)})")
+                if running > before:
+                    self.seen["installed change"] += bool(self.newly_run(before, running))
+                    for change in sorted(self.newly_run(before, running)):
+                        decision = self.decided.get((oem_id, change), (None, None))[0]
+                        if (oem_id, change) not in self.asked or decision != Decision.APPROVED:
+                            self.violations.append(
+                                f"{self.now}: {oem_id} runs {running} with {change} "
+                                f"({'asked' if (oem_id, change) in self.asked else 'never asked'}, {decision})"
+                            )
+                        if (
+                            self.release_of.get(change, running) < running
+                            and self.world_status.get(self.release_of.get(change, "")) != ReleaseStatus.DEPLOYED
+                        ):
+                            self.seen["installed carried change"] += 1
             # (v) the docs portal shows what runs
             if self.outbox.docs[oem_id] != running:
                 self.violations.append(f"{self.now}: {oem_id} runs {running}, its docs show {self.outbox.docs[oem_id]}")
