@@ -55,7 +55,18 @@ def changes_to_cut(
     taken = repo.changes_by_id(c.id for c in reported)
     if taken:
         log.info("release %s: %s cut into earlier releases already", release.id, ", ".join(sorted(taken)))
+    if reworded := sorted(c.id for c in reported if c.id in taken and _text(c) != _text(taken[c.id])):
+        log.warning(
+            "release %s: the feed reports another text for %s; the recorded text holds (and the decisions on "
+            "it): correct it with `release-train change edit`",
+            release.id,
+            ", ".join(reworded),
+        )
     return since, until, [c for c in reported if c.id not in taken]
+
+
+def _text(change: Change) -> tuple:
+    return change.title, change.description, change.component, change.breaking
 
 
 def hold_the_record(repo: ReleaseRepository, stored, feed: Feed, *, actor: str) -> str | None:

@@ -585,7 +585,7 @@ def simulate_year(url: str, seed: int) -> tuple[Year, ReleaseRepository]:
 
 # a seed does not get simpler by shrinking: the failing seed is reported as drawn
 @settings(
-    max_examples=3,
+    max_examples=5,
     deadline=None,
     phases=[Phase.explicit, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture],
@@ -642,8 +642,13 @@ def test_the_simulation_covers_every_kind_of_outcome(tmp_path):
         year, repo = simulate_year(url, seed)
         seen.update(status for *_, status in year.outcomes)
         seen.update(str(r.status) for r in repo.releases())
+        seen.update(year.seen)
+        seen["reverts"] += sum(c.reverts is not None for c in year.merges)
         repo.engine.dispose()
     for kind in (DeliveryStatus.SKIPPED, DeliveryStatus.REJECTED, DeliveryStatus.ROLLED_BACK):
         assert seen[kind] > 0, seen
     for kind in (ReleaseStatus.QA_REJECTED, ReleaseStatus.DEPLOY_FAILED):
+        assert seen[kind] > 0, seen
+    # the ledger's paths: releases never cut, manual runs, carried changes installed, reverts
+    for kind in ("never cut", "manual run", "installed carried change", "reverts"):
         assert seen[kind] > 0, seen
