@@ -296,13 +296,53 @@ def test_a_manual_run_without_params_acts_on_the_newest_release_in_production(pi
         assert message["subject"] == f"{BRANDS[oem]} {RELEASE} is ready for your sign-off"
 
 
-def test_a_manual_run_without_params_and_nothing_in_production_ends_at_once(pipeline):
+def test_a_manual_run_without_params_cuts_the_release_due_with_what_the_rejected_one_carries(pipeline, answer_hitl):
+    """The ledger (L2, L5): 2026.23 was rejected in QA; a manual run with no parameters
+    after 2026.24's cut cuts 2026.24 from where 2026.23's cut ended, and the OEMs are asked
+    for 2026.23's changes with it, listed as carried."""
+    from release_pipeline.change_feed import parse_changes
+
+    train = load_calendar()
+    pipeline.repo.record_baseline_release(train.release_by_id("2026.22"), actor="test", reason="instances run it")
+    rejected, due = feed_changes("2026.23")[:-1], feed_changes("2026.24")
+    pipeline.sim.add_changes(rejected + due)
+    carried = train.release_by_id("2026.23")
+    pipeline.repo.record_release(
+        carried,
+        parse_changes(json.dumps({"changes": rejected})),
+        changes_since=train.previous(carried).at,
+        changes_until=carried.at,
+        actor="test",
+    )
+    pipeline.repo.set_release_status("2026.23", ReleaseStatus.QA_REJECTED, actor="qa")
+    pipeline.sim.production(deploy_seconds=0)
+    answer_hitl(DAG, "qa_signoff", "Approve", {"reason": "green"})
+    with time_machine.travel(AFTER_RELEASE, tick=True):
+        run = pipeline.run(DAG, conf={"dry_run": False})
+    states = pipeline.task_states(run)
+    assert run.state == "success", states
+    assert [c.id for c in pipeline.repo.changes_of([RELEASE])] == ["CHG-240", "CHG-241", "CHG-242"]
+    for oem in ENABLED:
+        asked = {r.change_id: r.release_id for r in pipeline.repo.approval_requests(oem)}
+        assert asked == {"CHG-230": "2026.23", "CHG-231": "2026.23", "CHG-232": "2026.23",
+                         "CHG-240": RELEASE, "CHG-241": RELEASE, "CHG-242": RELEASE}  # fmt: skip
+        [message] = [n["message"] for n in pipeline.sim.notifications(oem)]
+        assert "CHG-231, carried from 2026.23" in message["markdown"]
+
+
+def test_a_manual_run_without_params_of_a_settled_release_ends_at_once(pipeline):
+    """L5: the release due now was rejected in QA: it is never recorded again."""
     pipeline.sim.add_changes(feed_changes())
+    train = load_calendar()
+    release = train.release_by_id(RELEASE)
+    pipeline.repo.record_release(
+        release, [], changes_since=train.previous(release).at, changes_until=release.at, actor="test"
+    )
     started = time.monotonic()
     with time_machine.travel(AFTER_RELEASE, tick=True):
         run = pipeline.run(DAG)
     states = pipeline.task_states(run)
     assert states["cut_release"] == "skipped" and set(states.values()) == {"skipped"}, states
     assert time.monotonic() - started < 60
-    assert pipeline.repo.release_ids() == set() and deployments(pipeline) == []
+    assert pipeline.repo.changes_of([RELEASE]) == [] and deployments(pipeline) == []
     assert pipeline.sim.notifications() == []
