@@ -316,8 +316,8 @@ def test_a_manual_run_without_params_cuts_the_release_due_with_what_the_rejected
     )
     pipeline.repo.set_release_status("2026.23", ReleaseStatus.QA_REJECTED, actor="qa")
     pipeline.sim.production(deploy_seconds=0)
-    answer_hitl(DAG, "qa_signoff", "Approve", {"reason": "green"})
-    with time_machine.travel(AFTER_RELEASE, tick=True):
+    with time_machine.travel(AFTER_RELEASE, tick=True):  # the QA answer is looked for from then on
+        answer_hitl(DAG, "qa_signoff", "Approve", {"reason": "green"})
         run = pipeline.run(DAG, conf={"dry_run": False})
     states = pipeline.task_states(run)
     assert run.state == "success", states
