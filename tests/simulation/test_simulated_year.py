@@ -27,6 +27,9 @@ After every event the invariants hold:
      and to the vendor exactly once;
 (v) an OEM's docs portal matches the version its instance runs;
 (vii) an instance only ever runs a release that reached the vendor production;
+(viii) an install or rollback command runs inside the OEM's maintenance window and
+     outside every freeze (the year's own reading of both);
+(ix) the vendor is told of a skip, rejection or rollback before the OEM;
 (vi) the forecast made a minute before install day (``release-train forecast``) is what
      the delivery then does, release and time, whenever neither the OEM's decisions nor
      the production releases changed in between (an install that fails on the instance
@@ -64,9 +67,36 @@ FIRST_CYCLE = 1  # the year starts with cycle 1; release 0 (the anchor) is what 
 ANCHOR = dt.date(2030, 1, 3)  # a Thursday
 
 
+ALWAYS = {"start": "00:00", "end": "00:00"}
+WINDOWS = {  # the OEMs' maintenance windows, as the year reads them itself (timezone, days, start, end)
+    "alpha": ("Europe/Berlin", None, "00:00", "00:00"),
+    "beta": ("America/New_York", ("tue", "thu", "sat"), "22:00", "04:00"),
+    "gamma": ("Australia/Sydney", ("sat", "sun"), "01:00", "05:00"),
+    "delta": ("Asia/Tokyo", None, "00:00", "00:00"),
+}
+
+
+def in_window(oem_id: str, moment: pendulum.DateTime) -> bool:
+    """The world's reading of an OEM's maintenance window: opened on one of its days at
+    ``start``, closed at ``end`` (the next day when ``end`` is not after ``start``)."""
+    zone, days, start, end = WINDOWS[oem_id]
+    local = moment.in_timezone(zone)
+    (h1, m1), (h2, m2) = (map(int, start.split(":")), map(int, end.split(":")))
+    for opened_on in (local.subtract(days=1), local):
+        if days is not None and opened_on.format("ddd").lower() not in days:
+            continue
+        opened = opened_on.set(hour=h1, minute=m1, second=0, microsecond=0)
+        closes = opened.set(hour=h2, minute=m2)
+        if closes <= opened:
+            closes = closes.add(days=1)
+        if opened <= local < closes:
+            return True
+    return False
+
+
 def make_oems() -> dict[str, Oem]:
     base = {"tier": "gold", "docs_strategy": "ava", "feedback_cadence_weeks": 2}
-    always = {"start": "00:00", "end": "00:00"}
+    always = ALWAYS
     entries = [
         {"id": "alpha", "timezone": "Europe/Berlin", "maintenance_window": always},
         {
@@ -93,8 +123,8 @@ class Transient(Exception):
 
 
 class SimInstance:
-    def __init__(self, state: SimulatorState):
-        self.state = state
+    def __init__(self, state: SimulatorState, world: Year):
+        self.state, self.world = state, world
 
     def version(self, oem: Oem) -> str:
         return self.state.execute(oem.id, oem.commands.render("version")).stdout.strip()
@@ -104,6 +134,7 @@ class SimInstance:
         return healthy, "ok" if healthy else "503 unhealthy"
 
     def run(self, oem: Oem, command: str, *, timeout: float) -> CommandResult:
+        self.world.command_ran(oem.id, command)
         result = self.state.execute(oem.id, command)
         if result.exit_status == TRANSIENT_EXIT:
             raise Transient(result.stderr)
@@ -117,16 +148,21 @@ class SimOutbox:
     def __init__(self, world: Year):
         self.world = world
         self.calls: Counter[str] = Counter()
+        self.order: list[str] = []  # every send, in the order made
         self.docs: dict[str, str] = {}
 
+    def _sent(self, key: str) -> None:
+        self.calls[key] += 1
+        self.order.append(key)
+
     def tell_oem(self, oem, subject, lines, *, key, release_id) -> None:
-        self.calls[f"oem:{key}"] += 1
+        self._sent(f"oem:{key}")
 
     def tell_oem_delivered(self, oem, subject, lines, *, key, installed, target, asked=None) -> None:
-        self.calls[f"oem:{key}"] += 1
+        self._sent(f"oem:{key}")
 
     def alert_vendor(self, subject, lines, *, key) -> None:
-        self.calls[f"vendor:{key}"] += 1
+        self._sent(f"vendor:{key}")
 
     def ask_signoff(self, oem, release_id) -> None:
         self.calls[f"oem:release_notes:{release_id}:{oem.id}"] += 1
@@ -224,6 +260,18 @@ class Year:
                 kept.append(change.id)
         return set(kept)
 
+    def command_ran(self, oem_id: str, command: str) -> None:
+        """(viii) an install or rollback runs inside the OEM's window and outside every
+        freeze, by the world's own reading of both."""
+        if "version" in command:
+            return
+        day = self.now.in_timezone("Europe/Amsterdam").date()
+        if any(start <= day <= end for start, end in self.freezes):
+            self.violations.append(f"{self.now}: {oem_id} ran {command!r} inside a freeze")
+        if not in_window(oem_id, self.now):
+            self.violations.append(f"{self.now}: {oem_id} ran {command!r} outside its maintenance window")
+        self.seen["command checked"] += 1
+
     def _freezes(self) -> list[tuple[dt.date, dt.date]]:
         """Two or three freezes of 2-10 days somewhere in the year (over release and install days alike)."""
         freezes = []
@@ -237,7 +285,7 @@ class Year:
             repo=self.repo,
             train=self.train,
             oem=self.oems[oem_id],
-            instance=SimInstance(self.state),
+            instance=SimInstance(self.state, self),
             outbox=self.outbox,
             clock=lambda: self.now,
             sleep=lambda _seconds: None,
@@ -579,6 +627,13 @@ class Year:
             for side, key in (("oem", what), ("vendor", f"{what}_vendor")):
                 if self.outbox.calls[f"{side}:delivery:{key}:{oem_id}:{target}:{attempt}"] != 1:
                     self.violations.append(f"{oem_id} {target}#{attempt} {status}: not told to the {side} once")
+            # (ix) the vendor hears of it before the OEM does
+            told = [f"{side}:delivery:{key}:{oem_id}:{target}:{attempt}" for side, key in
+                    (("vendor", f"{what}_vendor"), ("oem", what))]  # fmt: skip
+            if all(k in self.outbox.order for k in told) and self.outbox.order.index(told[0]) > self.outbox.order.index(
+                told[1]
+            ):
+                self.violations.append(f"{oem_id} {target}#{attempt} {status}: the OEM was told before the vendor")
 
 
 def simulate_year(url: str, seed: int) -> tuple[Year, ReleaseRepository]:
