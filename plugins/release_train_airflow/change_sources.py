@@ -129,7 +129,9 @@ def _jira(source: JiraChangeSource, release_id: str, since: dt.datetime, until: 
             issues(source, jql(source, release_id, since, until), lambda path, params: client.get(path, params=params))
         )
     except RequestException as exc:
-        raise JiraChangesError(f"Jira search failed: {exc}") from None
+        raise JiraChangesError(
+            f"Jira search failed (connection {source.connection!r}, {source.deployment}): {exc}"
+        ) from None
     return jira_changes_in(iter(found), source, since, until)
 
 
