@@ -7,9 +7,10 @@ first-parent history, merged when that commit was committed (docs/change-sources
   Commits header from the first line of its body, where GitHub and GitLab put the PR title;
   any other merge subject (a forge configured to use the PR title) is read as the header.
   The commits of the merged branch are not changes of their own.
-- **Type**: ``feat`` -> feature, ``fix`` -> fix, ``perf`` and ``refactor`` -> improvement.
-  Types nobody outside engineering sees (``build``, ``chore``, ``ci``, ``docs``, ``style``,
-  ``test``) are skipped; any other type refuses the answer (a typo must not drop a change).
+- **Type** (the source's ``types``, by default): ``feat`` -> feature, ``fix`` -> fix,
+  ``perf`` and ``refactor`` -> improvement. Types nobody outside engineering sees
+  (``skipped_types``: ``build``, ``chore``, ``ci``, ``docs``, ``style``, ``test``) are
+  skipped; any other type refuses the answer (a typo must not drop a change).
 - **Scope** -> component (the source's ``default_component`` when there is none);
   ``!`` or a ``BREAKING CHANGE:`` footer -> breaking; ``Refs:`` footer entries that are
   roadmap item ids -> roadmap_items (other references, ``#123`` or ``JIRA-7``, are left).
@@ -38,14 +39,8 @@ from release_pipeline.change_feed import ChangeFeedError
 from release_pipeline.config_loading import did_you_mean
 from release_pipeline.models import Change, ChangeType
 from release_pipeline.roadmap import ITEM_ID_PATTERN
+from release_pipeline.vendor import GitChangeSource
 
-CHANGE_TYPES = {
-    "feat": ChangeType.FEATURE,
-    "fix": ChangeType.FIX,
-    "perf": ChangeType.IMPROVEMENT,
-    "refactor": ChangeType.IMPROVEMENT,
-}
-SKIPPED_TYPES = frozenset({"build", "chore", "ci", "docs", "style", "test"})
 SHA_DIGITS = 12
 
 _HEADER = re.compile(r"^(?P<type>[A-Za-z]+)(?:\((?P<scope>[^()]*)\))?(?P<bang>!)?: (?P<subject>\S.*)$")
@@ -118,9 +113,9 @@ def changes_in(
     commits: Iterable[Commit],
     since: dt.datetime,
     until: dt.datetime,
+    source: GitChangeSource,
     *,
     merged_by: Callable[[str], Commit | None],
-    default_component: str | None = None,
 ) -> list[Change]:
     """The changes of the first-parent ``commits`` committed in ``[since, until)``.
 
@@ -134,7 +129,7 @@ def changes_in(
         message = split_message(commit.message, merge=len(commit.parents) > 1)
         name = f"commit {commit.sha[:SHA_DIGITS]} ({message.header[:60]!r})"
         try:
-            change = _change(commit, message, merged_by, default_component)
+            change = _change(commit, message, merged_by, source)
         except ValueError as exc:
             problems.append(f"{name}, {exc}")
             continue
@@ -150,7 +145,7 @@ def changes_in(
     return sorted(changes, key=lambda c: (c.merged_at, c.id))
 
 
-def _change(commit: Commit, message: Message, merged_by, default_component: str | None) -> Change | None:
+def _change(commit: Commit, message: Message, merged_by, source: GitChangeSource) -> Change | None:
     reverts, header = None, message.header
     revert = _REVERT_SUBJECT.match(header) or (re.match(r"^revert: (?P<header>.+)$", header))
     if revert:  # it takes the type and scope of the change it reverts
@@ -166,14 +161,14 @@ def _change(commit: Commit, message: Message, merged_by, default_component: str 
     if parsed is None:
         raise ValueError("field 'type': the header is not a Conventional Commits header '<type>(<scope>)!: <subject>'")
     kind = parsed["type"].lower()
-    if kind in SKIPPED_TYPES:
+    if kind in source.skipped_types:
         return None
-    if kind not in CHANGE_TYPES:
-        known = sorted(CHANGE_TYPES) + sorted(SKIPPED_TYPES)
+    if kind not in source.types:
+        known = sorted(source.types) + sorted(source.skipped_types)
         raise ValueError(
             f"field 'type': unknown commit type {kind!r}{did_you_mean(kind, known)}; expected one of {known}"
         )
-    component = (parsed["scope"] or "").strip() or default_component
+    component = (parsed["scope"] or "").strip() or source.default_component
     if not component:
         raise ValueError("field 'scope': no scope names the component, and the source has no default_component")
     subject = parsed["subject"].strip()
@@ -188,7 +183,7 @@ def _change(commit: Commit, message: Message, merged_by, default_component: str 
     description = _REVERTS_LINE.sub("", message.body).strip() if revert else message.body
     return Change(
         id=change_id(commit.sha, message),
-        type=CHANGE_TYPES[kind],
+        type=ChangeType(source.types[kind]),
         component=component,
         title=title,
         description=description,

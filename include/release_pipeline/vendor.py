@@ -31,6 +31,9 @@ class StaffChat(BaseModel):
     retries: int = Field(default=3, ge=0, le=10)
 
 
+ChangeTypeName = Literal["feature", "improvement", "fix", "component"]  # release_pipeline.models.ChangeType
+
+
 class HttpChangeSource(BaseModel):
     """The change feed over HTTP (connection ``change_feed``): ``GET changes?since=&until=``
     answering ``{"changes": [...]}`` (:mod:`release_pipeline.change_feed`)."""
@@ -55,6 +58,20 @@ class GitChangeSource(BaseModel):
     connection: str | None = Field(default=None, min_length=1)
     # the component of a commit without a scope; None: such a commit is refused
     default_component: str | None = Field(default=None, min_length=1, max_length=100)
+    # commit type -> change type; the skipped types are not user-facing (no change); any
+    # other type refuses the answer, so that a typo never drops a change
+    types: dict[str, ChangeTypeName] = Field(
+        default_factory=lambda: {"feat": "feature", "fix": "fix", "perf": "improvement", "refactor": "improvement"}
+    )
+    skipped_types: tuple[str, ...] = ("build", "chore", "ci", "docs", "style", "test")
+
+    @model_validator(mode="after")
+    def _types_apart(self) -> GitChangeSource:
+        if both := sorted(set(self.types) & set(self.skipped_types)):
+            raise ValueError(f"commit type(s) {', '.join(both)} both mapped in 'types' and listed in 'skipped_types'")
+        if bad := [t for t in (*self.types, *self.skipped_types) if not t.isalpha() or not t.islower()]:
+            raise ValueError(f"commit types are lower-case words: {', '.join(map(repr, bad))}")
+        return self
 
 
 class JiraChangeSource(BaseModel):
@@ -76,7 +93,7 @@ class JiraChangeSource(BaseModel):
     # the field holding the release note (plain text; on Cloud the description is ADF)
     release_note_field: str = Field(min_length=1)
     # issue type name -> change type; issues of other types are skipped
-    issue_types: dict[str, Literal["feature", "improvement", "fix", "component"]] = Field(
+    issue_types: dict[str, ChangeTypeName] = Field(
         default_factory=lambda: {
             "Story": "feature",
             "New Feature": "feature",

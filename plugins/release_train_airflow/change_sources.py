@@ -81,9 +81,7 @@ def _git(source: GitChangeSource, release_id: str, since: dt.datetime, until: dt
                     high = middle - 1
             return first_parent[low]
 
-        return git_changes_in(
-            first_parent, since, until, merged_by=merged_by, default_component=source.default_component
-        )
+        return git_changes_in(first_parent, since, until, source, merged_by=merged_by)
 
 
 @contextlib.contextmanager

@@ -227,7 +227,7 @@ def test_a_header_says_type_scope_and_breaking(kind, scope, bang, subject, foote
         "BREAKING CHANGE: it breaks" if footer else "Refs: item-one"
     )
     commit = Commit("ab" * 20, ("cd" * 20,), at, message)
-    changes = changes_in([commit], SINCE, UNTIL, merged_by=lambda _: None)
+    changes = changes_in([commit], SINCE, UNTIL, source("/srv/platform"), merged_by=lambda _: None)
     if kind in ("chore", "docs", "ci", "test", "build", "style") or not SINCE <= at < UNTIL:
         assert changes == []
         return
@@ -241,4 +241,17 @@ def test_a_header_says_type_scope_and_breaking(kind, scope, bang, subject, foote
 def test_a_revert_without_its_reverted_commit_line_names_the_field():
     commit = Commit("ef" * 20, ("cd" * 20,), SINCE, 'Revert "feat(api): x"\n\nIt was wrong.')
     with pytest.raises(GitChangesError, match=r"commit efefefefefef \('Revert \"feat\(api\): x\"'\), field 'reverts'"):
-        changes_in([commit], SINCE, UNTIL, merged_by=lambda _: None)
+        changes_in([commit], SINCE, UNTIL, source("/srv/platform"), merged_by=lambda _: None)
+
+
+def test_the_source_says_which_types_are_changes():
+    """A vendor that marks new components with a type of its own maps it; a type it does not
+    name refuses the answer, so that a typo never drops a change."""
+    commit = Commit("ab" * 20, ("cd" * 20,), SINCE, "component(runtime)!: Runtime on Java 21")
+    with pytest.raises(GitChangesError, match="unknown commit type 'component'"):
+        changes_in([commit], SINCE, UNTIL, source("/srv/platform"), merged_by=lambda _: None)
+    mapped = source("/srv/platform", types={"feat": "feature", "component": "component"})
+    (change,) = changes_in([commit], SINCE, UNTIL, mapped, merged_by=lambda _: None)
+    assert (change.type, change.component, change.breaking) == (ChangeType.COMPONENT, "runtime", True)
+    skipping = source("/srv/platform", skipped_types=("component",))
+    assert changes_in([commit], SINCE, UNTIL, skipping, merged_by=lambda _: None) == []

@@ -64,3 +64,16 @@ def test_jira_needs_a_filter_and_no_order_and_a_token_only_on_server(tmp_path):
         tmp_path,
         "{kind: jira, deployment: cloud, jql: 'project = AVA', release_note_field: x, personal_access_token: true}",
     )
+
+
+def test_a_git_type_is_either_mapped_or_skipped(tmp_path):
+    message = refused(tmp_path, "{kind: git, repository: /srv/p, types: {feat: feature, chore: fix}}")
+    assert (
+        "field 'change_source.git'" in message
+        and "chore both mapped in 'types' and listed in 'skipped_types'" in message
+    )
+    message = refused(tmp_path, "{kind: git, repository: /srv/p, types: {feat: novelty}}")
+    assert (
+        "field 'change_source.git.types.feat'" in message
+        and "'feature', 'improvement', 'fix' or 'component'" in message
+    )
