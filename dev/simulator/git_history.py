@@ -6,6 +6,7 @@ at their merge times, every other one as a pull request merged with a merge comm
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import subprocess
@@ -36,7 +37,8 @@ def commit_message(change: dict) -> str:
     return f"{header}: {change['title']}\n\n" + (f"{body}\n\n" if body else "") + "\n".join(footers) + "\n"
 
 
-def _git(path: Path, *args: str, at: pendulum.DateTime | None = None) -> str:
+def run_git(path: Path, *args: str, at: dt.datetime | None = None) -> str:
+    """``git args...`` in ``path``, as one fixed author; a commit at ``at`` (author and committer)."""
     env = {
         **os.environ,
         "GIT_AUTHOR_NAME": AUTHOR[0],
@@ -47,7 +49,7 @@ def _git(path: Path, *args: str, at: pendulum.DateTime | None = None) -> str:
         "GIT_CONFIG_NOSYSTEM": "1",
     }
     if at is not None:
-        env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = at.in_timezone("UTC").isoformat()
+        env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = at.isoformat()
     done = subprocess.run(["git", *args], cwd=path, env=env, check=True, capture_output=True, text=True)
     return done.stdout.strip()
 
@@ -56,27 +58,27 @@ def write_history(path: Path, changes: Iterable[dict]) -> Path:
     """A new repository at ``path`` (replacing nothing: it must not exist) holding
     ``changes`` in merge order; returns ``path``."""
     path.mkdir(parents=True)
-    _git(path, "init", "--quiet", "--initial-branch=main")
+    run_git(path, "init", "--quiet", "--initial-branch=main")
     ordered = sorted(changes, key=lambda c: c["merged_at"])
     first = pendulum.parse(ordered[0]["merged_at"]) if ordered else pendulum.now("UTC")
     (path / "README.md").write_text("# Integration platform\n")
-    _git(path, "add", "README.md")
-    _git(path, "commit", "--quiet", "-m", "chore: start the repository", at=first.subtract(days=30))
+    run_git(path, "add", "README.md")
+    run_git(path, "commit", "--quiet", "-m", "chore: start the repository", at=first.subtract(days=30))
     for number, change in enumerate(ordered, start=1):
         merged = pendulum.parse(change["merged_at"])
         slug = re.sub(r"[^a-z0-9]+", "-", change["title"].lower()).strip("-")[:40] or "change"
         (path / "changes").mkdir(exist_ok=True)
         (path / "changes" / f"{change['id']}.md").write_text(f"{change['title']}\n")
         if number % 2:  # committed straight to main
-            _git(path, "add", "--all")
-            _git(path, "commit", "--quiet", "-m", commit_message(change), at=merged)
+            run_git(path, "add", "--all")
+            run_git(path, "commit", "--quiet", "-m", commit_message(change), at=merged)
             continue
         # a pull request: the work on a branch, merged with a merge commit titled like GitHub's
-        _git(path, "checkout", "--quiet", "-b", f"pr/{number}-{slug}")
-        _git(path, "add", "--all")
-        _git(path, "commit", "--quiet", "-m", f"wip: {change['title']}", at=merged.subtract(hours=2))
-        _git(path, "checkout", "--quiet", "main")
+        run_git(path, "checkout", "--quiet", "-b", f"pr/{number}-{slug}")
+        run_git(path, "add", "--all")
+        run_git(path, "commit", "--quiet", "-m", f"wip: {change['title']}", at=merged.subtract(hours=2))
+        run_git(path, "checkout", "--quiet", "main")
         message = f"Merge pull request #{number} from platform/{slug}\n\n{commit_message(change)}"
-        _git(path, "merge", "--quiet", "--no-ff", f"pr/{number}-{slug}", "-m", message, at=merged)
-        _git(path, "branch", "--quiet", "-d", f"pr/{number}-{slug}")
+        run_git(path, "merge", "--quiet", "--no-ff", f"pr/{number}-{slug}", "-m", message, at=merged)
+        run_git(path, "branch", "--quiet", "-d", f"pr/{number}-{slug}")
     return path

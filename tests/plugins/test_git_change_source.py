@@ -7,8 +7,6 @@ from the path, from a URL (cloned), and through an Airflow git connection."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
 from pathlib import Path
 
 import pendulum
@@ -21,6 +19,7 @@ from release_pipeline.git_changes import Commit, GitChangesError, changes_in
 from release_pipeline.models import ChangeType
 from release_pipeline.vendor import GitChangeSource
 from release_train_airflow.change_sources import change_feed
+from simulator.git_history import run_git
 
 SINCE = pendulum.datetime(2026, 6, 1, 8, tz="UTC")
 UNTIL = pendulum.datetime(2026, 6, 15, 8, tz="UTC")
@@ -35,19 +34,7 @@ class Git:
         self("init", "--quiet", "--initial-branch=main")
 
     def __call__(self, *args: str, at: dt.datetime | None = None) -> str:
-        env = {
-            **os.environ,
-            "GIT_AUTHOR_NAME": "Dev",
-            "GIT_AUTHOR_EMAIL": "dev@example.com",
-            "GIT_COMMITTER_NAME": "Dev",
-            "GIT_COMMITTER_EMAIL": "dev@example.com",
-            "GIT_CONFIG_GLOBAL": "/dev/null",
-            "GIT_CONFIG_NOSYSTEM": "1",
-        }
-        if at is not None:
-            env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = at.isoformat()
-        done = subprocess.run(["git", *args], cwd=self.path, env=env, check=True, capture_output=True, text=True)
-        return done.stdout.strip()
+        return run_git(self.path, *args, at=at)
 
     def commit(self, message: str, at: dt.datetime) -> str:
         """A commit adding a file of its own (so that a revert has something to undo)."""
