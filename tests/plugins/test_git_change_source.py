@@ -242,3 +242,18 @@ def test_the_source_says_which_types_are_changes():
     assert (change.type, change.component, change.breaking) == (ChangeType.COMPONENT, "runtime", True)
     skipping = source("/srv/platform", skipped_types=("component",))
     assert changes_in([commit], SINCE, UNTIL, skipping, merged_by=lambda _: None) == []
+
+
+def test_the_config_check_asks_for_the_change_sources_connection(monkeypatch):
+    from release_pipeline.registry import load_registry
+    from release_train_airflow.checks import missing_connections
+
+    monkeypatch.delenv("AIRFLOW_CONN_CHANGE_FEED", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_PLATFORM_GIT", raising=False)
+    registry = load_registry()
+    with_feed = missing_connections(registry)  # the HTTP feed, config/vendor.yaml's default
+    assert "change_feed (needed by the change source (http))" in with_feed
+    through_git = missing_connections(registry, source("https://git.example/p.git", connection="platform_git"))
+    assert "platform_git (needed by the change source (git))" in through_git
+    assert not any(m.startswith("change_feed ") for m in through_git)
+    assert not any("change source" in m for m in missing_connections(registry, source("/srv/platform")))
