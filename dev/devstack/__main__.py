@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from devstack.airflow_env import LOCAL_USERS, REPO
-from devstack.demo_config import emailing_config
+from devstack.demo_config import emailing_config, git_change_source
 from devstack.leftovers import ProcessRecord, port_holder, stop_leftovers
 from devstack.stack import Stack, StackConfig
 from devstack.supervisor import tail
@@ -37,6 +37,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--http-notify",
         action="store_true",
         help="run on config/ as it is (OEMs without an email block get the HTTP sink) instead of e-mailing every OEM",
+    )
+    parser.add_argument(
+        "--http-feed",
+        action="store_true",
+        help="read changes from the simulator's HTTP change feed instead of the demo's git repository",
     )
     parser.add_argument("--timeout", type=float, default=240, help="seconds to wait for the API server")
     return parser.parse_args(argv)
@@ -91,6 +96,11 @@ def main(argv=None) -> int:
     for error in registry.errors:
         say(f"config error (this OEM is left out): {error}")
 
+    demo_config = None if args.http_notify else emailing_config(config_dir(), home / "config")
+    history = None
+    if demo_config is not None and not args.http_feed:
+        history = git_change_source(demo_config, home / "demo-platform")
+        say(f"the demo's change source is the git repository {history} (see `git -C {history} log`)")
     stack = Stack(
         StackConfig(
             home=home,
@@ -98,7 +108,7 @@ def main(argv=None) -> int:
             sim_http_port=args.sim_http_port,
             sim_ssh_port=args.sim_ssh_port,
             release_db_url=os.environ.get("RELEASE_TRAIN_DB_URL"),
-            config_dir=None if args.http_notify else emailing_config(config_dir(), home / "config"),
+            config_dir=demo_config,
         ),
         record=record,
     )
@@ -115,7 +125,7 @@ def main(argv=None) -> int:
         stack.start(timeout=args.timeout, stopping=lambda: stopping)
         write_env_file(home / "env.sh", stack.env)
         if not stopping:
-            banner(args.api_port, home, stack)
+            banner(args.api_port, home, stack, history)
         while not stopping:
             if child := stack.supervisor.exited():
                 say(f"{child.name} exited with {child.process.returncode}; last lines of {child.log}:")
@@ -142,8 +152,11 @@ def write_env_file(path: Path, env: dict[str, str]) -> None:
     path.chmod(0o600)
 
 
-def banner(port: int, home: Path, stack: Stack) -> None:
+def banner(port: int, home: Path, stack: Stack, history: Path | None = None) -> None:
     user, password = next(iter(LOCAL_USERS.items()))
+    changes = (
+        f"git -C {history} log --first-parent" if history else "the simulator's HTTP change feed (GET /feed/changes)"
+    )
     print(
         f"""
   Release train is up.
@@ -152,6 +165,7 @@ def banner(port: int, home: Path, stack: Stack) -> None:
     Simulator       {stack.simulator.endpoints.http_url}/docs   (the vendor platform and OEM instances)
     OEM mailboxes   {stack.simulator.endpoints.http_url}/mailbox   (what each OEM was e-mailed)
     OEM instances   start on release {stack.baseline}
+    Changes         {changes}   (what the releases are cut from)
     Logs            {home}/logs/components/
     Airflow CLI     source {home}/env.sh && airflow dags list
   New DAGs start paused: unpause them in the UI. Ctrl-C stops everything.

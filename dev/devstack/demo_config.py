@@ -2,7 +2,11 @@
 home, with an ``email`` block for each OEM that has none, so the demo's OEMs are e-mailed
 (to the simulator's SMTP server; see its mailbox page) instead of posted to the HTTP sink.
 The addresses are made from the OEM's own domain (that of its ``docs_url``). The copy is
-made afresh at every ``make up``: edit ``config/``, not the copy."""
+made afresh at every ``make up``: edit ``config/``, not the copy.
+
+The demo's change source is a real git repository made at every start from the demo
+changes (``simulator.demo``) at their merge times: ``git log`` in it shows what each
+release takes (docs/change-sources.md)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
+
+from simulator.demo import demo_changes
+from simulator.git_history import TYPES_CONFIG, write_history
 
 HEADER = "# written by make up from config/oems.yaml (edit that file, not this copy): OEMs e-mailed\n"
 
@@ -44,3 +51,18 @@ def emailing_config(source: Path, target: Path) -> Path:
             entry["email"] = demo_email(entry)
     (target / "oems.yaml").write_text(HEADER + yaml.safe_dump(oems, sort_keys=False, allow_unicode=True))
     return target
+
+
+def git_change_source(config: Path, repository: Path) -> Path:
+    """Write the demo's platform history to ``repository`` (afresh) and point the config
+    copy's change source at it; returns ``repository``."""
+    if repository.exists():
+        shutil.rmtree(repository)
+    write_history(repository, demo_changes())
+    vendor = yaml.safe_load((config / "vendor.yaml").read_text())
+    vendor["change_source"] = {"kind": "git", "repository": str(repository), "branch": "main", "types": TYPES_CONFIG}
+    (config / "vendor.yaml").write_text(
+        "# written by make up from config/vendor.yaml: the change source is the demo's git repository\n"
+        + yaml.safe_dump(vendor, sort_keys=False, allow_unicode=True)
+    )
+    return repository

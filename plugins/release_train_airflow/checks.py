@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from release_pipeline.registry import Oem, Registry, ssh_host_key_problem
+from release_pipeline.vendor import ChangeSource, load_vendor
 
-CORE_CONNECTIONS = ("release_db", "change_feed", "qa_system", "ava_production", "ava_docs_portal", "ava_notify")
+CORE_CONNECTIONS = ("release_db", "qa_system", "ava_production", "ava_docs_portal", "ava_notify")
 
 
-def missing_connections(registry: Registry) -> list[str]:
-    """Every connection id the pipeline needs that Airflow cannot find, with who needs it."""
+def change_source_connection(source: ChangeSource) -> str | None:
+    """The connection the configured change source reads through (docs/change-sources.md)."""
+    return "change_feed" if source.kind == "http" else source.connection
+
+
+def missing_connections(registry: Registry, source: ChangeSource | None = None) -> list[str]:
+    """Every connection id the pipeline needs that Airflow cannot find, with who needs it
+    (``source``: the change source, config/vendor.yaml's by default)."""
     needed = dict.fromkeys(CORE_CONNECTIONS, "the release train")
+    source = source if source is not None else load_vendor().change_source
+    if conn_id := change_source_connection(source):
+        needed[conn_id] = f"the change source ({source.kind})"
     for oem in registry.enabled:
         for conn_id, user in oem_connections(oem).items():
             needed.setdefault(conn_id, user)

@@ -18,15 +18,15 @@ import pendulum
 from airflow.sdk import TriggerRule, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from release_pipeline.change_feed import ChangeFeedError, parse_changes
-from release_pipeline.cut import Feed, TrainMovedOn, changes_to_cut, hold_the_record
+from release_pipeline.cut import TrainMovedOn, changes_to_cut, hold_the_record
 from release_pipeline.deadlines import signoff_deadline
 from release_pipeline.ledger import carried
-from release_pipeline.models import Change, ReleaseStatus
+from release_pipeline.models import ReleaseStatus
 from release_pipeline.notes import Audience, ReleaseNotesInput, render, render_release_notes
 from release_pipeline.roadmap import UnknownRoadmapItems, check_item_ids, load_roadmap_config, planned_items
 from release_pipeline.vendor import load_vendor
 from release_train_airflow import outbound
+from release_train_airflow.change_sources import change_feed
 from release_train_airflow.outbound import alert_vendor
 from release_train_airflow.resources import calendar, registry, repository
 from release_train_airflow.run_targets import target_release
@@ -35,22 +35,6 @@ log = logging.getLogger(__name__)
 ACTOR = "production_release"
 # a release event (its status stays qa_approved): the deploy waits for a freeze to end
 DEPLOY_POSTPONED = "deploy_postponed"
-
-
-def change_feed(release_id: str) -> Feed:
-    """The ``change_feed`` connection as a feed: the changes merged in ``[since, until)``."""
-    from airflow.providers.http.hooks.http import HttpHook
-
-    def fetch(since: dt.datetime, until: dt.datetime) -> list[Change]:
-        response = HttpHook("GET", http_conn_id="change_feed").run(
-            "changes", data={"since": since.isoformat(), "until": until.isoformat()}, extra_options={"timeout": 60}
-        )
-        try:
-            return parse_changes(response.content)
-        except ChangeFeedError as exc:
-            raise AirflowFailException(f"release {release_id}: {exc}; nothing of this release was recorded") from None
-
-    return fetch
 
 
 def roadmap_links(repo, changes) -> dict[str, tuple[str, ...]]:

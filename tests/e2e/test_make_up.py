@@ -137,8 +137,9 @@ def test_make_up_serves_the_ui_runs_dags_and_stops_everything_on_ctrl_c(tmp_path
 
 
 # what the first manual run of a DAG with no parameters does on a fresh `make up`, when it
-# is not to finish: production_release cuts the release due now and waits for QA there
-WAITS_THERE = {"production_release": "wait_for_qa"}
+# is not to finish: production_release cuts the release due now and waits for QA there (the
+# simulator's QA system passes every release at once, so the run parks at the QA sign-off)
+WAITS_THERE = {"production_release": "qa_signoff"}
 FAILED = {"failed", "upstream_failed", "up_for_retry"}
 
 
@@ -164,7 +165,7 @@ def first_clicks(api: httpx.Client, stack: Devstack) -> None:
         if run["state"] in ("success", "failed"):
             return run["state"]
         waits = WAITS_THERE.get(dag_id)
-        return f"waits at {waits}" if waits and tasks.get(waits) in ("deferred", "running") else None
+        return f"waits at {waits}" if waits and tasks.get(waits) in ("deferred", "running", "awaiting_input") else None
 
     outcomes = {}
     for dag_id in dag_ids:

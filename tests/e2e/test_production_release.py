@@ -346,3 +346,38 @@ def test_a_manual_run_without_params_of_a_settled_release_ends_at_once(pipeline)
     assert time.monotonic() - started < 60
     assert pipeline.repo.changes_of([RELEASE]) == [] and deployments(pipeline) == []
     assert pipeline.sim.notifications() == []
+
+
+# -- the git change source (issue 25, docs/change-sources.md) -----------------------------------
+@pytest.mark.parametrize("release_db_url", ["sqlite"], indirect=True)  # the source, not the database, is new here
+def test_a_release_cut_from_a_git_repository(pipeline, test_config, tmp_path):
+    """``change_source: {kind: git}``: the cut reads a real repository (commits and pull-request
+    merges with the feed's changes, and one merged after the release); the HTTP feed is empty."""
+    import subprocess
+
+    import yaml
+
+    from simulator.git_history import TYPES_CONFIG, write_history
+
+    history = write_history(tmp_path / "platform", feed_changes())
+    vendor = yaml.safe_load((test_config / "vendor.yaml").read_text())
+    vendor["change_source"] = {"kind": "git", "repository": str(history), "types": TYPES_CONFIG}
+    (test_config / "vendor.yaml").write_text(yaml.safe_dump(vendor, sort_keys=False))
+    pipeline.sim.set_qa(RELEASE, "failed")  # the run stops after the cut: no QA sign-off to answer
+    run = run_release(pipeline)
+    assert pipeline.task_states(run)["cut_release"] == "success"
+    recorded = pipeline.repo.changes_of([RELEASE])
+    assert [c.id for c in recorded] == ["CHG-240", "CHG-241", "CHG-242"]  # CHG-LATE goes to the next cut
+    expected = {c["id"]: c for c in feed_changes()}
+    for change in recorded:
+        fed = expected[change.id]
+        assert (change.type, change.component, change.title, change.description, change.breaking) == (
+            fed["type"],
+            fed["component"],
+            fed["title"],
+            fed["description"],
+            fed["breaking"],
+        )
+        assert change.merged_at == pendulum.parse(fed["merged_at"])
+    log = subprocess.run(["git", "log", "--first-parent", "--format=%s"], cwd=history, capture_output=True, text=True)
+    assert "Merge pull request #2 from platform/change-1-of-2026-24-in-the-ava-platform" in log.stdout

@@ -261,6 +261,17 @@ def test_the_image_matches_the_pins():
     assert "-r /opt/release-train/requirements.txt -c /opt/release-train/constraints.txt" in dockerfile
 
 
+def test_the_image_has_the_git_binary_and_runs_as_airflow():
+    """The git change source runs git (GitPython, the git provider); the official image has
+    none. Installing it needs root; the image must still run as the airflow user."""
+    dockerfile = (REPO / "Dockerfile").read_text()
+    instructions = [line for line in dockerfile.splitlines() if line.strip() and not line.startswith("#")]
+    installs = [line for line in instructions if "apt-get install" in line]
+    assert installs and all(" git" in line.split("apt-get install", 1)[1] for line in installs)
+    users = [line.split()[1] for line in instructions if line.startswith("USER ")]
+    assert users and users[-1] == "airflow", users
+
+
 DEV_ONLY = {"devstack", "simulator"}  # dev/: make up's local stack and the platform simulator
 
 
