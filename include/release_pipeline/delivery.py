@@ -203,10 +203,12 @@ def assess(
     shipping = sorted(r for r in production if installed < r <= aim)
     by_release: dict[str, dict[str, list[ChangeApproval]]] = {r: {} for r in shipping}
     in_span = [s for s in states if installed < s.release_id <= aim]
-    gone = cancelled({s.change_id: s.reverts for s in in_span})
+    # a change and its revert cancel for an instance getting a release that holds both,
+    # not for one getting a release between them: each release's own prefix decides
+    gone = {r: cancelled({s.change_id: s.reverts for s in in_span if s.release_id <= r}) for r in shipping}
     for state in in_span:
         home = carrier(state.release_id, shipping)
-        if home is not None and state.change_id not in gone:
+        if home is not None and state.change_id not in gone[home]:
             by_release[home].setdefault(state.change_id, []).append(state)
     releases = []
     for release_id, changes in sorted(by_release.items()):

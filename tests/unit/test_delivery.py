@@ -124,6 +124,18 @@ def test_changes_of_a_release_that_never_reached_production_ship_with_the_next_a
     assert approved.change_ids() == ["A", "Q", "C"]
 
 
+def test_a_change_reverted_in_a_later_release_still_counts_for_a_release_before_the_revert():
+    """Seen in a simulated year (seed 52): the revert of W176 came with 2030.18; settling on
+    2030.17 (2030.18 not approved) must not take W176 as cancelled, the last look did not."""
+    states = (state("W", "2026.23"), replace(state("V", "2026.24", Decision.APPROVED), reverts="W"))
+    result = signoff(*states, production=("2026.22", "2026.23", "2026.24"), installed="2026.22")
+    assert result.target is None and result.blocking.release_id == "2026.23"
+    assert (
+        signoff(*states, production=("2026.22", "2026.23", "2026.24"), aim="2026.23", installed="2026.22").target
+        is None
+    )
+
+
 def test_a_change_and_its_revert_that_ship_together_are_neither_asked_nor_blocking():
     result = signoff(
         state("A", "2026.22", Decision.APPROVED),
