@@ -238,6 +238,8 @@ class FakeInstance:
         verb, release_id = command.split()[-2:]
         if verb == "install" and self.install_exit == 0 or verb == "rollback":
             self.running = release_id
+        if verb == "rollback":  # as the simulator's instances: back on the old version, healthy
+            self.healthy = True
         return CommandResult(command, self.install_exit if verb == "install" else 0, "", "")
 
 

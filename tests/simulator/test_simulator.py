@@ -148,3 +148,19 @@ def test_the_pipelines_ssh_runs_only_over_a_pinned_host_key(sim, connections, mo
     with pytest.raises(instance.TransientInstanceError, match="(?i)host key|not found in known_hosts"):
         instance.run(nimbus, "ava-ctl install 2026.24", timeout=60)
     assert sim.state()["oems"]["nimbus"]["version"] == "2026.22"  # nothing ran anywhere
+
+
+def test_an_install_that_hangs_is_cut_off_at_its_timeout(sim, connections):
+    """``instance.run`` bounds the command by the timeout it is given (SSHHook's
+    ``cmd_timeout``): an install hanging on the instance ends as a transient error at the
+    timeout, and the task retries, instead of holding the worker and the instance's lock."""
+    import time
+
+    from release_train_airflow import instance
+
+    nimbus = load_registry().get("nimbus")
+    sim.oem("nimbus", install_seconds=20)
+    started = time.monotonic()
+    with pytest.raises(instance.TransientInstanceError, match="SSH to the instance failed"):
+        instance.run(nimbus, "ava-ctl install 2026.24", timeout=1)
+    assert time.monotonic() - started < 10

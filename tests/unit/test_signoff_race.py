@@ -31,7 +31,9 @@ def world(repo, calendar):
 
 
 def rejections(world) -> list[str]:
-    return [e.change_id for c in world.CHANGES for e in world.repo.approval_history("acme", c) if e.decision == "rejected"]
+    return [
+        e.change_id for c in world.CHANGES for e in world.repo.approval_history("acme", c) if e.decision == "rejected"
+    ]
 
 
 def assert_never_accepted_and_ignored(world) -> None:
