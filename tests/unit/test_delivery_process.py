@@ -26,13 +26,6 @@ NIGHTS = {"maintenance_window": {"days": ["thu"], "start": "22:00", "end": "04:0
 WINDOW_OPENS = pendulum.datetime(2026, 12, 3, 21, tz="UTC")
 
 
-@pytest.fixture
-def world(repo, calendar):
-    world = DeliveryWorld(repo, calendar)
-    world.decide("approved")
-    return world
-
-
 def installs(world) -> list[str]:
     return [command for command, _ in world.instance.ran if " install " in f" {command} "]
 

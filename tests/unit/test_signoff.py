@@ -23,12 +23,12 @@ def two_releases(repo, calendar):
     return repo
 
 
-def approve(repo, release="2026.24", changes=None, oem="acme", actor="ann", **kw):
+def approve(repo, release="2026.24", changes=None, oem="acme", actor="ann", decision="approved", **kw):
     return decide(
         repo,
         oem_id=oem,
         release_id=release,
-        decision="approved",
+        decision=decision,
         change_ids=changes,
         actor=actor,
         channel="portal",
@@ -191,6 +191,10 @@ def test_a_token_works_until_it_expires(repo):
         issue_token(repo, oem_id="acme", label="ann", created_by="ops", valid_for=pendulum.duration(days=400))
 
 
+def reject(repo, changes, **kw):
+    return approve(repo, changes=changes, decision="rejected", comment="breaks our SSO", **kw)
+
+
 TWO_APPROVERS = SignoffPolicy(approvers=[{"name": "Ann", "role": "qa"}, {"name": "Bob", "role": "product"}], quorum=2)
 
 
@@ -209,29 +213,9 @@ def test_an_oem_signing_off_as_one_decides_on_top_of_the_latest_decision_by_anyo
     is a new decision, rejecting it again a double submission."""
     repo = two_releases
     approve(repo, changes=["CHG-2"], policy=TWO_APPROVERS, approver="Ann")
-    decide(
-        repo,
-        oem_id="acme",
-        release_id="2026.24",
-        decision="rejected",
-        change_ids=["CHG-2"],
-        actor="bob@acme",
-        channel="portal",
-        comment="breaks our SSO",
-        policy=TWO_APPROVERS,
-        approver="Bob",
-    )
+    reject(repo, changes=["CHG-2"], policy=TWO_APPROVERS, approver="Bob")
     (change,) = [c for c in release_for(repo, "acme", "2026.24").changes if c.change.id == "CHG-2"]
     assert change.state == "rejected"
     with pytest.raises(Conflict, match="already rejected"):
-        decide(
-            repo,
-            oem_id="acme",
-            release_id="2026.24",
-            decision="rejected",
-            change_ids=["CHG-2"],
-            actor="ann",
-            channel="portal",
-            comment="still",
-        )
+        reject(repo, changes=["CHG-2"])
     assert len(approve(repo, changes=["CHG-2"])) == 1

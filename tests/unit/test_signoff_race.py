@@ -23,13 +23,6 @@ from tests.builders import DeliveryWorld
 WAIT = 20  # seconds a thread may take at most; a healthy run takes milliseconds
 
 
-@pytest.fixture
-def world(repo, calendar):
-    world = DeliveryWorld(repo, calendar)
-    world.decide("approved")
-    return world
-
-
 def rejections(world) -> list[str]:
     return [
         e.change_id for c in world.CHANGES for e in world.repo.approval_history("acme", c) if e.decision == "rejected"
@@ -39,6 +32,19 @@ def rejections(world) -> list[str]:
 def assert_never_accepted_and_ignored(world) -> None:
     """The rule itself: the instance runs 2026.24 only if no rejection was recorded."""
     assert (world.instance.running == "2026.24") != bool(rejections(world)), (world.instance.running, rejections(world))
+
+
+def waited_for(first: Outcome, second: Outcome, go: threading.Event, world) -> bool:
+    """``second`` started while ``first`` is parked inside its transaction until ``go``:
+    whether ``second`` was still waiting a second later. Then both finish, and the rule
+    holds whatever the answer (checked first: on the old code it is what fails)."""
+    second.join(1.0)
+    waited = second.is_alive()
+    go.set()
+    first.join(WAIT)
+    second.join(WAIT)
+    assert_never_accepted_and_ignored(world)
+    return waited
 
 
 def test_a_rejection_checked_before_the_install_and_written_after_its_last_look_is_refused(world, monkeypatch):
@@ -77,13 +83,7 @@ def test_an_install_waits_for_a_decision_being_recorded_and_its_last_look_counts
     decider = Outcome(lambda: world.decide("rejected", "CHG-2"))
     assert inside.wait(WAIT)
     installer = Outcome(lambda: world.process().install(plan))
-    installer.join(1.0)
-    waited = installer.is_alive()
-    go.set()
-    decider.join(WAIT)
-    installer.join(WAIT)
-    assert_never_accepted_and_ignored(world)
-    assert waited, "the install did not wait for the decision's transaction"
+    assert waited_for(decider, installer, go, world), "the install did not wait for the decision's transaction"
     assert decider.error is None and len(decider.result) == 1
     assert isinstance(installer.error, DeliveryEnded) and "stopped before the install" in str(installer.error)
     assert world.repo.delivery("acme", "2026.24").status == DeliveryStatus.REJECTED
@@ -108,16 +108,9 @@ def test_a_decision_waits_for_the_installs_last_look_and_is_then_refused(world, 
     installer = Outcome(lambda: process.install(plan))
     assert inside.wait(WAIT)
     decider = Outcome(lambda: world.decide("rejected", "CHG-2"))
-    decider.join(1.0)
-    waited = decider.is_alive()
-    go.set()
-    installer.join(WAIT)
-    decider.join(WAIT)
-    assert_never_accepted_and_ignored(world)
-    assert waited, "the decision did not wait for the install's last look"
+    assert waited_for(installer, decider, go, world), "the decision did not wait for the install's last look"
     assert installer.error is None and world.instance.running == "2026.24"
     assert isinstance(decider.error, Conflict) and "has started" in str(decider.error)
-    assert_never_accepted_and_ignored(world)
 
 
 def test_an_approval_that_lands_first_is_what_the_last_look_installs(repo, calendar):
