@@ -36,6 +36,40 @@ def test_nothing_in_production_is_nothing_to_act_on():
         newest_settled_window(TRAIN, {})
 
 
+def test_what_a_run_acts_on_is_said_in_full():
+    """The reasons and refusals word for word: they are what the task log and the
+    operator read (and ``make mutants`` changes their words)."""
+    assert newest_production_release({"2026.23": DEPLOYED}).reason == "2026.23 is the newest release in production"
+    assert newest_production_release({"2026.22": DEPLOYED, "2026.23": CUT, "2026.24": CUT}).reason == (
+        "2026.22 is the newest release in production; newer, not in production: 2026.23 (cut), 2026.24 (cut)"
+    )
+    nothing = "no release has reached production yet (1 release(s) recorded, none deployed)"
+    with pytest.raises(NothingToActOn) as refused:
+        newest_production_release({"2026.24": CUT})
+    assert str(refused.value) == f"{nothing}; nothing to act on: give a release id to act on another one"
+    with pytest.raises(NothingToActOn) as refused:
+        newest_settled_window(TRAIN, {"2026.24": CUT})
+    assert (
+        str(refused.value) == f"{nothing}: no window has notes to publish; give a release id to publish another window"
+    )
+    settled = "2026.21-2026.22 is the newest window whose releases are settled (2026.21 deployed, 2026.22 deployed)"
+    assert newest_settled_window(TRAIN, {"2026.21": DEPLOYED, "2026.22": DEPLOYED}).reason == settled
+    statuses = {"2026.21": DEPLOYED, "2026.22": DEPLOYED, "2026.23": CUT, "2026.25": CUT}
+    assert newest_settled_window(TRAIN, statuses).reason == (
+        f"{settled}; newer, not settled: 2026.25-2026.26 (2026.25 cut, 2026.26 not cut yet); "
+        "2026.23-2026.24 (2026.23 cut, 2026.24 never cut)"
+    )
+
+
+def test_no_window_settled_names_every_window_from_the_newest_to_the_oldest_in_production():
+    with pytest.raises(NothingToActOn) as refused:
+        newest_settled_window(TRAIN, {"2026.21": DEPLOYED, "2026.22": CUT, "2026.23": DEPLOYED, "2026.24": CUT})
+    assert str(refused.value) == (
+        "no notes window is settled with a release in production: 2026.23-2026.24 (2026.23 deployed, 2026.24 cut); "
+        "2026.21-2026.22 (2026.21 deployed, 2026.22 cut)"
+    )
+
+
 def test_the_issue_case_earlier_releases_missing_picks_the_window_in_production():
     """2026.23 and 2026.24 in production, 2026.21 and 2026.22 never cut."""
     choice = newest_settled_window(TRAIN, {"2026.23": DEPLOYED, "2026.24": DEPLOYED})
