@@ -187,3 +187,77 @@ def test_a_rejection_found_at_the_last_look_is_told_to_the_vendor_first(world, r
         world.process().install(plan)
     assert repo.delivery("acme", "2026.24").status == DeliveryStatus.REJECTED
     assert [to for to, key, _, _ in world.outbox.sent if not key.startswith("ask:")] == ["vendor", "oem"]
+
+
+# -- what is recorded and told, word for word (make mutants changes the words) -------------------------------
+def test_a_rejected_aim_settles_on_the_release_before_it_and_says_so(world, repo):
+    world.decide("rejected", "CHG-3")
+    settled = world.process().settle(world.plan())
+    why = "CHG-3 (release 2026.24) rejected by ann@acme: breaks our SSO"
+    assert {k: settled[k] for k in ("target", "changes", "attempt", "notes")} == {
+        "target": "2026.23",
+        "changes": ["CHG-1"],
+        "attempt": 1,
+        "notes": [f"2026.24 rejected ({why}), so 2026.23 is installed"],
+    }
+    rejected, instead = repo.delivery("acme", "2026.24"), repo.delivery("acme", "2026.23")
+    outcome = f"rejected: {why}; installing 2026.23 instead"
+    assert (rejected.status, rejected.detail) == (DeliveryStatus.REJECTED, outcome)
+    assert (instead.status, instead.detail, instead.started_at) == (
+        DeliveryStatus.WAITING,
+        "instead of 2026.24",
+        INSTALL_DAY,
+    )
+    assert world.outbox.sent == [
+        (
+            "vendor",
+            "delivery:rejected_vendor:acme:2026.24:1",
+            "OEM acme: Acme Cloud 2026.24 will not be installed",
+            [outcome],
+        ),
+        (
+            "oem",
+            "delivery:rejected:acme:2026.24:1",
+            "Acme Cloud 2026.24 will not be installed",
+            [why, "Your instance gets 2026.23 instead, the newest release you approved in full."],
+        ),
+    ]
+
+
+def test_nothing_approved_by_install_day_rolls_over(repo, calendar):
+    world = DeliveryWorld(repo, calendar)
+    with pytest.raises(DeliveryEnded, match=r"^not approved by install day: .*; rolls over to the next cycle$"):
+        world.process().settle(world.plan())
+    assert repo.delivery("acme", "2026.24").status == DeliveryStatus.SKIPPED
+    (to_oem,) = [lines for to, _, _, lines in world.outbox.sent if to == "oem" and lines]
+    assert to_oem[-1] == "Your instance stays on 2026.22; the changes come with a later delivery."
+
+
+def test_a_rolled_back_install_is_recorded_and_told(world, repo):
+    plan = world.plan()
+    log = world.process().install(plan)
+    world.instance.healthy = False
+    with pytest.raises(DeliveryFailed):
+        world.process(verify_grace=dt.timedelta(0)).verify(plan, log)
+    with pytest.raises(DeliveryFailed) as failed:
+        world.process().recover(plan)
+    outcome = (
+        "rolled back to 2026.22 after: verification failed: instance runs '2026.24', health 503 unhealthy\n"
+        "$ ava-ctl rollback 2026.22\n[exit 0]\n"
+    )
+    assert str(failed.value) == f"OEM 'acme': {outcome}"
+    row = repo.delivery("acme", "2026.24")
+    assert (row.status, row.detail, row.finished_at) == (DeliveryStatus.ROLLED_BACK, outcome, INSTALL_DAY)
+    assert repo.installed_version("acme").release_id == "2026.22"
+    assert world.outbox.sent[-2:] == [
+        ("vendor", "delivery:failed_vendor:acme:2026.24:1", "OEM acme: delivery of 2026.24 rolled_back", [outcome]),
+        (
+            "oem",
+            "delivery:failed:acme:2026.24:1",
+            "Acme Cloud 2026.24 was not installed",
+            [
+                "The upgrade did not complete and your instance stays on 2026.22.",
+                "Our release team has been alerted and will contact you.",
+            ],
+        ),
+    ]
