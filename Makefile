@@ -8,7 +8,7 @@ export RELEASE_TRAIN_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgre
 TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install up test test-clock test-fast lint format check-config bench constraints clean
+.PHONY: help install up test test-clock test-fast mutants lint format check-config bench constraints clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -43,6 +43,12 @@ test-clock: install ## the in-process and calendar-driven tests again, as if tod
 test-fast: install ## unit and DAG tests only, no end-to-end runs (needs only PostgreSQL)
 	scripts/ensure-test-services postgres
 	$(PY) -m pytest -n $(TEST_WORKERS) -m "not e2e"
+
+# the rule modules (MODULES: some of them, as scripts/mutants names them) against tests/unit,
+# tests/plugins and tests/dags; see docs/mutation-testing.md
+mutants: install ## mutation testing of the rule modules with mutmut (slow: outside CI)
+	scripts/ensure-test-services postgres
+	scripts/mutants $(MODULES)
 
 lint: install ## ruff: style, imports and Airflow 3 rules
 	$(VENV)/bin/ruff check .

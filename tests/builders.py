@@ -207,3 +207,128 @@ def with_policy(config: Path, oem: str, policy_yaml: str) -> None:
     if "signoff_policy:" in entry:
         entry = entry[: entry.index("    signoff_policy:")]
     oems.write_text(text[:start] + entry + policy_yaml + ("\n" if end < len(text) else "") + text[end:])
+
+
+# -- one OEM delivery in process (DeliveryProcess over in-memory ports) -----------------------
+INSTALL_DAY = pendulum.datetime(2026, 12, 3, 10, tz="Europe/Amsterdam").in_timezone("UTC")  # cycle 2026.23-2026.24
+
+
+class FakeInstance:
+    """An OEM instance in memory: the version it runs, its health, every command it ran
+    (with the timeout it was given). ``install_exit`` fails the install command."""
+
+    def __init__(self, version: str = "2026.22"):
+        self.running, self.healthy, self.install_exit = version, True, 0
+        self.ran: list[tuple[str, float]] = []
+        self.unhealthy_polls = 0  # verification polls that find it still warming up
+
+    def version(self, oem: Oem) -> str:
+        return self.running
+
+    def health(self, oem: Oem) -> tuple[bool, str]:
+        if self.unhealthy_polls:
+            self.unhealthy_polls -= 1
+            return False, "503 warming up"
+        return self.healthy, "ok" if self.healthy else "503 unhealthy"
+
+    def run(self, oem: Oem, command: str, *, timeout: float):
+        from release_pipeline.delivery_process import CommandResult
+
+        self.ran.append((command, timeout))
+        verb, release_id = command.split()[-2:]
+        if verb == "install" and self.install_exit == 0 or verb == "rollback":
+            self.running = release_id
+        if verb == "rollback":  # as the simulator's instances: back on the old version, healthy
+            self.healthy = True
+        return CommandResult(command, self.install_exit if verb == "install" else 0, "", "")
+
+
+class RecordingOutbox:
+    """Every send in order, as (to, key, subject, lines); docs and sign-off requests too."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, str, str, list[str]]] = []
+        self.docs: list[tuple[str, str]] = []  # (installed, target) of each publication
+
+    def tell_oem(self, oem, subject, lines, *, key, release_id) -> None:
+        self.sent.append(("oem", key, subject, lines))
+
+    def tell_oem_delivered(self, oem, subject, lines, *, key, installed, target, asked=None) -> None:
+        self.sent.append(("oem", key, subject, lines))
+
+    def alert_vendor(self, subject, lines, *, key) -> None:
+        self.sent.append(("vendor", key, subject, lines))
+
+    def ask_signoff(self, oem, release_id) -> None:
+        self.sent.append(("oem", f"ask:{release_id}", "", []))
+
+    def publish_docs(self, oem, *, installed, target, asked=None) -> str:
+        self.docs.append((installed, target))
+        return "published"
+
+    def to(self, who: str) -> list[str]:
+        return [key for to, key, _, _ in self.sent if to == who]
+
+
+class DeliveryWorld:
+    """acme runs 2026.22; 2026.23 (CHG-1) and 2026.24 (CHG-2, CHG-3) are in production
+    and asked of it; the clock starts on install day of the cycle 2026.23-2026.24."""
+
+    CHANGES = ("CHG-1", "CHG-2", "CHG-3")
+
+    def __init__(self, repo, calendar, **oem_fields):
+        from release_pipeline.models import ReleaseStatus
+
+        self.repo, self.train = repo, calendar
+        self.oem = make_oem(**oem_fields)
+        self.instance, self.outbox = FakeInstance(), RecordingOutbox()
+        self.now = INSTALL_DAY
+        cut(repo, calendar, "2026.22")
+        repo.set_installed_version("acme", "2026.22")
+        cut(repo, calendar, "2026.23", "CHG-1")
+        cut(repo, calendar, "2026.24", "CHG-2", "CHG-3")
+        for release_id in ("2026.23", "2026.24"):
+            repo.set_release_status(release_id, ReleaseStatus.QA_APPROVED, actor="qa")
+            repo.set_release_status(release_id, ReleaseStatus.DEPLOYED, actor="test")
+            repo.request_approvals(release_id, ["acme"])
+
+    def process(self, **fields):
+        from release_pipeline.delivery_process import DeliveryProcess
+        from release_pipeline.roadmap import RoadmapConfig
+
+        return DeliveryProcess(
+            repo=self.repo,
+            train=self.train,
+            oem=self.oem,
+            instance=self.instance,
+            outbox=self.outbox,
+            clock=lambda: self.now,
+            sleep=self.sleep,
+            roadmap_config=RoadmapConfig(),
+            **fields,
+        )
+
+    def sleep(self, seconds: float) -> None:
+        self.now = self.now.add(seconds=seconds)
+
+    def decide(self, decision: str, *change_ids: str, **kwargs):
+        from release_pipeline.signoff import decide
+
+        by_release = {"CHG-1": "2026.23", "CHG-2": "2026.24", "CHG-3": "2026.24"}
+        ids = []
+        for release_id in sorted({by_release[c] for c in change_ids or self.CHANGES}):
+            ids += decide(
+                self.repo,
+                oem_id="acme",
+                release_id=release_id,
+                decision=decision,
+                change_ids=[c for c in change_ids or self.CHANGES if by_release[c] == release_id],
+                actor="ann@acme",
+                channel="portal",
+                comment=None if decision == "approved" else "breaks our SSO",
+                **kwargs,
+            )
+        return ids
+
+    def plan(self, run_id: str = "run-1", **kwargs) -> dict:
+        return self.process().plan(run_id=run_id, **kwargs)

@@ -379,7 +379,8 @@ class DeliveryProcess:
     def install(self, plan: dict) -> str:
         """Right before the SSH command: no freeze, inside the window, the instance's
         lock held, and the sign-off read once more; from ``installing`` on the OEM's
-        sign-off of the release is closed."""
+        sign-off of the release is closed. The last look and ``installing`` are one
+        transaction under the lock every decision takes (``repo.start_install``)."""
         oem, now = self.oem, self.clock()
         if freeze := self.train.freeze_at(now):
             self._end(
@@ -411,8 +412,15 @@ class DeliveryProcess:
         ):
             raise InstanceBusy(f"OEM {oem.id!r}: the instance is locked by {other}; retrying")
         try:
-            self._record(plan, DeliveryStatus.INSTALLING, detail=f"installing {plan['target']}")
-            last_look = self.assess(plan["installed"], plan["target"])
+            # one transaction with every decision of the OEM serialised against it: a
+            # decision that commits first counts here, one after is refused (installing)
+            last_look = self.repo.start_install(
+                oem.id,
+                plan["target"],
+                last_look=lambda: self.assess(plan["installed"], plan["target"]),
+                proceed=lambda look: look.complete,
+                **self._fields(plan, detail=f"installing {plan['target']}"),
+            )
             if not last_look.complete:
                 status = DeliveryStatus.REJECTED if last_look.rejected else DeliveryStatus.SKIPPED
                 reasons = last_look.reasons()
@@ -584,17 +592,18 @@ class DeliveryProcess:
     def _key(self, what: str, plan: dict) -> str:
         return f"delivery:{what}:{plan['oem_id']}:{plan['target']}:{plan['attempt']}"
 
-    def _record(self, plan: dict, status: DeliveryStatus, **fields: Any) -> None:
+    def _fields(self, plan: dict, **fields: Any) -> dict[str, Any]:
+        """The delivery row's fields for ``plan``, with ``fields``."""
         fields.setdefault("run_id", plan["run_id"])
-        self.repo.upsert_delivery(
-            plan["oem_id"],
-            plan["target"],
-            status=status,
-            cycle_key=plan["cycle_key"],
-            from_release_id=plan["installed"],
-            attempt=plan["attempt"],
+        return {
+            "cycle_key": plan["cycle_key"],
+            "from_release_id": plan["installed"],
+            "attempt": plan["attempt"],
             **fields,
-        )
+        }
+
+    def _record(self, plan: dict, status: DeliveryStatus, **fields: Any) -> None:
+        self.repo.upsert_delivery(plan["oem_id"], plan["target"], status=status, **self._fields(plan, **fields))
 
     def _end(
         self, plan: dict, status: DeliveryStatus, detail: str, *, subject: str, lines: list[str], raise_: bool = True

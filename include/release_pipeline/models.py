@@ -120,3 +120,7 @@ class SideEffectClaim:
 
 class ReleaseDbError(ValueError):
     """A write the release database refuses; the message names what and why."""
+
+
+class SignoffClosed(ReleaseDbError):
+    """A decision on a release already installed, or being installed, on the OEM's instance."""

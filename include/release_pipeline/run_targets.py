@@ -23,6 +23,8 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import pendulum
+
 from release_pipeline.models import ReleaseStatus
 from release_pipeline.release_calendar import NotesWindow, ReleaseCalendar
 
@@ -69,6 +71,10 @@ def _deployed(statuses: Mapping[str, str]) -> list[str]:
     return sorted(r for r, status in statuses.items() if status == ReleaseStatus.DEPLOYED)
 
 
+def _shown(train: ReleaseCalendar, moment: dt.datetime) -> str:
+    return f"{pendulum.instance(moment).in_timezone(train.tz).format('ddd D MMM YYYY HH:mm')} ({train.tz.name})"
+
+
 def release_due(
     train: ReleaseCalendar, now: dt.datetime, statuses: Mapping[str, str], baselines: Iterable[str] = ()
 ) -> Choice:
@@ -78,7 +84,7 @@ def release_due(
     due = train.release_at(now)
     status = statuses.get(due.id)
     following = train.following(due)
-    next_cut = f"the next release, {following.id}, is cut {following.at.to_datetime_string()} ({train.tz.name})"
+    next_cut = f"the next release, {following.id}, is cut {_shown(train, following.at)}"
     newer = sorted(r for r in statuses if r > due.id)
     if newer:
         raise NothingToActOn(f"releases after the one due now ({due.id}) are recorded already: {', '.join(newer)}")
@@ -88,8 +94,7 @@ def release_due(
         return Choice(
             due.id,
             (due.id,),
-            f"{due.id} is due (cut {due.at.to_datetime_string()}), not recorded yet: cut "
-            f"with every change merged {since}",
+            f"{due.id} is due (cut {_shown(train, due.at)}), not recorded yet: cut with every change merged {since}",
         )
     if status not in SETTLED:
         return Choice(due.id, (due.id,), f"{due.id} is recorded ({status}), not settled yet: resumed as recorded")

@@ -25,13 +25,11 @@ from dataclasses import dataclass
 
 from release_pipeline.db.repository import ReleaseRepository
 from release_pipeline.delivery import SignoffAssessment
-from release_pipeline.models import Change, Decision, DeliveryStatus, ReleaseDbError
+from release_pipeline.models import Change, Decision, ReleaseDbError
 from release_pipeline.registry import Oem
 from release_pipeline.release_calendar import RELEASE_ID_PATTERN
 from release_pipeline.signoff_policy import DEFAULT_POLICY, Approver, ChangeVerdict, SignoffPolicy, verdict
 
-# a delivery in one of these states has put (or is putting) the release on the instance
-CLOSED_DELIVERIES = frozenset({DeliveryStatus.INSTALLING, DeliveryStatus.INSTALLED, DeliveryStatus.NOOP})
 CHANNELS = frozenset({"portal", "cli"})
 
 
@@ -198,17 +196,9 @@ def _change_signoff(rows, policy: SignoffPolicy) -> ChangeSignoff:
 
 
 def closed_reason(repo: ReleaseRepository, oem_id: str, release_id: str) -> str | None:
-    """Why the OEM can no longer decide on ``release_id``: releases are cumulative, so
-    an installed later release (or one being installed) delivered it too."""
-    installed = repo.installed_version(oem_id)
-    if installed is not None and installed.release_id >= release_id:
-        return f"release {release_id} is already installed (the instance runs {installed.release_id})"
-    for delivery in repo.deliveries(oem_id):
-        if delivery.release_id >= release_id and delivery.status == DeliveryStatus.INSTALLING:
-            return f"the install of {delivery.release_id} on the instance has started"
-        if delivery.release_id >= release_id and delivery.status in CLOSED_DELIVERIES:
-            return f"release {release_id} is already delivered (delivery of {delivery.release_id}: {delivery.status})"
-    return None
+    """Why the OEM can no longer decide on ``release_id`` (installed, or being installed),
+    as things stand; ``record_decisions`` checks it again under the lock an install takes."""
+    return repo.signoff_closed_reason(oem_id, release_id)
 
 
 def releases_for(repo: ReleaseRepository, oem_id: str, policy: SignoffPolicy = DEFAULT_POLICY) -> list[ReleaseSignoff]:

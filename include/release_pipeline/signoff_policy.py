@@ -149,13 +149,6 @@ class ChangeVerdict:
     missing_roles: tuple[str, ...] = ()  # required roles no approval came from yet
     ignored: tuple = ()  # decisions of people the policy does not name (any more)
 
-    @property
-    def latest(self):
-        """The vote that settled it, for one-line displays: a blocking rejection, else
-        the newest counting approval."""
-        votes = self.rejections or self.approvals
-        return max(votes, key=_order) if votes else None
-
     def waiting_for(self) -> str | None:
         """Who still has to approve, in a sentence; None when nothing is missing."""
         if self.state != "pending":

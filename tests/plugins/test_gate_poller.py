@@ -115,6 +115,21 @@ def test_each_gate_gets_its_own_answer(released):
     assert later == {"status": "done", "outcome": "settled", "summary": "every change up to 2026.26 approved"}
 
 
+def test_the_latest_decision_counts_not_the_first(released):
+    """acme approved, then rejected: rejected; beta rejected, then approved: approved."""
+    decide(released, "acme")
+    decide(released, "acme", Decision.REJECTED)
+    decide(released, "beta", Decision.REJECTED)
+    decide(released, "beta")
+
+    async def scenario():
+        return await asyncio.wait_for(asyncio.gather(first_payload(gate("acme")), first_payload(gate("beta"))), 10)
+
+    acme, beta = asyncio.run(scenario())
+    assert acme["outcome"] == "settled" and "rejected" in acme["summary"], acme
+    assert beta == {"status": "done", "outcome": "settled", "summary": "every change up to 2026.24 approved"}
+
+
 def test_a_release_reaching_production_is_waited_for(released, calendar):
     """Only production releases count; one that gets there while gates wait is read."""
     from release_pipeline.models import Change, ChangeType, ReleaseStatus

@@ -217,6 +217,22 @@ def test_approval_gate_defers_through_a_release_db_outage(monkeypatch):
         resources.reset_caches()
 
 
+def test_the_install_waits_for_the_oems_maintenance_window_without_a_worker_slot():
+    """Settled outside orbitel's window (Tue, Thu, Sat 22:00-04:00 New York): the install
+    task defers to a clock trigger at the window's opening, and comes back to
+    ``in_window`` with its plan; nothing reaches the instance before."""
+    from release_train_airflow.delivery import InstallWhenSignedOffOperator
+
+    operator = InstallWhenSignedOffOperator(task_id="install", plan={"oem_id": "orbitel"})
+    plan = {"oem_id": "orbitel", "target": "2026.24"}
+    thursday_morning = pendulum.datetime(2026, 12, 3, 10, tz="America/New_York")
+    with time_machine.travel(thursday_morning, tick=False), pytest.raises(TaskDeferred) as deferred:
+        operator.in_window({}, plan=plan)
+    assert deferred.value.method_name == "in_window" and deferred.value.kwargs == {"plan": plan}
+    assert isinstance(deferred.value.trigger, MomentTrigger)
+    assert pendulum.parse(deferred.value.trigger.moment) == pendulum.datetime(2026, 12, 3, 22, tz="America/New_York")
+
+
 def test_upstream_results_are_pulled_wherever_an_argument_holds_them():
     """takes_upstream_results: the edges a templated XCom reference would draw, and the
     values pulled when the task's templates are rendered, inside lists and dicts too."""

@@ -210,6 +210,24 @@ def test_double_submission_and_delivered_releases_are_conflicts(world):
     assert world.state() == before
 
 
+def test_a_decision_overtaken_by_an_install_is_a_conflict(world, monkeypatch):
+    """The install starts after the portal checked that sign-off was open, before the
+    decision is written (forced): 409, and nothing recorded (docs/signoff-closing.md)."""
+    client = world.client("nimbus")
+    record = world.repo.record_decisions
+
+    def install_starts_first(**kwargs):
+        world.repo.upsert_delivery("nimbus", "2026.24", status=DeliveryStatus.INSTALLING)
+        return record(**kwargs)
+
+    monkeypatch.setattr(world.repo, "record_decisions", install_starts_first)
+    before = world.state()
+    response = client.post("/api/v1/releases/2026.24/decisions", json={"decision": "rejected", "comment": "no"})
+    assert response.status_code == 409, response.text
+    assert response.json()["detail"] == "the install of 2026.24 on the instance has started: its sign-off is closed"
+    assert world.state() == before
+
+
 def test_feedback_deliveries_and_roadmap(world):
     client = world.client("orbitel")
     response = client.post(

@@ -156,6 +156,24 @@ def test_a_release_database_outage_is_polled_through_then_reported(monkeypatch):
     assert (pendulum.now("UTC") - started).total_seconds() >= 0.5
 
 
+def test_a_short_outage_does_not_end_a_gate_at_the_default_limit(monkeypatch):
+    """A gate built as the DAG builds it (the default limit) waits through a second of
+    outage: an outage limit near 0 s would give the cycle up at the first failed read."""
+    from release_train_airflow.triggers import GATE_MAX_OUTAGE_SECONDS
+
+    monkeypatch.setenv("AIRFLOW_CONN_DOWN_DB", '{"conn_type": "postgres", "host": "127.0.0.1", "port": 1}')
+    trigger = gate("down_db")  # the trigger's own default limit
+    assert trigger.max_outage_seconds == GATE_MAX_OUTAGE_SECONDS
+
+    async def one_second():
+        events = trigger.run()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(events), 1.0)
+
+    asyncio.run(one_second())
+    assert GATE_MAX_OUTAGE_SECONDS >= 600
+
+
 # -- ReleasesSettledTrigger ---------------------------------------------------------------------
 # -- the OEM's sign-off policy, read from config/ ---------------------------------------------
 @pytest.fixture

@@ -179,3 +179,19 @@ def test_the_pinned_host_key_is_the_only_key_an_install_trusts(
     else:
         assert instance.run(nimbus, "ava-ctl install 2026.24", timeout=60).exit_status == 0
         assert sim.state()["oems"]["nimbus"]["version"] == "2026.24"
+
+
+def test_an_install_that_hangs_is_cut_off_at_its_timeout(sim, connections):
+    """``instance.run`` bounds the command by the timeout it is given (SSHHook's
+    ``cmd_timeout``): an install hanging on the instance ends as a transient error at the
+    timeout, and the task retries, instead of holding the worker and the instance's lock."""
+    import time
+
+    from release_train_airflow import instance
+
+    nimbus = load_registry().get("nimbus")
+    sim.oem("nimbus", install_seconds=20)
+    started = time.monotonic()
+    with pytest.raises(instance.TransientInstanceError, match="SSH to the instance failed"):
+        instance.run(nimbus, "ava-ctl install 2026.24", timeout=1)
+    assert time.monotonic() - started < 10

@@ -3,6 +3,7 @@
 import pytest
 
 from release_pipeline.cli import main
+from tests.builders import DeliveryWorld
 
 
 @pytest.fixture
@@ -16,3 +17,11 @@ def cli(release_db_url, capsys):
         return code, out, err
 
     return run
+
+
+@pytest.fixture
+def world(repo, calendar) -> DeliveryWorld:
+    """acme's delivery of 2026.24 on install day, every change approved (tests.builders)."""
+    world = DeliveryWorld(repo, calendar)
+    world.decide("approved")
+    return world

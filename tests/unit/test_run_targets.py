@@ -53,7 +53,7 @@ def test_a_manual_cut_reopens_the_sign_off_of_the_release_due_in_production():
     ],
 )
 def test_a_manual_cut_of_a_settled_release_ends_at_once_naming_the_next(status, said):
-    with pytest.raises(NothingToActOn, match="2026.25, is cut 2026-12-10 10:00:00") as ended:
+    with pytest.raises(NothingToActOn, match=r"2026.25, is cut Thu 10 Dec 2026 10:00 \(Europe/Amsterdam\)") as ended:
         release_due(TRAIN, AFTER_24, {"2026.24": status}, baselines={"2026.24"} if status == DEPLOYED else ())
     assert said in str(ended.value)
 
@@ -61,6 +61,43 @@ def test_a_manual_cut_of_a_settled_release_ends_at_once_naming_the_next(status, 
 def test_nothing_in_production_is_nothing_to_act_on():
     with pytest.raises(NothingToActOn):
         newest_settled_window(TRAIN, {})
+
+
+def test_what_a_run_acts_on_is_said_in_full():
+    """The reasons and refusals word for word: they are what the task log and the
+    operator read (and ``make mutants`` changes their words)."""
+    assert release_due(TRAIN, AFTER_24, {"2026.22": DEPLOYED}, baselines={"2026.22"}).reason == (
+        "2026.24 is due (cut Thu 26 Nov 2026 10:00 (Europe/Amsterdam)), not recorded yet: cut with every change "
+        "merged since the cut of 2026.22"
+    )
+    with pytest.raises(NothingToActOn) as refused:
+        release_due(TRAIN, AFTER_24, {"2026.24": REJECTED})
+    assert str(refused.value) == (
+        "the release due now, 2026.24, is settled (qa_rejected) and is never recorded again; its changes are "
+        "carried into the next cut; the next release, 2026.25, is cut Thu 10 Dec 2026 10:00 (Europe/Amsterdam)"
+    )
+    nothing = "no release has reached production yet (1 release(s) recorded, none deployed)"
+    with pytest.raises(NothingToActOn) as refused:
+        newest_settled_window(TRAIN, {"2026.24": CUT})
+    assert (
+        str(refused.value) == f"{nothing}: no window has notes to publish; give a release id to publish another window"
+    )
+    settled = "2026.21-2026.22 is the newest window whose releases are settled (2026.21 deployed, 2026.22 deployed)"
+    assert newest_settled_window(TRAIN, {"2026.21": DEPLOYED, "2026.22": DEPLOYED}).reason == settled
+    statuses = {"2026.21": DEPLOYED, "2026.22": DEPLOYED, "2026.23": CUT, "2026.25": CUT}
+    assert newest_settled_window(TRAIN, statuses).reason == (
+        f"{settled}; newer, not settled: 2026.25-2026.26 (2026.25 cut, 2026.26 not cut yet); "
+        "2026.23-2026.24 (2026.23 cut, 2026.24 never cut)"
+    )
+
+
+def test_no_window_settled_names_every_window_from_the_newest_to_the_oldest_in_production():
+    with pytest.raises(NothingToActOn) as refused:
+        newest_settled_window(TRAIN, {"2026.21": DEPLOYED, "2026.22": CUT, "2026.23": DEPLOYED, "2026.24": CUT})
+    assert str(refused.value) == (
+        "no notes window is settled with a release in production: 2026.23-2026.24 (2026.23 deployed, 2026.24 cut); "
+        "2026.21-2026.22 (2026.21 deployed, 2026.22 cut)"
+    )
 
 
 def test_the_issue_case_earlier_releases_missing_picks_the_window_in_production():

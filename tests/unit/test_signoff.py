@@ -5,6 +5,7 @@ import pytest
 
 from release_pipeline.models import Decision, DeliveryStatus, ReleaseStatus
 from release_pipeline.signoff import Conflict, Invalid, NotFound, decide, release_for, releases_for
+from release_pipeline.signoff_policy import SignoffPolicy
 from release_pipeline.status import status_matrix
 from release_pipeline.tokens import authenticate, hash_token, issue_token
 from tests.builders import cut
@@ -24,14 +25,14 @@ def two_releases(repo, calendar):
     return repo
 
 
-def approve(repo, release="2026.24", changes=None, oem="acme", **kw):
+def approve(repo, release="2026.24", changes=None, oem="acme", actor="ann", decision="approved", **kw):
     return decide(
         repo,
         oem_id=oem,
         release_id=release,
-        decision="approved",
+        decision=decision,
         change_ids=changes,
-        actor="ann",
+        actor=actor,
         channel="portal",
         **kw,
     )
@@ -190,3 +191,33 @@ def test_a_token_works_until_it_expires(repo):
     assert authenticate(repo, issued.token, now=t0.add(days=1)) is None
     with pytest.raises(ValueError, match="valid for 1 to 366 days"):
         issue_token(repo, oem_id="acme", label="ann", created_by="ops", valid_for=pendulum.duration(days=400))
+
+
+def reject(repo, changes, **kw):
+    return approve(repo, changes=changes, decision="rejected", comment="breaks our SSO", **kw)
+
+
+TWO_APPROVERS = SignoffPolicy(approvers=[{"name": "Ann", "role": "qa"}, {"name": "Bob", "role": "product"}], quorum=2)
+
+
+def test_the_newest_counting_decision_is_the_one_shown(two_releases):
+    """The one-line display of a change (portal, CLI) is its newest decision that counts."""
+    repo = two_releases
+    for person in ("Ann", "Bob"):
+        approve(repo, changes=["CHG-2"], policy=TWO_APPROVERS, approver=person, actor=f"{person.lower()}@acme")
+    (shown,) = [c for c in release_for(repo, "acme", "2026.24", TWO_APPROVERS).changes if c.change.id == "CHG-2"]
+    assert (shown.state, shown.actor) == ("approved", "bob@acme")
+
+
+def test_an_oem_signing_off_as_one_decides_on_top_of_the_latest_decision_by_anyone(two_releases):
+    """Ann approved, then Bob rejected; the OEM then signs off as one (its policy no longer
+    names approvers): the change stands rejected, the latest decision, and approving it
+    is a new decision, rejecting it again a double submission."""
+    repo = two_releases
+    approve(repo, changes=["CHG-2"], policy=TWO_APPROVERS, approver="Ann")
+    reject(repo, changes=["CHG-2"], policy=TWO_APPROVERS, approver="Bob")
+    (change,) = [c for c in release_for(repo, "acme", "2026.24").changes if c.change.id == "CHG-2"]
+    assert change.state == "rejected"
+    with pytest.raises(Conflict, match="already rejected"):
+        reject(repo, changes=["CHG-2"])
+    assert len(approve(repo, changes=["CHG-2"])) == 1

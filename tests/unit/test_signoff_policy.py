@@ -127,6 +127,8 @@ def test_names_match_case_insensitively_and_describe_says_who():
     two = policy(2, ["product"], **QA_PRODUCT_QA)
     assert two.approver("ANN").name == "ann" and two.approver("bob") is None
     assert two.describe() == "2 of ann (qa), pat (product), sam (qa), including product"
+    both = policy(2, ["qa", "product"], **QA_PRODUCT_QA)
+    assert both.describe() == "2 of ann (qa), pat (product), sam (qa), including qa and product"
 
 
 NAMES = ["ann", "pat", "sam", "kim"]

@@ -8,30 +8,93 @@ rewrites it rather than adding another.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
-from sqlalchemy import Row, delete, select
+from sqlalchemy import Connection, Row, delete, select
 
 from release_pipeline.db import schema as t
 from release_pipeline.db.releases import release_recorded
-from release_pipeline.db.store import Store, utc_now, where_given
+from release_pipeline.db.store import Store, hold_signoff_lock, utc_now, where_given
 from release_pipeline.models import DeliveryStatus, ReleaseDbError
+
+T = TypeVar("T")
 
 _DELIVERY_FIELDS = frozenset(
     {"cycle_key", "from_release_id", "run_id", "started_at", "finished_at", "detail", "log_excerpt", "attempt"}
 )
+# a delivery in one of these states has put (or is putting) its release on the instance
+CLOSED_DELIVERIES = (DeliveryStatus.INSTALLING, DeliveryStatus.INSTALLED, DeliveryStatus.NOOP)
+
+
+def signoff_closed(conn: Connection, oem_id: str, release_id: str) -> str | None:
+    """Why the OEM can no longer decide on ``release_id``, read on ``conn`` (None: open).
+    Releases are cumulative, so an installed later release (or one being installed)
+    delivered it too."""
+    installed = conn.scalar(select(t.installed_versions.c.release_id).where(t.installed_versions.c.oem_id == oem_id))
+    if installed is not None and installed >= release_id:
+        return f"release {release_id} is already installed (the instance runs {installed})"
+    deliveries = t.deliveries.c
+    delivery = conn.execute(
+        select(deliveries.release_id, deliveries.status)
+        .where(
+            deliveries.oem_id == oem_id,
+            deliveries.release_id >= release_id,
+            deliveries.status.in_([str(s) for s in CLOSED_DELIVERIES]),
+        )
+        .order_by(deliveries.release_id)
+        .limit(1)
+    ).first()
+    if delivery is None:
+        return None
+    if delivery.status == DeliveryStatus.INSTALLING:
+        return f"the install of {delivery.release_id} on the instance has started"
+    return f"release {release_id} is already delivered (delivery of {delivery.release_id}: {delivery.status})"
 
 
 class DeliveryStore(Store):
     def upsert_delivery(self, oem_id: str, release_id: str, *, status: DeliveryStatus, **fields: Any) -> None:
         if unknown := set(fields) - _DELIVERY_FIELDS:
             raise TypeError(f"unknown delivery fields: {sorted(unknown)}")
+        with self.engine.begin() as conn:
+            self._upsert_delivery(conn, oem_id, release_id, status=status, **fields)
+
+    def _upsert_delivery(self, conn: Connection, oem_id: str, release_id: str, *, status, **fields: Any) -> None:
         now = utc_now()
         values = {"status": str(status), "updated_at": now, **fields}
         statement = self._insert(t.deliveries).values(oem_id=oem_id, release_id=release_id, created_at=now, **values)
+        conn.execute(statement.on_conflict_do_update(index_elements=["oem_id", "release_id"], set_=values))
+
+    def start_install(
+        self,
+        oem_id: str,
+        release_id: str,
+        *,
+        last_look: Callable[[], T],
+        proceed: Callable[[T], bool],
+        **fields: Any,
+    ) -> T:
+        """Close the OEM's sign-off for the install of ``release_id``: under the OEM's
+        sign-off lock (:func:`hold_signoff_lock`, which every decision takes too), take
+        ``last_look()`` and, when ``proceed`` says so, mark the delivery ``installing``
+        in the same transaction. A decision committed before counts in the last look; one
+        after finds the delivery installing and is refused. Returns the last look.
+
+        ``last_look`` only reads (on its own connections: it sees every decision
+        committed before the lock, none can commit while it is held)."""
+        if unknown := set(fields) - _DELIVERY_FIELDS:
+            raise TypeError(f"unknown delivery fields: {sorted(unknown)}")
         with self.engine.begin() as conn:
-            conn.execute(statement.on_conflict_do_update(index_elements=["oem_id", "release_id"], set_=values))
+            hold_signoff_lock(conn, oem_id)
+            look = last_look()
+            if proceed(look):
+                self._upsert_delivery(conn, oem_id, release_id, status=DeliveryStatus.INSTALLING, **fields)
+            return look
+
+    def signoff_closed_reason(self, oem_id: str, release_id: str) -> str | None:
+        """:func:`signoff_closed` as things stand."""
+        with self.engine.connect() as conn:
+            return signoff_closed(conn, oem_id, release_id)
 
     def delivery(self, oem_id: str, release_id: str) -> Row | None:
         deliveries = t.deliveries.c

@@ -17,10 +17,11 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import Row, and_, func, or_, select, true
 
 from release_pipeline.db import schema as t
+from release_pipeline.db.deliveries import signoff_closed
 from release_pipeline.db.releases import previous_production
-from release_pipeline.db.store import Store, utc_now, where_given
+from release_pipeline.db.store import Store, hold_signoff_lock, utc_now, where_given
 from release_pipeline.ledger import cancelled
-from release_pipeline.models import ChangeApproval, Decision, ReleaseDbError, ReleaseStatus
+from release_pipeline.models import ChangeApproval, Decision, ReleaseDbError, ReleaseStatus, SignoffClosed
 
 
 def latest_per_approver(oem_column, change_column):
@@ -222,6 +223,11 @@ class SignoffStore(Store):
         decision on (None: undecided): the approver's own latest, or without an approver
         the change's latest. When another decision landed in between, nothing is
         written: two people clicking "approve" at once must not record it twice.
+
+        Under the OEM's sign-off lock, the one an install takes to close sign-off
+        (``start_install``): a release installed, or being installed, on the OEM's
+        instance refuses the decision (:class:`SignoffClosed`), checked here, in the
+        transaction that writes, so no install can start between the check and the write.
         """
         decision = Decision(decision)
         if decision != Decision.APPROVED and not (comment or "").strip():
@@ -232,6 +238,9 @@ class SignoffStore(Store):
         requests, events = t.approval_requests.c, t.approval_events.c
         now = utc_now()
         with self.engine.begin() as conn:
+            hold_signoff_lock(conn, oem_id)
+            if closed := signoff_closed(conn, oem_id, release_id):
+                raise SignoffClosed(f"{closed}: its sign-off is closed")
             requested = set(
                 conn.scalars(
                     select(requests.change_id)
