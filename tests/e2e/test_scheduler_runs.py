@@ -149,7 +149,8 @@ def test_a_failed_run_tells_the_release_channel_exactly_once(stack):
     stack.wait_for_dag("oem_delivery__nimbus")
     stack.sim.set_feed_raw('{"changes": [{"id": "CHG-1", "type": "feature", "component": "x"}]}')
     try:
-        release_run = stack.trigger("production_release", {"release_id": "2026.21"})
+        # newer than every release the shared stack records: a cut behind the train is never made
+        release_run = stack.trigger("production_release", {"release_id": "2027.10"})
         assert stack.wait_for_run("production_release", release_run) == "failed"
     finally:
         stack.sim.set_feed_raw(None)
@@ -157,7 +158,7 @@ def test_a_failed_run_tells_the_release_channel_exactly_once(stack):
     assert stack.wait_for_run("oem_delivery__nimbus", delivery_run) == "failed"
 
     expected = {
-        release_run: ("production_release", "cut_release", None, "2026.21"),
+        release_run: ("production_release", "cut_release", None, "2027.10"),
         # recover (ONE_FAILED) may run after the failed plan and fail too: then named after the cause
         delivery_run: ("oem_delivery__nimbus", "plan_delivery", "nimbus", "2026.99"),
     }
