@@ -7,6 +7,7 @@ import httpx
 import pendulum
 import pytest
 
+from devstack.stack import wait_until
 from release_pipeline.registry import load_registry
 from simulator.connections import as_environment, simulator_connections
 
@@ -190,8 +191,11 @@ def test_an_install_that_hangs_is_cut_off_at_its_timeout(sim, connections):
     from release_train_airflow import instance
 
     nimbus = load_registry().get("nimbus")
-    sim.oem("nimbus", install_seconds=20)
+    sim.oem("nimbus", install_seconds=5)
     started = time.monotonic()
     with pytest.raises(instance.TransientInstanceError, match="SSH to the instance failed"):
         instance.run(nimbus, "ava-ctl install 2026.24", timeout=1)
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 4
+    # the instance finishes the abandoned install on its own: let it, here, so it does not
+    # land in the next test's simulator state (seen in CI: a delivery test found 2026.24)
+    wait_until(lambda: sim.state()["oems"]["nimbus"]["version"] == "2026.24", 30, "the abandoned install")
