@@ -15,7 +15,7 @@ from release_pipeline.ledger import cancelled, carrier
 from release_pipeline.models import Change, ChangeType, ReleaseStatus
 
 
-def world(calendar):
+def merged_world(calendar):
     """Changes merged a day after each release from 2026.22 to 2026.26, one per release
     window (``CHG-<rank>`` merged in the window that ends with release ``2026.<rank>``)."""
     merges = []
@@ -33,7 +33,7 @@ def world(calendar):
 
 
 def test_a_cut_takes_everything_since_the_previous_cut_releases_never_cut_included(repo, calendar):
-    _, feed, asked = world(calendar)
+    _, feed, asked = merged_world(calendar)
     repo.record_baseline_release(calendar.release_by_id("2026.22"), actor="t", reason="instances run it")
     # 2026.23 and 2026.24 were never cut (the scheduler was down): 2026.25's cut takes their changes
     assert cut(repo, calendar, calendar.release_by_id("2026.25"), feed, actor="t")
@@ -50,7 +50,7 @@ def test_a_cut_takes_everything_since_the_previous_cut_releases_never_cut_includ
 
 
 def test_a_rejected_release_does_not_move_the_next_cut_back_and_its_changes_are_carried(repo, calendar):
-    _, feed, _ = world(calendar)
+    _, feed, _ = merged_world(calendar)
     repo.record_baseline_release(calendar.release_by_id("2026.22"), actor="t", reason="instances run it")
     cut(repo, calendar, calendar.release_by_id("2026.23"), feed, actor="t")
     repo.set_release_status("2026.23", ReleaseStatus.QA_REJECTED, actor="qa")
@@ -70,7 +70,7 @@ def test_a_rejected_release_does_not_move_the_next_cut_back_and_its_changes_are_
 
 
 def test_a_recorded_release_is_never_recorded_again_and_late_changes_go_into_the_next_cut(repo, calendar):
-    merges, feed, asked = world(calendar)
+    merges, feed, asked = merged_world(calendar)
     repo.record_baseline_release(calendar.release_by_id("2026.22"), actor="t", reason="instances run it")
     release = calendar.release_by_id("2026.23")
     late = Change("CHG-LATE", ChangeType.FIX, "core", "Late", "", False, merges[1].merged_at.add(hours=1))
@@ -123,7 +123,7 @@ def test_what_cancels_out_is_what_replaying_the_merges_leaves_out(targets):
 
 
 def test_the_assessment_of_a_change_reverted_with_it_holds_nothing(repo, calendar):
-    merges, feed, _ = world(calendar)
+    merges, feed, _ = merged_world(calendar)
     repo.record_baseline_release(calendar.release_by_id("2026.22"), actor="t", reason="instances run it")
     merges.append(
         replace(

@@ -36,6 +36,25 @@ def previous_production(conn, release_id: str) -> str | None:
     return conn.scalar(query)
 
 
+def changes_where(conn, condition) -> list[Change]:
+    """The changes matching ``condition``, oldest release first, inside the caller's transaction."""
+    release_changes = t.release_changes.c
+    query = select(t.release_changes).where(condition).order_by(release_changes.release_id, release_changes.change_id)
+    return [Change.from_row(row) for row in conn.execute(query)]
+
+
+def shipped_by(conn, release_id: str) -> list[Change]:
+    """What the production release ``release_id`` brings over the production release before
+    it: its own changes and those carried from releases between that never reached
+    production (L2), less the changes and reverts that cancel out (L4); inside the caller's
+    transaction."""
+    release_changes = t.release_changes.c
+    span = release_changes.release_id <= release_id
+    if (previous := previous_production(conn, release_id)) is not None:
+        span = and_(span, release_changes.release_id > previous)
+    return net(changes_where(conn, span))
+
+
 def change_ids_of(conn, release_id: str) -> list[str]:
     """The ids of a release's changes, inside the caller's transaction."""
     release_changes = t.release_changes.c
@@ -160,12 +179,9 @@ class ReleaseStore(Store):
         return self._first(query)
 
     def changes_shipped_by(self, release_id: str) -> list[Change]:
-        """What a production release brings over the production release before it: its own
-        changes and those carried from releases between that never reached production
-        (L2), less the changes and reverts that cancel out (L4)."""
+        """See :func:`shipped_by`."""
         with self.engine.connect() as conn:
-            previous = previous_production(conn, release_id)
-        return net(self.changes_between(previous, release_id))
+            return shipped_by(conn, release_id)
 
     def release(self, release_id: str) -> Row | None:
         return self._first(select(t.releases).where(t.releases.c.id == release_id))
@@ -261,12 +277,8 @@ class ReleaseStore(Store):
         return self._changes(or_(*conditions))[:limit]
 
     def _changes(self, condition) -> list[Change]:
-        release_changes = t.release_changes.c
-        query = (
-            select(t.release_changes).where(condition).order_by(release_changes.release_id, release_changes.change_id)
-        )
         with self.engine.connect() as conn:
-            return [Change.from_row(row) for row in conn.execute(query)]
+            return changes_where(conn, condition)
 
     def update_change_text(
         self,

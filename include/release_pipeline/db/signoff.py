@@ -18,9 +18,8 @@ from sqlalchemy import Row, and_, func, or_, select, true
 
 from release_pipeline.db import schema as t
 from release_pipeline.db.deliveries import signoff_closed
-from release_pipeline.db.releases import previous_production
+from release_pipeline.db.releases import shipped_by
 from release_pipeline.db.store import Store, hold_signoff_lock, utc_now, where_given
-from release_pipeline.ledger import cancelled
 from release_pipeline.models import ChangeApproval, Decision, ReleaseDbError, ReleaseStatus, SignoffClosed
 
 
@@ -35,18 +34,6 @@ def latest_per_approver(oem_column, change_column):
         .scalar_subquery()
     )
     return and_(events.oem_id == oem_column, events.change_id == change_column, events.id == latest)
-
-
-def shipped_changes(conn, release_id: str) -> list[tuple[str, str]]:
-    """``(change_id, the release it was cut into)`` of every change the production release
-    ``release_id`` ships over the one before it, inside the caller's transaction."""
-    changes = t.release_changes.c
-    span = changes.release_id <= release_id
-    if (previous := previous_production(conn, release_id)) is not None:
-        span = and_(span, changes.release_id > previous)
-    rows = conn.execute(select(changes.change_id, changes.release_id, changes.reverts).where(span)).all()
-    gone = cancelled({row.change_id: row.reverts for row in rows})
-    return sorted((row.change_id, row.release_id) for row in rows if row.change_id not in gone)
 
 
 def approval_states_query(oem_id: str, after_release_id: str | None, until_release_id: str):
@@ -130,11 +117,11 @@ class SignoffStore(Store):
         rerun adds none)."""
         now = utc_now()
         with self.engine.begin() as conn:
-            shipped = shipped_changes(conn, release_id)
+            shipped = shipped_by(conn, release_id)
             rows = [
-                {"oem_id": oem, "change_id": change, "release_id": origin, "requested_at": now}
+                {"oem_id": oem, "change_id": change.id, "release_id": change.release_id, "requested_at": now}
                 for oem in oem_ids
-                for change, origin in shipped
+                for change in shipped
             ]
             if not rows:
                 return 0
