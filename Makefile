@@ -8,7 +8,7 @@ export RELEASE_TRAIN_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgre
 TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install up test test-clock test-fast mutants lint format check-config bench constraints clean
+.PHONY: help install up test test-clock test-fast simulate mutants lint format check-config bench constraints clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -43,6 +43,12 @@ test-clock: install ## the in-process and calendar-driven tests again, as if tod
 test-fast: install ## unit and DAG tests only, no end-to-end runs (needs only PostgreSQL)
 	scripts/ensure-test-services postgres
 	$(PY) -m pytest -n $(TEST_WORKERS) -m "not e2e"
+
+# more generated years than the suite's 20 per database (docs/simulated-year.md)
+YEARS ?= 200
+simulate: install ## the simulated year, YEARS generated years per database (make simulate YEARS=500)
+	scripts/ensure-test-services postgres
+	RELEASE_TRAIN_SIM_YEARS=$(YEARS) $(PY) -m pytest -n $(TEST_WORKERS) tests/simulation
 
 # the rule modules (MODULES: some of them, as scripts/mutants names them) against tests/unit,
 # tests/plugins and tests/dags; see docs/mutation-testing.md

@@ -238,17 +238,23 @@ def gate_verdict(
 ) -> GateVerdict:
     """Whether the approval gate may stop waiting.
 
-    A full sign-off ends the wait, and so does a rejection (it decides at once: what
-    is approved before its release is the target; a change of mind comes with the next
-    cycle). Pending changes are waited for until install day's window opens
-    (``settle_at``); then the target is what is approved. For most OEMs ``deadline``
-    is ``settle_at``; an OEM that installs as soon as it approves keeps waiting (until
-    the cycle ends) while nothing at all is installable yet.
+    Sign-off is taken until install day's window opens (``settle_at``): until then an
+    OEM may still change its mind, and the install cannot start before the window
+    anyway, so the gate settles then on what is approved; a full sign-off or a
+    rejection does not settle it sooner (the simulated year found an OEM that approved
+    2030.05 in full, rejected a change of 2030.06 before the window opened, and got
+    nothing, because the gate had settled on a full sign-off of 2030.06 the moment
+    install day began). Nothing to aim at ends the wait at once. For most OEMs
+    ``deadline`` is ``settle_at``; an OEM that installs as soon as it approves keeps
+    waiting (until the cycle ends) while nothing at all is installable yet, and settles
+    as soon as its sign-off is full or a rejection decides it.
     """
-    if assessment.complete or assessment.aim is None or assessment.rejected:
+    if assessment.aim is None:
+        return GateVerdict.SETTLED
+    if now < settle_at:
+        return GateVerdict.WAIT
+    if assessment.complete or assessment.rejected:
         return GateVerdict.SETTLED
     if now >= deadline:
         return GateVerdict.DEADLINE
-    if now >= settle_at and assessment.target is not None:
-        return GateVerdict.SETTLED
-    return GateVerdict.WAIT
+    return GateVerdict.WAIT if assessment.target is None else GateVerdict.SETTLED

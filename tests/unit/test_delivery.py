@@ -162,11 +162,15 @@ SETTLE, DEADLINE = T0.add(hours=12), T0.add(days=21)
 @pytest.mark.parametrize(
     ("states", "now", "deadline", "verdict"),
     [
-        ((state("A", decision=Decision.APPROVED),), T0, SETTLE, GateVerdict.SETTLED),
+        # sign-off is taken until install day's window opens: a full one settles then
+        ((state("A", decision=Decision.APPROVED),), T0, SETTLE, GateVerdict.WAIT),
+        ((state("A", decision=Decision.APPROVED),), SETTLE, SETTLE, GateVerdict.SETTLED),
         ((state("A"),), T0, SETTLE, GateVerdict.WAIT),
         ((state("A"),), SETTLE, SETTLE, GateVerdict.DEADLINE),
-        # a rejection decides at once, whatever is still pending
-        ((state("A", "2026.22", Decision.REJECTED, "no"), state("B")), T0, SETTLE, GateVerdict.SETTLED),
+        # and so does a rejection (the OEM may change its mind until then), whatever is pending
+        ((state("A", "2026.22", Decision.REJECTED, "no"), state("B")), T0, SETTLE, GateVerdict.WAIT),
+        ((state("A", "2026.22", Decision.REJECTED, "no"), state("B")), SETTLE, SETTLE, GateVerdict.SETTLED),
+        ((state("A", "2026.22", Decision.REJECTED, "no"), state("B")), SETTLE, DEADLINE, GateVerdict.SETTLED),
         # install day's window is open: what is approved goes, for every OEM
         ((state("A", "2026.22", Decision.APPROVED), state("B")), SETTLE, DEADLINE, GateVerdict.SETTLED),
         # an OEM that installs when it approves keeps waiting while nothing is installable
