@@ -118,7 +118,7 @@ def install_events(
     for cycle in cycles:
         deadline = signoff_deadline(oem, cycle)
         if cycle.index == upcoming.index:
-            events.append(_next_install(oem, train, cycle, ahead_of_it, say))
+            events.append(_next_install(oem, train, cycle, ahead_of_it, now, say))
         else:
             events.append(_install(oem, train, cycle, deadline.window_opens, deliveries.get(cycle.key), now, say))
         due = local_time(deadline.due, oem.timezone)
@@ -157,17 +157,28 @@ def install_events(
     return sorted(events, key=lambda e: (e.start, e.kind, e.uid))
 
 
-def _window(oem: Oem, moment: pendulum.DateTime) -> tuple[pendulum.DateTime, pendulum.DateTime]:
-    opens, closes = oem.maintenance_window.window_around(moment, oem.timezone)
-    return opens.in_timezone("UTC"), closes.in_timezone("UTC")
+def _closes(oem: Oem, moment: pendulum.DateTime) -> pendulum.DateTime:
+    """When the maintenance window ``moment`` falls in closes."""
+    return oem.maintenance_window.window_around(moment, oem.timezone)[1].in_timezone("UTC")
 
 
 def _next_install(
-    oem: Oem, train: ReleaseCalendar, cycle: DeliveryCycle, ahead: Forecast, say: Callable[[str], str]
+    oem: Oem,
+    train: ReleaseCalendar,
+    cycle: DeliveryCycle,
+    ahead: Forecast,
+    now: pendulum.DateTime,
+    say: Callable[[str], str],
 ) -> CalendarEvent:
-    """The forecast's install: the maintenance window it starts in (its opening, unless
-    the run is already overdue and installs at once within an open window)."""
-    opens, closes = _window(oem, ahead.install_at)
+    """The forecast's install: from its install moment to the close of the maintenance
+    window it falls in. A run overdue (install day passed, still waiting) installs at once
+    within an open window, so the forecast says "now": the event then starts where that
+    window opened, but never before install day's moment, and does not move with each fetch."""
+    opens = ahead.install_at
+    if opens <= now:
+        window_opens = oem.maintenance_window.window_around(opens, oem.timezone)[0].in_timezone("UTC")
+        opens = max(window_opens, signoff_deadline(oem, cycle).window_opens)
+    closes = _closes(oem, ahead.install_at)
     if ahead.installs:
         what = f"{oem.brand_name} install: {ahead.installs}"
     elif train.freeze_at(ahead.install_at):
@@ -197,7 +208,7 @@ def _install(
 ) -> CalendarEvent:
     """An install before or after the next one: install day's window (what the sign-off
     deadline counts back from). One already run says how it went."""
-    start, end = _window(oem, opens)
+    start, end = opens, _closes(oem, opens)
     freeze = train.freeze_at(opens)
     if delivery is not None and delivery.status in _PAST_OUTCOME:
         outcome = _PAST_OUTCOME[DeliveryStatus(delivery.status)].format(release=delivery.release_id)
