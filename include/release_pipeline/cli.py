@@ -344,10 +344,11 @@ def cmd_token(args: argparse.Namespace) -> int:
         }
         for r in repo.portal_tokens(args.oem)
     ]
-    if not args.json:  # the table shows the approver beside the holder
+    if not args.json:  # the table shows the approver and a feed token's kind beside the holder
         for row in rows:
-            approver = row.pop("approver")
+            approver, kind = row.pop("approver"), row.pop("kind")
             row["label"] += f" [approver {approver}]" if approver else ""
+            row["label"] += " [calendar feed]" if kind == "feed" else ""
     _print_rows(rows, args.json)
     return 0
 
