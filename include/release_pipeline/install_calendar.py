@@ -301,7 +301,8 @@ def to_ical(
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
-    cal.add("method", "PUBLISH")
+    # no METHOD: without one, an event's DTSTAMP is when it was last revised (RFC 5545
+    # 3.8.7.2), which is what ``revise`` keeps it as; with one it would be each fetch's time
     name = say(f"{oem.brand_name} installs")
     cal.add("name", name)
     cal.add("x-wr-calname", name)
