@@ -42,13 +42,20 @@ READS = (
     "change_roadmap_items",
     "roadmap_snapshots",
     "portal_tokens",
+    "calendar_event_revisions",
 )
-# what it writes: append-only sign-off events and feedback (and their ids)
-INSERTS = ("approval_events", "feedback")
+# what it writes: append-only sign-off events and feedback (and their ids), and what each
+# event of an OEM's install calendar last said (its SEQUENCE; the table has no id sequence)
+INSERTS = ("approval_events", "feedback", "calendar_event_revisions")
+SERIAL_IDS = ("approval_events", "feedback")
 # a token's last use; and the sign-off's ``SELECT ... FOR UPDATE`` of the requests it
 # decides on, which PostgreSQL allows only with UPDATE on a column of the table: the
 # request's timestamp, the column whose change would matter least
-UPDATES = {"portal_tokens": ("last_used_at",), "approval_requests": ("requested_at",)}
+UPDATES = {
+    "portal_tokens": ("last_used_at",),
+    "approval_requests": ("requested_at",),
+    "calendar_event_revisions": ("content_hash", "sequence", "changed_at"),
+}
 # never: held sends (other OEMs' texts the guard stopped), side effects, publications,
 # locks, release events, feedback requests, the migration version
 
@@ -85,7 +92,7 @@ def statements(role: str, password: str, release_db: str, metadata_db: str | Non
                 columns=sql.SQL(", ").join(map(ident, columns)), table=ident(table), role=ident(role)
             )
         )
-    for table in INSERTS:  # the id sequences of the rows it inserts
+    for table in SERIAL_IDS:  # the id sequences of the rows it inserts
         out.append(
             sql.SQL(
                 "DO $$ BEGIN EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %I', "

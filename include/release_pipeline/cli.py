@@ -236,8 +236,24 @@ def _when(moment) -> str:
     return moment.in_timezone("UTC").format("YYYY-MM-DD HH:mm") if moment else "-"
 
 
+# a feed token's default validity is the longest: an expired subscription stops quietly, and
+# the token reads dates only (docs/install-calendar.md)
+PORTAL_DAYS, FEED_DAYS = 90, 366
+
+
+def _feed_url(args: argparse.Namespace) -> str:
+    from release_pipeline.vendor import load_vendor
+
+    try:
+        portal_url = load_vendor(args.config_dir / "vendor.yaml" if args.config_dir else None).portal_url
+    except (InvalidConfig, OSError):  # the URL is a convenience: the token is issued either way
+        portal_url = "https://<portal>/oem-portal/"
+    return portal_url.rstrip("/") + "/calendar.ics"
+
+
 def cmd_token(args: argparse.Namespace) -> int:
-    """Issue, rotate, list and revoke OEM portal tokens (only their hashes are stored)."""
+    """Issue, rotate, list and revoke OEM portal tokens and install-calendar feed tokens
+    (only their hashes are stored)."""
     from release_pipeline.signoff import approver_for
     from release_pipeline.tokens import issue_token, rotate_token
 
@@ -254,9 +270,11 @@ def cmd_token(args: argparse.Namespace) -> int:
         if not args.label.strip():
             raise UsageError("--label must say who holds the token")
         _check_inputs(args, {"label": inputs.NAME, "by": inputs.NAME, "approver": inputs.NAME})
-        valid_for = _days(args.days)
+        if args.feed and args.approver:
+            raise UsageError("--feed: a feed token only reads the install calendar; it speaks for no --approver")
+        valid_for = _days(args.days if args.days is not None else FEED_DAYS if args.feed else PORTAL_DAYS)
         oem = _known_oem(args, args.oem)
-        approver = bind(oem.id, None)
+        approver = None if args.feed else bind(oem.id, None)
         issued = issue_token(
             _repository(args),
             oem_id=oem.id,
@@ -264,18 +282,29 @@ def cmd_token(args: argparse.Namespace) -> int:
             created_by=args.by,
             valid_for=valid_for,
             approver=approver,
+            kind="feed" if args.feed else "portal",
         )
         print(issued.token)
         bound = f", approver {approver}" if approver else ""
+        what = "feed token" if args.feed else "token"
         print(
-            f"token {issued.id} for OEM {oem.id} ({args.label!r}{bound}), valid until {_when(issued.expires_at)} UTC; "
+            f"{what} {issued.id} for OEM {oem.id} ({args.label!r}{bound}), valid until {_when(issued.expires_at)} UTC; "
             "hand it over securely: it is not shown again",
             file=sys.stderr,
         )
+        if args.feed:
+            print(
+                f"subscribe with: {_feed_url(args)}?token=<the token above> (it opens the install calendar only)",
+                file=sys.stderr,
+            )
         return 0
     if args.token_command == "rotate":
         _check_inputs(args, {"by": inputs.NAME, "approver": inputs.NAME})
-        valid_for = _days(args.days)
+        row = _repository(args).portal_token(args.token_id)
+        feed = row is not None and row.kind == "feed"
+        if feed and args.approver:
+            raise UsageError(f"token {args.token_id} is a feed token: it speaks for no --approver")
+        valid_for = _days(args.days if args.days is not None else FEED_DAYS if feed else PORTAL_DAYS)
         try:
             issued = rotate_token(
                 _repository(args), args.token_id, created_by=args.by, valid_for=valid_for, approver=bind
@@ -311,13 +340,15 @@ def cmd_token(args: argparse.Namespace) -> int:
             "revoked": _when(r.revoked_at),
             "state": "revoked" if r.revoked_at else "expired" if r.expires_at <= now else "active",
             "approver": r.approver,
+            "kind": r.kind,
         }
         for r in repo.portal_tokens(args.oem)
     ]
-    if not args.json:  # the table shows the approver beside the holder
+    if not args.json:  # the table shows the approver and a feed token's kind beside the holder
         for row in rows:
-            approver = row.pop("approver")
+            approver, kind = row.pop("approver"), row.pop("kind")
             row["label"] += f" [approver {approver}]" if approver else ""
+            row["label"] += " [calendar feed]" if kind == "feed" else ""
     _print_rows(rows, args.json)
     return 0
 
@@ -328,15 +359,28 @@ def _configure_token(parser: argparse.ArgumentParser) -> None:
     issue.add_argument("--oem", required=True)
     issue.add_argument("--label", required=True, help="who holds it, e.g. ann@nimbus.example")
     issue.add_argument("--by", default=os.environ.get("USER", "operator"), help="who issues it")
-    issue.add_argument("--days", type=int, default=90, help="valid for this many days (default 90, at most 366)")
+    issue.add_argument(
+        "--days",
+        type=int,
+        help=f"valid for this many days (default {PORTAL_DAYS}, a feed token {FEED_DAYS}; at most 366)",
+    )
     issue.add_argument(
         "--approver",
         help="the approver of the OEM's sign-off policy it speaks for (required when the policy names them)",
     )
+    issue.add_argument(
+        "--feed",
+        action="store_true",
+        help="a read-only token for the OEM's install calendar (calendar.ics?token=...), and nothing else",
+    )
     rotate = sub.add_parser("rotate", help="issue a replacement for a token (printed once) and revoke the old one")
     rotate.add_argument("token_id", type=int, metavar="ID")
     rotate.add_argument("--by", default=os.environ.get("USER", "operator"), help="who issues it")
-    rotate.add_argument("--days", type=int, default=90, help="valid for this many days (default 90, at most 366)")
+    rotate.add_argument(
+        "--days",
+        type=int,
+        help=f"valid for this many days (default {PORTAL_DAYS}, a feed token {FEED_DAYS}; at most 366)",
+    )
     rotate.add_argument("--approver", help="bind the replacement to this approver (default: the old token's)")
     revoke = sub.add_parser("revoke", help="revoke a token by its id (see `token list`)")
     revoke.add_argument("token_id", type=int, metavar="ID")

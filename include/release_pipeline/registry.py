@@ -78,6 +78,16 @@ class MaintenanceWindow(BaseModel):
         yesterday = moment.in_timezone(tz).date() - dt.timedelta(days=1)
         return any(opens <= moment < closes for opens, closes in self._openings(yesterday, tz, 2))
 
+    def window_around(self, moment: dt.datetime, tz: str) -> tuple[pendulum.DateTime, pendulum.DateTime]:
+        """(open, close) of the window ``moment`` falls in (an opening falls in its own);
+        ``ValueError`` when it falls in none."""
+        moment = pendulum.instance(moment)
+        yesterday = moment.in_timezone(tz).date() - dt.timedelta(days=1)
+        for opens, closes in self._openings(yesterday, tz, 2):
+            if opens <= moment < closes:
+                return opens, closes
+        raise ValueError(f"{moment.isoformat()} is outside the maintenance window")
+
     def next_opening(self, moment: dt.datetime, tz: str) -> pendulum.DateTime:
         """``moment`` itself when inside the window, else when the window next opens."""
         moment = pendulum.instance(moment)

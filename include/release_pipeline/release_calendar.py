@@ -299,6 +299,15 @@ class ReleaseCalendar:
         day = pendulum.instance(moment).in_timezone(self.tz).date()
         return next((f for f in self.config.freeze_windows if f.start <= day <= f.end), None)
 
+    def freeze_span(self, freeze: FreezeWindow) -> tuple[pendulum.DateTime, pendulum.DateTime]:
+        """The instants ``freeze`` covers, as ``freeze_at`` judges them: from midnight of
+        its first day to midnight after its last (calendar timezone; end exclusive)."""
+        after = freeze.end + dt.timedelta(days=1)
+        return (
+            pendulum.datetime(freeze.start.year, freeze.start.month, freeze.start.day, tz=self.tz),
+            pendulum.datetime(after.year, after.month, after.day, tz=self.tz),
+        )
+
     def first_moment_after_freeze(self, moment: dt.datetime) -> pendulum.DateTime:
         """``moment`` itself when no freeze covers it, else the first moment after the
         freeze: midnight (calendar timezone) of the day after its last day. Freezes that

@@ -10,6 +10,12 @@ holder a fresh one and revokes the old one in one step.
 
 A token is bound to one approver of its OEM's sign-off policy (``approver``) when the
 policy names its approvers: the portal records that person's decisions with it.
+
+A token has a kind. A ``portal`` token opens the pages and the API; a ``feed`` token
+(prefix ``rtc_``) opens the OEM's install calendar and nothing else. A calendar app cannot
+send a header, so a feed token travels in the URL, where it ends up in the app's sync
+service and in proxies' logs: it must not be able to sign anything off. Each kind is
+accepted only where it belongs (``authenticate(..., kind=)``).
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from release_pipeline import inputs
 from release_pipeline.db.repository import ReleaseRepository
 
 PREFIX = "rtp_"
+FEED_PREFIX = "rtc_"  # same length: the sign-in limiter's prefix (ratelimit.PREFIX_CHARS) holds
+KINDS = {"portal": PREFIX, "feed": FEED_PREFIX}
 # last_used_at is informational; writing it on every request would make each page
 # view a write on a database the pipeline also writes
 TOUCH_EVERY = pendulum.duration(minutes=5)
@@ -39,6 +47,7 @@ class IssuedToken:
     oem_id: str
     token: str  # shown once, never stored
     expires_at: dt.datetime
+    kind: str = "portal"
 
 
 @dataclass(frozen=True)
@@ -65,10 +74,16 @@ def issue_token(
     now: dt.datetime | None = None,
     replaces: int | None = None,
     approver: str | None = None,
+    kind: str = "portal",
 ) -> IssuedToken:
-    """A new token for ``oem_id`` (bound to ``approver`` of its sign-off policy, checked
-    by the caller against the policy), valid for ``valid_for`` from ``now``; with
-    ``replaces``, that token is revoked in the same transaction."""
+    """A new token of ``kind`` for ``oem_id`` (bound to ``approver`` of its sign-off
+    policy, checked by the caller against the policy), valid for ``valid_for`` from
+    ``now``; with ``replaces``, that token is revoked in the same transaction. A feed
+    token signs nothing off, so it speaks for no approver."""
+    if kind not in KINDS:
+        raise ValueError(f"a token is of kind {' or '.join(sorted(KINDS))}, not {kind!r}")
+    if kind == "feed" and approver:
+        raise ValueError("a feed token only reads the install calendar: it speaks for no approver")
     if not label.strip():
         raise ValueError("a token needs a label saying who holds it")
     inputs.NAME.check("label", label)
@@ -76,7 +91,7 @@ def issue_token(
     if not dt.timedelta(0) < valid_for <= MAX_VALIDITY:
         raise ValueError(f"a token is valid for 1 to {MAX_VALIDITY.in_days()} days")
     expires_at = pendulum.instance(now or pendulum.now("UTC")) + valid_for
-    token = PREFIX + secrets.token_urlsafe(32)
+    token = KINDS[kind] + secrets.token_urlsafe(32)
     token_id = repo.add_portal_token(
         oem_id=oem_id,
         token_hash=hash_token(token),
@@ -85,8 +100,9 @@ def issue_token(
         expires_at=expires_at,
         replaces=replaces,
         approver=approver,
+        kind=kind,
     )
-    return IssuedToken(id=token_id, oem_id=oem_id, token=token, expires_at=expires_at)
+    return IssuedToken(id=token_id, oem_id=oem_id, token=token, expires_at=expires_at, kind=kind)
 
 
 def rotate_token(
@@ -99,7 +115,8 @@ def rotate_token(
     approver: Callable[[str, str | None], str | None] | None = None,
 ) -> IssuedToken:
     """A replacement for token ``token_id`` (same OEM and holder), which is revoked.
-    An expired token can be rotated; a revoked one cannot (it was ended on purpose).
+    An expired token can be rotated; a revoked one cannot (it was ended on purpose). The
+    replacement is of the same kind.
     ``approver(oem_id, current approver)`` gives the replacement's approver (default:
     the old token's)."""
     row = repo.portal_token(token_id)
@@ -107,7 +124,7 @@ def rotate_token(
         raise LookupError(f"no portal token {token_id}")
     if row.revoked_at is not None:
         raise LookupError(f"portal token {token_id} ({row.oem_id}, {row.label!r}) is revoked: issue a new one")
-    bound = approver(row.oem_id, row.approver) if approver else row.approver
+    bound = approver(row.oem_id, row.approver) if approver and row.kind != "feed" else row.approver
     return issue_token(
         repo,
         oem_id=row.oem_id,
@@ -117,15 +134,20 @@ def rotate_token(
         now=now,
         replaces=token_id,
         approver=bound,
+        kind=row.kind,
     )
 
 
-def authenticate(repo: ReleaseRepository, token: str | None, now: dt.datetime | None = None) -> PortalIdentity | None:
-    """The identity behind an active token; None for a missing, unknown, expired or revoked one."""
-    if not token or not token.startswith(PREFIX) or len(token) > 200:
+def authenticate(
+    repo: ReleaseRepository, token: str | None, now: dt.datetime | None = None, *, kind: str = "portal"
+) -> PortalIdentity | None:
+    """The identity behind an active token of ``kind``; None for a missing, unknown,
+    expired or revoked one, and for a token of another kind (a feed token on a page, a
+    portal token in the calendar's URL)."""
+    if not token or not token.startswith(KINDS[kind]) or len(token) > 200:
         return None
     row = repo.active_token(hash_token(token))
-    if row is None:
+    if row is None or row.kind != kind:
         return None
     now = pendulum.instance(now or pendulum.now("UTC"))
     if row.expires_at <= now:

@@ -346,11 +346,14 @@ def test_the_portals_own_database_role_does_what_the_portal_needs_and_cannot_rea
             "/logout": {},
         }
         answered = {}
+        feed_token = issue_token(admin, oem_id="nimbus", label="calendar", created_by="t", kind="feed").token
         # every route the app serves (a privilege missing raises here: TestClient re-raises)
         for route in world.app.routes:
             for method in sorted(set(getattr(route, "methods", None) or ()) - {"HEAD"}):
                 client = api if route.path.startswith("/api/") else browser
                 url = route.path.replace("{release_id}", "2026.24").replace("{change_id}", "CHG-1")
+                if route.path == "/calendar.ics":  # records each event's revision as the role
+                    url += f"?token={feed_token}"
                 if route.path == "/logout":
                     client = world.client("nimbus", browser=True)
                 response = client.request(method, url, **(posts[route.path] if method == "POST" else {}))
@@ -366,6 +369,7 @@ def test_the_portals_own_database_role_does_what_the_portal_needs_and_cannot_rea
         assert [e.decision for e in admin.approval_history("nimbus", "CHG-2")] == ["approved"]
         assert {f.title for f in admin.feedback(oem_id="nimbus")} == {"SAP", "As the portal's role"}
         assert admin.portal_tokens("nimbus")[0].last_used_at is not None
+        assert answered[("GET", "/calendar.ics")] == 200 and admin.calendar_revisions("nimbus")
     finally:
         admin.engine.dispose()
         portal_repo.engine.dispose()
@@ -380,6 +384,7 @@ def test_the_portals_own_database_role_does_what_the_portal_needs_and_cannot_rea
             "UPDATE approval_events SET decision = 'rejected'",
             "DELETE FROM approval_events",
             "DELETE FROM feedback",
+            "DELETE FROM calendar_event_revisions",
             "UPDATE portal_tokens SET revoked_at = NULL, expires_at = now() + interval '10 years'",
             "INSERT INTO portal_tokens (oem_id, token_hash, label, created_by, expires_at) "
             "VALUES ('nimbus', 'x', 'x', 'x', now())",

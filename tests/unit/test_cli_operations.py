@@ -277,3 +277,36 @@ def test_explain_says_where_an_oem_stands_and_why(cli, repo, calendar):
         assert "  2026.22: rejected (CHG-2 rejected by Nina: breaks our SSO; awaiting sign-off of CHG-3)" in out
         code, _, err = cli("explain", "acme")
         assert code == 2 and "no such OEM" in err
+
+
+def test_a_feed_token_is_issued_listed_rotated_and_revoked(cli, repo):
+    """``token issue --feed``: a read-only token for the install calendar, valid a year by
+    default, told with the URL to subscribe to; the portal's pages and API refuse it."""
+    code, out, err = cli("token", "issue", "--oem", "nimbus", "--label", "ops calendar", "--feed", "--by", "ops.eve")
+    assert code == 0 and "feed token" in err and "calendar.ics?token=<the token above>" in err
+    token = out.strip()
+    assert token.startswith("rtc_")
+    assert authenticate(repo, token, kind="feed").oem_id == "nimbus"
+    assert authenticate(repo, token) is None  # not a portal token
+    (row,) = repo.portal_tokens()
+    assert (row.kind, row.approver) == ("feed", None)
+    assert 365 <= (row.expires_at - row.created_at).days <= 366
+
+    code, out, _ = cli("token", "list", "--json")
+    assert [(r["id"], r["kind"], r["state"]) for r in json.loads(out)] == [(row.id, "feed", "active")]
+    assert token not in out
+    assert "ops calendar [calendar feed]" in cli("token", "list")[1]
+
+    code, out, err = cli("token", "rotate", str(row.id), "--by", "ops.eve", "--days", "30")
+    assert code == 0 and f"replaces token {row.id}" in err
+    rotated = out.strip()
+    assert rotated.startswith("rtc_") and authenticate(repo, token, kind="feed") is None
+    assert authenticate(repo, rotated, kind="feed").label == "ops calendar"
+    assert cli("token", "revoke", str(row.id + 1))[0] == 0
+    assert authenticate(repo, rotated, kind="feed") is None
+
+
+def test_a_feed_token_speaks_for_no_approver(cli, repo):
+    code, out, err = cli("token", "issue", "--oem", "nimbus", "--label", "x", "--feed", "--approver", "Olga Berg")
+    assert (code, out) == (2, "") and "--feed: a feed token only reads the install calendar" in err
+    assert repo.portal_tokens() == []

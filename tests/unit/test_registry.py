@@ -126,6 +126,12 @@ def test_maintenance_window_across_midnight_and_dst():
     wednesday = pendulum.datetime(2026, 3, 25, 12, tz=tz)
     assert window.next_opening(wednesday, tz) == pendulum.datetime(2026, 3, 28, 22, tz=tz)
     assert window.next_opening(saturday_late, tz) == saturday_late
+    # the window a moment falls in (the install calendar's event), DST night included
+    opens, closes = pendulum.datetime(2026, 3, 28, 22, tz=tz), pendulum.datetime(2026, 3, 29, 4, tz=tz)
+    assert window.window_around(sunday_early, tz) == window.window_around(opens, tz) == (opens, closes)
+    assert closes - opens == pendulum.duration(hours=5)
+    with pytest.raises(ValueError, match="outside the maintenance window"):
+        window.window_around(wednesday, tz)
 
 
 def test_always_open_window():

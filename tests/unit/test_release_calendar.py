@@ -89,6 +89,14 @@ def test_freeze_windows_are_inclusive_local_dates(calendar):
     assert calendar.freeze_at(pendulum.datetime(2026, 12, 20, 23, 30, tz="UTC")).name == "Year-end freeze"
     assert calendar.freeze_at(pendulum.datetime(2027, 1, 4, 23, 59, tz="Europe/Amsterdam")) is not None
     assert calendar.freeze_at(pendulum.datetime(2027, 1, 5, tz="Europe/Amsterdam")) is None
+    # the span the install calendar shows: exactly the instants freeze_at covers
+    start, end = calendar.freeze_span(calendar.config.freeze_windows[0])
+    assert (start, end) == (
+        pendulum.datetime(2026, 12, 21, tz="Europe/Amsterdam"),
+        pendulum.datetime(2027, 1, 5, tz="Europe/Amsterdam"),
+    )
+    assert calendar.freeze_at(start) is not None and calendar.freeze_at(end.subtract(microseconds=1)) is not None
+    assert calendar.freeze_at(start.subtract(microseconds=1)) is None and calendar.freeze_at(end) is None
 
 
 @settings(max_examples=200, deadline=None)

@@ -8,11 +8,13 @@ Each aggregate's SQL lives in its own module, the only one that writes its table
 - ``deliveries``: deliveries, installed versions, instance locks;
 - ``ledger``: the side-effect ledger, publications, held sends;
 - ``roadmap``: feedback, planned items, the items changes deliver, roadmap snapshots;
-- ``tokens``: portal tokens.
+- ``tokens``: portal tokens;
+- ``calendar``: what each event of an OEM's install calendar last said.
 """
 
 from __future__ import annotations
 
+from release_pipeline.db.calendar import CalendarStore
 from release_pipeline.db.deliveries import DeliveryStore
 from release_pipeline.db.ledger import LedgerStore
 from release_pipeline.db.releases import ReleaseStore
@@ -21,7 +23,9 @@ from release_pipeline.db.signoff import SignoffStore
 from release_pipeline.db.tokens import TokenStore
 
 
-class ReleaseRepository(ReleaseStore, SignoffStore, DeliveryStore, LedgerStore, RoadmapStore, TokenStore):
+class ReleaseRepository(
+    ReleaseStore, SignoffStore, DeliveryStore, LedgerStore, RoadmapStore, TokenStore, CalendarStore
+):
     """Every aggregate store on one engine."""
 
     @classmethod

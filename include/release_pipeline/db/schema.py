@@ -304,6 +304,21 @@ portal_tokens = Table(
     _created(),
     # the approver of the OEM's sign-off policy the token speaks for (None: the OEM as one)
     Column("approver", String(100)),
+    # portal: the pages and the API; feed: the install calendar only (read-only, in a URL)
+    Column("kind", String(10), nullable=False, server_default="portal"),
+    CheckConstraint("kind IN ('portal', 'feed')", name="kind"),
+)
+
+# What each event of an OEM's install calendar last said (docs/install-calendar.md): the
+# feed gives an event SEQUENCE + 1 and a new DTSTAMP when its content hash changes.
+calendar_event_revisions = Table(
+    "calendar_event_revisions",
+    metadata,
+    Column("oem_id", OEM_ID, primary_key=True),
+    Column("uid", String(120), primary_key=True),
+    Column("content_hash", String(64), nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("changed_at", UtcDateTime, nullable=False),  # when it last changed: its DTSTAMP
 )
 
 # Sends the white-label guard stopped: nothing of them went out. One row per send

@@ -23,6 +23,7 @@ class TokenStore(Store):
         expires_at: dt.datetime,
         replaces: int | None = None,
         approver: str | None = None,
+        kind: str = "portal",
     ) -> int:
         """A new token (bound to ``approver`` of the OEM's sign-off policy, if given); with
         ``replaces``, the token of that id is revoked in the same transaction (a rotation:
@@ -48,6 +49,7 @@ class TokenStore(Store):
                         created_at=now,
                         expires_at=expires_at,
                         approver=approver,
+                        kind=kind,
                     )
                 )
                 return result.inserted_primary_key[0]

@@ -18,7 +18,7 @@ from starlette.routing import Match
 
 from release_pipeline import inputs
 from release_pipeline.db.repository import ReleaseRepository
-from release_train_airflow.portal import api, pages
+from release_train_airflow.portal import api, calendar, pages
 from release_train_airflow.portal.auth import INVALID_TOKEN, Caller, LoginRequired, docs_caller
 from release_train_airflow.portal.context import Portal
 from release_train_airflow.portal.guarded import GuardedResponses
@@ -48,6 +48,7 @@ def create_app(repository: ReleaseRepository | Callable[[], ReleaseRepository], 
     app.add_middleware(GuardedResponses, portal=app.state.portal)
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(calendar.router)  # the install calendar: feed tokens only
     _docs(app)
 
     @app.exception_handler(TooManySignIns)

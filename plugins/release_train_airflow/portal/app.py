@@ -11,7 +11,9 @@ execution API, and no Airflow secret: it needs the release database and ``config
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from functools import cache
@@ -23,10 +25,35 @@ from sqlalchemy import text
 from release_pipeline.db.repository import ReleaseRepository
 from release_train_airflow.portal import create_app
 
-__all__ = ["DB_URL_ENV", "PORTAL_PREFIX", "app", "create_service"]
+__all__ = ["DB_URL_ENV", "PORTAL_PREFIX", "MaskTokens", "app", "create_service"]
 
 DB_URL_ENV = "RELEASE_TRAIN_DB_URL"
 PORTAL_PREFIX = "/oem-portal"
+ACCESS_LOG = "uvicorn.access"
+
+
+class MaskTokens(logging.Filter):
+    """Masks ``token=`` in what uvicorn's access log records (the request line's path
+    with its query): the install calendar's feed token travels in its URL
+    (``portal/calendar.py``). Airflow's api-server masks it in its own access log."""
+
+    QUERY_TOKEN = re.compile(r"(?i)([?&]token=)[^&\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self.mask(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = self.mask(record.msg)
+        return True
+
+    def mask(self, text: str) -> str:
+        return self.QUERY_TOKEN.sub(r"\1***", text)
+
+
+def mask_tokens_in_access_log() -> None:
+    logger = logging.getLogger(ACCESS_LOG)
+    if not any(isinstance(f, MaskTokens) for f in logger.filters):
+        logger.addFilter(MaskTokens())
 
 
 def _from_environment() -> str:
@@ -51,6 +78,7 @@ def create_service(db_url: Callable[[], str] = _from_environment, **loaders) -> 
         repository().engine.dispose()
 
     service = FastAPI(title="OEM portal service", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    mask_tokens_in_access_log()
 
     @service.get("/healthz", include_in_schema=False)
     def healthz():

@@ -65,9 +65,9 @@ def portal(request: Request) -> Portal:
     return request.app.state.portal
 
 
-def resolve(portal: Portal, token: str | None) -> Caller | None:
+def resolve(portal: Portal, token: str | None, kind: str = "portal") -> Caller | None:
     repo = portal.repository()
-    identity = authenticate(repo, token)
+    identity = authenticate(repo, token, kind=kind)
     if identity is None:
         return None
     oem = portal.registry().oems.get(identity.oem_id)
@@ -80,13 +80,14 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def sign_in(request: Request, portal: Portal, token: str) -> Caller | None:
+def sign_in(request: Request, portal: Portal, token: str, kind: str = "portal") -> Caller | None:
     """``resolve`` for a token the client presented, counting failures against its
-    address and the token's prefix; raises ``TooManySignIns`` while that pair is locked out."""
+    address and the token's prefix; raises ``TooManySignIns`` while that pair is locked out.
+    ``kind``: the token kind the route takes (``feed``: the install calendar only)."""
     limiter = portal.sign_in_limiter
     address = client_address(request)
     limiter.check(address, token)
-    caller = resolve(portal, token)
+    caller = resolve(portal, token, kind)
     if caller is None:
         limiter.failed(address, token)
     else:  # whom the response is for: the response filter (portal/guarded.py) checks it for them
