@@ -8,7 +8,8 @@ Each aggregate's SQL lives in its own module, the only one that writes its table
 - ``deliveries``: deliveries, installed versions, instance locks;
 - ``ledger``: the side-effect ledger, publications, held sends;
 - ``roadmap``: feedback, planned items, the items changes deliver, roadmap snapshots;
-- ``tokens``: portal tokens.
+- ``tokens``: portal tokens;
+- ``waves``: the halt and resume history of releases (rollout waves).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from release_pipeline.db.releases import ReleaseStore
 from release_pipeline.db.roadmap import RoadmapStore
 from release_pipeline.db.signoff import SignoffStore
 from release_pipeline.db.tokens import TokenStore
+from release_pipeline.db.waves import WaveStore
 
 
-class ReleaseRepository(ReleaseStore, SignoffStore, DeliveryStore, LedgerStore, RoadmapStore, TokenStore):
+class ReleaseRepository(ReleaseStore, SignoffStore, DeliveryStore, LedgerStore, RoadmapStore, TokenStore, WaveStore):
     """Every aggregate store on one engine."""
 
     @classmethod
