@@ -770,6 +770,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return 0
     print(f"{oem.id}: runs {answer['running'] or 'unknown'}; next install day {answer['install_day']['at']}")
     print(f"sign-off due {answer['sign_off_deadline']['shown']}")
+    print(f"rollout wave {answer['wave']}")
+    if halted := answer["halt"]:
+        origin = f" on {halted['oem']}'s instance" if halted["oem"] else ""
+        print(f"HALTED: {halted['release']} ({halted['cause']}{origin}, by {halted['by']}): {halted['detail']}")
     print(f"sign-off: {answer['signoff_policy']} per change")
     if answer["aims_at"]:
         print(f"aims at {answer['aims_at']} as things stand")
@@ -807,8 +811,10 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         return 0
     for ahead in answers:
         shown = ahead.as_json()
-        print(f"{ahead.oem_id}: cycle {ahead.cycle_key}, runs {ahead.running or 'unknown'}")
+        print(f"{ahead.oem_id}: cycle {ahead.cycle_key}, wave {ahead.wave}, runs {ahead.running or 'unknown'}")
         print(f"  installs: {ahead.installs or 'nothing'} at {shown['install_at_shown']}")
+        if ahead.halt:
+            print(f"  HALTED: {ahead.halt.describe()}")
         print(f"  sign-off due: {ahead.deadline.shown()}")
         for owed in ahead.owed:
             print(f"  owed: {owed.change_id} ({owed.release_id}, {owed.state}) from {', '.join(owed.approvers)}")
