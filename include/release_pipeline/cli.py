@@ -772,7 +772,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     print(f"sign-off due {answer['sign_off_deadline']['shown']}")
     print(f"rollout wave {answer['wave']}")
     if halted := answer["halt"]:
-        origin = f" on {halted['oem']}'s instance" if halted["oem"] else ""
+        origin = f" on the instance of {halted['oem']}" if halted["oem"] else ""
         print(f"HALTED: {halted['release']} ({halted['cause']}{origin}, by {halted['by']}): {halted['detail']}")
     print(f"sign-off: {answer['signoff_policy']} per change")
     if answer["aims_at"]:

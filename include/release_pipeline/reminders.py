@@ -98,7 +98,7 @@ def _halt_line(halt: dict | None) -> str | None:
     if not halt:
         return None
     scope = "every wave" if halt["wave"] == 0 else f"waves after {halt['wave']}"
-    origin = f" on {halt['oem']}'s instance" if halt.get("oem") else ""
+    origin = f" on the instance of {halt['oem']}" if halt.get("oem") else ""
     return f"{halt['release']} halted for {scope}: {halt['cause'].replace('_', ' ')}{origin}, by {halt['by']}"
 
 

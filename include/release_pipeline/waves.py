@@ -97,7 +97,7 @@ class Halt:
 
     def describe(self) -> str:
         """For vendor staff (names the instance that caused it)."""
-        by = f" on {self.oem_id}'s instance" if self.oem_id else ""
+        by = f" on the instance of {self.oem_id}" if self.oem_id else ""
         return f"{self.release_id} halted for {self.scope}: {self.cause.replace('_', ' ')}{by} ({self.detail})"
 
     def as_json(self) -> dict[str, Any]:

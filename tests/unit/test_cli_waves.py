@@ -77,7 +77,7 @@ def test_wave_status_shows_each_oems_wave_and_the_halts(cli, repo, calendar, tmp
         code, out, _ = cli("--config-dir", str(config), "wave", "status", "--release", "2026.24")
         assert code == 0
         assert "waves of the cycle 2026.23-2026.24 (wave_gap_days 2):" in out
-        assert "HALTED 2026.24 halted for waves after 1: verify failed on nimbus's instance (health 503)" in out
+        assert "HALTED 2026.24 halted for waves after 1: verify failed on the instance of nimbus (health 503)" in out
         assert "halted (verify_failed) by delivery:nimbus: health 503" in out
         code, out, _ = cli("--config-dir", str(config), "wave", "status", "--json")
     answer = json.loads(out)

@@ -14,10 +14,15 @@ from hypothesis import strategies as st
 
 from release_pipeline.db.schema import metadata
 from release_pipeline.delivery_process import DeliveryEnded, DeliveryFailed, DeliveryHalted, DeliveryProcess
+from release_pipeline.explain import explain
+from release_pipeline.forecast import forecast
 from release_pipeline.models import DeliveryStatus, ReleaseStatus
+from release_pipeline.notes import Audience
 from release_pipeline.release_calendar import ReleaseCalendar
+from release_pipeline.reminders import digest_rows, render_digest
 from release_pipeline.roadmap import RoadmapConfig
 from release_pipeline.signoff import decide
+from release_pipeline.vendor import load_vendor
 from release_pipeline.waves import halt, halt_of, resume
 from tests.builders import INSTALL_DAY, FakeInstance, RecordingOutbox, cut, make_oem
 
@@ -219,6 +224,40 @@ def test_a_staff_halt_holds_back_every_wave(fleet, repo):
     assert fleet.deliver("acme") == "postponed"
     resume(repo, "2026.24", reason="cleared", actor="ops", at=fleet.now)
     assert fleet.deliver("acme") == "installed"
+
+
+# -- the views: forecast, explain, the digest ------------------------------------------------------------
+BEFORE_INSTALL_DAY = pendulum.datetime(2026, 11, 28, 12, tz="UTC")
+
+
+def test_the_forecast_of_a_later_wave_is_its_wave_day_and_the_delivery_keeps_to_it(fleet, repo):
+    ahead = forecast(repo, fleet.train, fleet.oems["bolt"], BEFORE_INSTALL_DAY)
+    assert (ahead.wave, ahead.installs, ahead.install_at, ahead.halt) == (2, "2026.24", WAVE_TWO_DAY, None)
+    assert ahead.as_json()["wave"] == 2 and ahead.as_json()["halt"] is None
+    fleet.now = BEFORE_INSTALL_DAY
+    assert pendulum.parse(fleet.plan("bolt")["settle_at"]) == ahead.install_at
+    fleet.now = ahead.install_at
+    assert fleet.deliver("bolt") == "installed"
+
+
+def test_views_show_the_halt_to_staff_and_only_a_postponement_to_the_oem(fleet, repo):
+    fleet.deliver("acme", "unhealthy")
+    ahead = forecast(repo, fleet.train, fleet.oems["bolt"], BEFORE_INSTALL_DAY)
+    assert ahead.installs is None and ahead.halt.release_id == "2026.24"
+    # the outcome is what reminders and the portal tell the OEM: no cause, no other OEM
+    assert ahead.outcome == (
+        "2026.24 is postponed while a problem is investigated: it installs in your first maintenance window "
+        "after it is cleared; until then the instance stays on 2026.22"
+    )
+    assert ahead.as_json()["halt"]["oem"] == "acme"  # staff see where it came from
+    answer = explain(repo, fleet.train, fleet.oems["bolt"], BEFORE_INSTALL_DAY)
+    assert (answer["wave"], answer["halt"]["cause"], answer["installs"]) == (2, "verify_failed", None)
+    rows = digest_rows(explain(repo, fleet.train, fleet.oems[o], BEFORE_INSTALL_DAY) for o in ("bolt", "cobra"))
+    assert [(r["oem_id"], r["wave"], r["in"]) for r in rows] == [("bolt", 2, False), ("cobra", 3, False)]
+    digest = render_digest(rows, Audience.vendor(load_vendor()), dt.date(2026, 11, 28))
+    said = "HALTED: 2026.24 halted for waves after 1: verify failed on the instance of acme, by delivery:acme"
+    assert f"<td>2 ({said})</td>" in digest.html
+    assert "wave 3, HALTED: 2026.24 halted for waves after 1" in digest.markdown
 
 
 # -- the invariant, over generated histories ------------------------------------------------------------
