@@ -88,6 +88,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if registry is not None:
         problems.extend(registry.errors)  # the invalid OEMs, left out of an otherwise valid registry
     roadmap = loaded(load_roadmap_config, "roadmap.yaml")
+    if registry and calendar:
+        from release_pipeline.waves import wave_problems
+
+        problems.extend(wave_problems(calendar, registry.enabled))
     if registry and vendor:
         from release_pipeline.notes.whitelabel import config_problems
 

@@ -589,7 +589,8 @@ class DeliveryProcess:
 
     def _postpone(self, plan: dict, halted: Halt) -> None:
         oem, now = self.oem, self.clock()
-        cycle = self.train.delivery_cycle_at(pendulum.parse(plan["install_at"]))
+        # the cycle the run delivers (its key names its releases; the wave's day may lie later)
+        cycle = self.train.delivery_cycle_by_release_id(plan["cycle_key"].rsplit("-", 1)[-1])
         cycle_ends = self.train.next_cycle(cycle).release.at
         if now >= cycle_ends:
             self._end(

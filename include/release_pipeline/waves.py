@@ -72,6 +72,23 @@ def wave_install_at(train: ReleaseCalendar, cycle: DeliveryCycle, oem: Oem) -> p
     return wave_opening(train, oem, wave_install_day(train, cycle, oem))
 
 
+def wave_problems(train: ReleaseCalendar, oems: Iterable[Oem]) -> list[str]:
+    """The OEMs whose wave would start at or after the next cycle's release (when the next
+    cycle's delivery run starts): their wave would overlap the next delivery."""
+    config = train.config
+    room = 7 * config.cadence_weeks * config.releases_per_cycle - config.delivery_offset_days
+    problems = []
+    for oem in oems:
+        days = (oem.wave - 1) * config.wave_gap_days
+        if days >= room:
+            problems.append(
+                f"OEM {oem.id!r}: field 'wave': wave {oem.wave} starts {days} days after install day "
+                f"({oem.wave - 1} x wave_gap_days {config.wave_gap_days}), not before the next cycle's release "
+                f"{room} days after it; lower its wave or the calendar's wave_gap_days"
+            )
+    return problems
+
+
 # -- halts ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Halt:

@@ -86,3 +86,24 @@ def test_wave_status_shows_each_oems_wave_and_the_halts(cli, repo, calendar, tmp
     assert by_oem["nimbus"]["installs_from"] == "2026-12-03T10:00:00+01:00"  # a window open all day
     assert by_oem["orbitel"]["installs_from"] == "2026-12-05T22:00:00-05:00"  # Saturday night, New York
     assert [h["release"] for h in answer["halts"]] == ["2026.24"]
+
+
+def test_check_config_names_an_oem_whose_wave_would_overlap_the_next_cycle(tmp_path, capsys):
+    """Install day is 7 days after the cycle's release, the next cycle's release 21 days
+    after install day: wave 4 with 7 days between waves would start on it."""
+    from release_pipeline.cli import main
+
+    shutil.copytree(Path(__file__).parents[2] / "config", tmp_path, dirs_exist_ok=True)
+    oems = tmp_path / "oems.yaml"
+    oems.write_text(oems.read_text().replace("  - id: kestrel\n", "  - id: kestrel\n    wave: 4\n", 1))
+    calendar = tmp_path / "calendar.yaml"
+    calendar.write_text(calendar.read_text().replace("wave_gap_days: 2", "wave_gap_days: 7"))
+    assert main(["--config-dir", str(tmp_path), "check-config"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "error: OEM 'kestrel': field 'wave': wave 4 starts 21 days after install day (3 x wave_gap_days 7), "
+        "not before the next cycle's release 21 days after it; lower its wave or the calendar's wave_gap_days"
+    ) in err
+    assert "nimbus" not in err
+    calendar.write_text(calendar.read_text().replace("wave_gap_days: 7", "wave_gap_days: 6"))
+    assert main(["--config-dir", str(tmp_path), "check-config"]) == 0
