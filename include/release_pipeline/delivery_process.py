@@ -39,6 +39,7 @@ from release_pipeline.roadmap import RoadmapConfig, asked_for, load_roadmap_conf
 from release_pipeline.run_targets import never_cut, unsettled
 from release_pipeline.signoff_policy import DEFAULT_POLICY, SignoffPolicy
 from release_pipeline.waves import (
+    POSTPONED_REASON,
     Halt,
     blocking,
     halt,
@@ -596,7 +597,8 @@ class DeliveryProcess:
             self._end(
                 plan,
                 DeliveryStatus.SKIPPED,
-                f"halted until the cycle ended: {halted.describe()}; rolls over to the next cycle",
+                f"postponed until the cycle ended: {halted.release_id} halted {POSTPONED_REASON}; "
+                "rolls over to the next cycle",
                 subject=f"{oem.brand_name} {plan['target']} postponed",
                 lines=[
                     f"The upgrade to {plan['target']} stays postponed while a problem is investigated.",
@@ -606,8 +608,10 @@ class DeliveryProcess:
         self._record(
             plan,
             DeliveryStatus.WAITING,
-            detail=f"postponed (wave {oem.wave}): {halted.describe()}; installs in the next maintenance window "
-            "after staff resume it",
+            # the OEM reads this line on its portal: no cause and no other OEM (staff see the
+            # halt itself in `release-train wave status` and `explain`)
+            detail=f"postponed (wave {oem.wave}): {halted.release_id} halted {POSTPONED_REASON}; "
+            "installs in the next maintenance window after it is cleared",
         )
         subject, lines = postponed_message(oem, target=plan["target"], installed=plan["installed"], at=now)
         self.outbox.tell_oem(

@@ -132,7 +132,12 @@ def test_a_rollback_in_wave_one_halts_the_release_for_the_later_waves(fleet, rep
     assert fleet.deliver("bolt") == "postponed"  # looked at again: told once
     assert fleet.installs("bolt") == []
     row = repo.delivery("bolt", "2026.24")
-    assert row.status == DeliveryStatus.WAITING and row.detail.startswith("postponed (wave 2): 2026.24 halted")
+    assert row.status == DeliveryStatus.WAITING
+    # the portal shows the OEM this line: no cause, no other OEM
+    assert row.detail == (
+        "postponed (wave 2): 2026.24 halted while a problem is investigated; "
+        "installs in the next maintenance window after it is cleared"
+    )
     # told under one key (the outbox sends once per key): once per OEM, release and halt
     ((key, subject, lines),) = {(k, s, tuple(lines)) for k, s, lines in fleet.told("bolt")}
     assert key == f"wave:postponed:bolt:2026.24:{standing.id}"
@@ -189,7 +194,7 @@ def test_a_halt_lasting_past_the_cycle_rolls_the_delivery_over(repo, calendar):
     fleet.deliver("acme", "unhealthy")
     plan = fleet.plan("bolt")
     fleet.now = calendar.next_cycle(calendar.delivery_cycle_by_release_id("2026.24")).release.at.in_timezone("UTC")
-    with pytest.raises(DeliveryEnded, match="halted until the cycle ended"):
+    with pytest.raises(DeliveryEnded, match="postponed until the cycle ended: 2026.24 halted while a problem"):
         fleet.process("bolt").install(plan)
     assert repo.delivery("bolt", "2026.24").status == DeliveryStatus.SKIPPED
     assert fleet.installs("bolt") == []
