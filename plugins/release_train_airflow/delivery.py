@@ -46,6 +46,7 @@ def describe(oem: Oem, intro: str) -> str:
         ("Tier", oem.tier),
         ("Timezone", oem.timezone),
         ("Maintenance window", f"{', '.join(window.days)} {window.start:%H:%M}-{window.end:%H:%M}"),
+        ("Rollout wave", f"{oem.wave} (docs/waves.md)"),
         ("Sign-off due", "any window of the cycle" if oem.install_when_approved else "when install day's window opens"),
         ("Sign-off policy", f"{oem.signoff_policy.describe()} per change"),
         (
