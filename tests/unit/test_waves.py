@@ -207,3 +207,18 @@ def test_the_postponement_names_no_cause_and_no_other_oem():
     assert "Friday 04 December 2026 18:00 (Asia/Tokyo)" in text
     for word in ("roll", "verif", "regression", "wave", "AVA"):
         assert word not in text
+
+
+def test_the_postponement_passes_the_white_label_step_and_the_guard():
+    """Rendered as every OEM message is (the delivery update), for nimbus: clean."""
+    from release_pipeline.notes import Audience, render
+    from tests.disguises import GUARD, NIMBUS, VENDOR
+
+    subject, lines = postponed_message(NIMBUS, target="2026.24", installed="2026.22", at=AT)
+    message = render(
+        "delivery_update", Audience.oem(NIMBUS, VENDOR), subject=subject, lines=lines, notes_markdown="", notes_html=""
+    )
+    assert message.subject == "Nimbus Connect 2026.24 postponed while a problem is investigated"
+    for text in (message.subject, message.markdown, message.html):
+        assert GUARD.scan(text) == [], text
+    assert "Friday 04 December 2026 10:00 (Europe/Berlin)" in message.markdown
