@@ -107,3 +107,25 @@ def test_check_config_names_an_oem_whose_wave_would_overlap_the_next_cycle(tmp_p
     assert "nimbus" not in err
     calendar.write_text(calendar.read_text().replace("wave_gap_days: 7", "wave_gap_days: 6"))
     assert main(["--config-dir", str(tmp_path), "check-config"]) == 0
+
+
+def test_forecast_and_explain_show_the_wave_and_the_halt(cli, repo, calendar):
+    cut(repo, calendar, "2026.22")
+    cut(repo, calendar, "2026.24", "CHG-1")
+    repo.set_release_status("2026.24", "deployed", actor="test")
+    repo.set_installed_version("nimbus", "2026.22")
+    repo.request_approvals("2026.24", ["nimbus"])
+    repo.record_decision(oem_id="nimbus", change_id="CHG-1", decision="approved", actor="n", channel="portal")
+    halt(repo, "2026.24", cause="staff", detail="customer escalation", actor="ops.eve", at=NOW)
+    with time_machine.travel(NOW, tick=False):
+        code, out, _ = cli("forecast", "--oem", "nimbus")
+        assert code == 0
+        assert out.startswith("nimbus: cycle 2026.23-2026.24, wave 1, runs 2026.22\n  installs: nothing at ")
+        assert "  HALTED: 2026.24 halted for every wave: staff (customer escalation)\n" in out
+        assert "if nothing changes: 2026.24 is postponed while a problem is investigated" in out
+        code, out, _ = cli("explain", "nimbus")
+        assert code == 0
+        assert "rollout wave 1\nHALTED: 2026.24 (staff, by ops.eve): customer escalation\n" in out
+        code, out, _ = cli("explain", "nimbus", "--json")
+    answer = json.loads(out)
+    assert (answer["wave"], answer["halt"]["cause"], answer["halt"]["by"]) == (1, "staff", "ops.eve")
