@@ -88,6 +88,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if registry is not None:
         problems.extend(registry.errors)  # the invalid OEMs, left out of an otherwise valid registry
     roadmap = loaded(load_roadmap_config, "roadmap.yaml")
+    if registry and calendar:
+        from release_pipeline.waves import wave_problems
+
+        problems.extend(wave_problems(calendar, registry.enabled))
     if registry and vendor:
         from release_pipeline.notes.whitelabel import config_problems
 
@@ -814,6 +818,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return 0
     print(f"{oem.id}: runs {answer['running'] or 'unknown'}; next install day {answer['install_day']['at']}")
     print(f"sign-off due {answer['sign_off_deadline']['shown']}")
+    print(f"rollout wave {answer['wave']}")
+    if halted := answer["halt"]:
+        origin = f" on the instance of {halted['oem']}" if halted["oem"] else ""
+        print(f"HALTED: {halted['release']} ({halted['cause']}{origin}, by {halted['by']}): {halted['detail']}")
     print(f"sign-off: {answer['signoff_policy']} per change")
     if answer["aims_at"]:
         print(f"aims at {answer['aims_at']} as things stand")
@@ -851,8 +859,10 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         return 0
     for ahead in answers:
         shown = ahead.as_json()
-        print(f"{ahead.oem_id}: cycle {ahead.cycle_key}, runs {ahead.running or 'unknown'}")
+        print(f"{ahead.oem_id}: cycle {ahead.cycle_key}, wave {ahead.wave}, runs {ahead.running or 'unknown'}")
         print(f"  installs: {ahead.installs or 'nothing'} at {shown['install_at_shown']}")
+        if ahead.halt:
+            print(f"  HALTED: {ahead.halt.describe()}")
         print(f"  sign-off due: {ahead.deadline.shown()}")
         for owed in ahead.owed:
             print(f"  owed: {owed.change_id} ({owed.release_id}, {owed.state}) from {', '.join(owed.approvers)}")
@@ -1117,6 +1127,104 @@ def _configure_held(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# -- rollout waves ----------------------------------------------------------------------------------
+def cmd_wave(args: argparse.Namespace) -> int:
+    """Halt or resume a release for the rollout waves, and show the waves and the halts."""
+    from release_pipeline import waves
+
+    _check_inputs(
+        args,
+        {
+            "release": inputs.RELEASE,
+            "by": inputs.NAME,
+            "reason": inputs.Rule(inputs.MAX_COMMENT, multiline=True, required=True),
+        },
+    )
+    repo, now = _repository(args), pendulum.now("UTC")
+    if args.wave_command == "halt":
+        by = _staff_member(args)
+        if repo.release(args.release) is None:
+            raise UsageError(f"release {args.release} is not recorded (see `release-train status`)")
+        before = waves.halt_of(repo, args.release)
+        new = waves.halt(repo, args.release, cause="staff", detail=args.reason, actor=by, at=now)
+        if new:
+            print(f"release {args.release} halted for every wave (by {by}): no OEM installs it until it is resumed")
+        elif before is not None and before.wave != waves.STAFF_WAVE:
+            was = f"was halted for {before.scope} ({before.cause})"
+            print(f"release {args.release} {was}; now for every wave (by {by})")
+        else:
+            print(f"release {args.release} is already halted for every wave since {_when(before.at)} ({before.cause})")
+        return 0
+    if args.wave_command == "resume":
+        by = _staff_member(args)
+        try:
+            lifted = waves.resume(repo, args.release, reason=args.reason, actor=by, at=now)
+        except waves.NotHalted as exc:
+            raise UsageError(str(exc)) from None
+        print(
+            f"release {args.release} resumed (by {by}; halted since {_when(lifted.at)}, {lifted.cause}): "
+            "waiting deliveries go on in their next maintenance window"
+        )
+        return 0
+    return _wave_status(args, repo, now)
+
+
+def _wave_status(args: argparse.Namespace, repo: ReleaseRepository, now) -> int:
+    from release_pipeline import waves
+
+    registry = load_registry(args.config_dir / "oems.yaml" if args.config_dir else None)
+    train = load_calendar(args.config_dir / "calendar.yaml" if args.config_dir else None)
+    cycle = train.delivery_cycle_at(now)
+    if cycle.install_at < now:
+        cycle = train.next_cycle(cycle)
+    oems = [
+        {
+            "oem": oem.id,
+            "wave": oem.wave,
+            "cycle": cycle.key,
+            "installs_from": waves.wave_install_at(train, cycle, oem).in_timezone(oem.timezone).isoformat(),
+            "timezone": oem.timezone,
+        }
+        for oem in sorted(registry.enabled, key=lambda o: (o.wave, o.id))
+    ]
+    events = repo.wave_events(args.release)
+    halted = waves.halts(repo)
+    if args.release:
+        halted = {r: h for r, h in halted.items() if r == args.release}
+    if args.json:
+        history = [
+            {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in e._mapping.items()} for e in events
+        ]
+        print(json.dumps({"oems": oems, "halts": [h.as_json() for h in halted.values()], "history": history}, indent=2))
+        return 0
+    print(f"waves of the cycle {cycle.key} (wave_gap_days {train.config.wave_gap_days}):")
+    print_table([{k: r[k] for k in ("oem", "wave", "installs_from")} for r in oems] or [{"oem": "-"}])
+    if not halted:
+        print("no release is halted")
+    for _release_id, standing in sorted(halted.items()):
+        print(f"HALTED {standing.describe()}; since {_when(standing.at)} by {standing.actor}")
+    if args.release:
+        for e in events:
+            what = f"{e.event} ({e.cause})" if e.event == "halted" else e.event
+            print(f"  {_when(e.at)}  {what} by {e.actor}: {e.detail}")
+    return 0
+
+
+def _configure_wave(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="wave_command", required=True, metavar="ACTION")
+    for action, text in (
+        ("halt", "stop a release for every wave until it is resumed (recorded with who and why)"),
+        ("resume", "lift a release's halt: waiting deliveries go on in their next maintenance window"),
+    ):
+        command = sub.add_parser(action, help=text)
+        command.add_argument("release", help="release id, e.g. 2026.24")
+        command.add_argument("--reason", required=True, help="why (recorded)")
+        command.add_argument("--by", required=True, help="the staff member")
+    status = sub.add_parser("status", help="each OEM's wave and when it installs, the halted releases")
+    status.add_argument("--release", help="one release, with its halt and resume history")
+    status.add_argument("--json", action="store_true", help="print JSON")
+
+
 def print_table(rows: Sequence[dict]) -> None:
     if not rows:
         print("(none)")
@@ -1145,6 +1253,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argpars
     "trace": (cmd_trace, _configure_trace),
     "held": (cmd_held, _configure_held),
     "change": (cmd_change, _configure_change),
+    "wave": (cmd_wave, _configure_wave),
 }
 
 

@@ -38,6 +38,20 @@ from release_pipeline.release_calendar import DeliveryCycle, ReleaseCalendar, Un
 from release_pipeline.roadmap import RoadmapConfig, asked_for, load_roadmap_config, planned_items
 from release_pipeline.run_targets import never_cut, unsettled
 from release_pipeline.signoff_policy import DEFAULT_POLICY, SignoffPolicy
+from release_pipeline.waves import (
+    POSTPONED_REASON,
+    Halt,
+    blocking,
+    halt,
+    halt_cause_of_failure,
+    halt_of,
+    halts,
+    postponed_key,
+    postponed_message,
+    vendor_alert,
+    wave_install_day,
+    wave_opening,
+)
 
 INSTALL_TIMEOUT_SECONDS = 1800  # one install command, end to end (the Celery stop grace is longer)
 VERSION_TIMEOUT_SECONDS = 60
@@ -67,6 +81,15 @@ class DeliveryFailed(Exception):
 
 class InstanceBusy(Exception):
     """Another install or rollback holds the instance's lock; try again shortly."""
+
+
+class DeliveryHalted(Exception):
+    """The target (or a release it carries) is halted for the OEM's wave: recorded and
+    told; the delivery waits, and goes on in its next window once staff resume it."""
+
+    def __init__(self, message: str, halt: Halt):
+        super().__init__(message)
+        self.halt = halt
 
 
 @dataclass(frozen=True)
@@ -202,7 +225,8 @@ class DeliveryProcess:
             target = target_override
         else:
             target = aim(production, installed=running, cycle_release=cycle.release.id) or running
-        install_day = cycle.install_at if cycle.install_at > now else now
+        wave_day = wave_install_day(train, cycle, oem)  # install day, later for a later wave
+        install_day = wave_day if wave_day > now else now
         if target_override:
             self.log(f"aims at {target}: given as param target_release")
         elif target != running:
@@ -266,7 +290,7 @@ class DeliveryProcess:
         for release_id in sorted(filter(None, {carrier(r, production) for r in unasked})):
             if repo.request_approvals(release_id, [oem.id]):  # with what it carries (L2)
                 self.outbox.ask_signoff(oem, release_id)
-        settle_at = oem.next_maintenance_opening(install_day).in_timezone("UTC")
+        settle_at = wave_opening(train, oem, install_day).in_timezone("UTC")
         deadline = train.next_cycle(cycle).release.at.in_timezone("UTC") if oem.install_when_approved else settle_at
         if approval_deadline:
             deadline = pendulum.parse(approval_deadline).in_timezone("UTC")
@@ -284,6 +308,7 @@ class DeliveryProcess:
             "deadline": deadline.isoformat(),
             "attempt": self._attempt(target, run_id),
             "notes": list(checked.notes),
+            "wave": oem.wave,
         }
         self._record(
             plan,
@@ -406,6 +431,7 @@ class DeliveryProcess:
                     f"Your instance stays on {plan['installed']}; the upgrade comes with the next delivery.",
                 ],
             )
+        self.postpone_if_halted(plan)
         holder = f"{plan['run_id']}#{plan['attempt']}"
         if other := self.repo.acquire_instance_lock(
             oem.id, holder, ttl=dt.timedelta(seconds=self.install_timeout + 300)
@@ -414,11 +440,11 @@ class DeliveryProcess:
         try:
             # one transaction with every decision of the OEM serialised against it: a
             # decision that commits first counts here, one after is refused (installing)
-            last_look = self.repo.start_install(
+            last_look, halted = self.repo.start_install(
                 oem.id,
                 plan["target"],
-                last_look=lambda: self.assess(plan["installed"], plan["target"]),
-                proceed=lambda look: look.complete,
+                last_look=lambda: (self.assess(plan["installed"], plan["target"]), self.halted_for(plan)),
+                proceed=lambda look: look[0].complete and look[1] is None,
                 **self._fields(plan, detail=f"installing {plan['target']}"),
             )
             if not last_look.complete:
@@ -431,6 +457,8 @@ class DeliveryProcess:
                     subject=f"{oem.brand_name} {plan['target']} will not be installed",
                     lines=[*reasons, f"Your instance stays on {plan['installed']}."],
                 )
+            if halted is not None:  # halted since the look above: not installing
+                self._postpone(plan, halted)
 
             def run_install(_key: str) -> dict:
                 if self.instance.version(oem) == plan["target"]:
@@ -495,6 +523,7 @@ class DeliveryProcess:
         repo.upsert_delivery(oem.id, plan["target"], status=status, finished_at=self.clock(), detail=outcome)
         if status == DeliveryStatus.ROLLED_BACK:
             repo.set_installed_version(oem.id, plan["installed"], at=self.clock())
+        halted = self._halt_later_waves(plan, outcome)
         errors = []
         for send in (
             lambda: self.outbox.alert_vendor(
@@ -510,6 +539,8 @@ class DeliveryProcess:
                 key=self._key("failed", plan),
                 release_id=plan["target"],
             ),
+            # the halt this failure started for the later waves (docs/waves.md)
+            *([lambda: self._alert_halt(halted)] if halted else []),
         ):
             try:
                 send()
@@ -518,6 +549,75 @@ class DeliveryProcess:
         if errors:
             raise ConnectionError(f"OEM {oem.id!r}: {outcome}; not every message went out: {'; '.join(errors)}")
         raise DeliveryFailed(f"OEM {oem.id!r}: {outcome}")
+
+    def _halt_later_waves(self, plan: dict, outcome: str) -> Halt | None:
+        """A release that ran on this instance and was rolled back or failed verification
+        is halted for the later waves (docs/waves.md); the halt to tell the vendor about
+        (once: when this instance started it), else None. Nothing installed: no halt, the
+        release never ran here."""
+        if self.repo.side_effect(self.install_key(plan)) is None:
+            return None
+        oem, target = self.oem, plan["target"]
+        halt(
+            self.repo,
+            target,
+            cause=halt_cause_of_failure(outcome),
+            detail=f"attempt {plan['attempt']}: {outcome.splitlines()[0]}",
+            actor=f"delivery:{oem.id}",
+            at=self.clock(),
+            wave=oem.wave,
+            oem_id=oem.id,
+        )
+        standing = halt_of(self.repo, target)
+        return standing if standing is not None and standing.oem_id == oem.id else None
+
+    def _alert_halt(self, halted: Halt) -> None:
+        subject, lines, key = vendor_alert(halted)
+        self.outbox.alert_vendor(subject, lines, key=key)
+
+    # -- waves: a halted release waits ---------------------------------------------------------------
+    def halted_for(self, plan: dict) -> Halt | None:
+        """The halt holding this OEM's wave back from ``plan``'s install, if any."""
+        if plan.get("target") is None:
+            return None
+        return blocking(halts(self.repo), installed=plan["installed"], target=plan["target"], wave=self.oem.wave)
+
+    def postpone_if_halted(self, plan: dict) -> None:
+        """Raise :class:`DeliveryHalted` (recorded, the OEM told once) when the target is
+        halted for the OEM's wave; the caller waits and asks again."""
+        if (halted := self.halted_for(plan)) is not None:
+            self._postpone(plan, halted)
+
+    def _postpone(self, plan: dict, halted: Halt) -> None:
+        oem, now = self.oem, self.clock()
+        # the cycle the run delivers (its key names its releases; the wave's day may lie later)
+        cycle = self.train.delivery_cycle_by_release_id(plan["cycle_key"].rsplit("-", 1)[-1])
+        cycle_ends = self.train.next_cycle(cycle).release.at
+        if now >= cycle_ends:
+            self._end(
+                plan,
+                DeliveryStatus.SKIPPED,
+                f"postponed until the cycle ended: {halted.release_id} halted {POSTPONED_REASON}; "
+                "rolls over to the next cycle",
+                subject=f"{oem.brand_name} {plan['target']} postponed",
+                lines=[
+                    f"The upgrade to {plan['target']} stays postponed while a problem is investigated.",
+                    f"Your instance stays on {plan['installed']}; the upgrade comes with a later delivery.",
+                ],
+            )
+        self._record(
+            plan,
+            DeliveryStatus.WAITING,
+            # the OEM reads this line on its portal: no cause and no other OEM (staff see the
+            # halt itself in `release-train wave status` and `explain`)
+            detail=f"postponed (wave {oem.wave}): {halted.release_id} halted {POSTPONED_REASON}; "
+            "installs in the next maintenance window after it is cleared",
+        )
+        subject, lines = postponed_message(oem, target=plan["target"], installed=plan["installed"], at=now)
+        self.outbox.tell_oem(
+            oem, subject, lines, key=postponed_key(oem.id, plan["target"], halted), release_id=plan["target"]
+        )
+        raise DeliveryHalted(f"OEM {oem.id!r}: {plan['target']} postponed: {halted.describe()}", halted)
 
     def _roll_back(self, plan: dict, reason: str) -> tuple[DeliveryStatus, str]:
         oem = self.oem

@@ -14,8 +14,9 @@ from release_pipeline.release_calendar import ReleaseCalendar
 def explain(repo: ReleaseRepository, train: ReleaseCalendar, oem: Oem, now: dt.datetime) -> dict:
     """The version running, the next install day and what it would bring as things
     stand, each release in between with its sign-off and the blocking change, the sign-off
-    deadline, the last delivery's outcome with its reason, and what happens next (the
-    forecast's answer, so the two never disagree)."""
+    deadline, the last delivery's outcome with its reason, the OEM's rollout wave and any
+    halt holding it back, and what happens next (the forecast's answer, so the two never
+    disagree)."""
     ahead = forecast(repo, train, oem, now)
     answer: dict = {
         "oem": oem.id,
@@ -46,6 +47,9 @@ def explain(repo: ReleaseRepository, train: ReleaseCalendar, oem: Oem, now: dt.d
         ],
         "last_delivery": _last_delivery(repo, oem.id),
         "next": ahead.outcome,
+        "wave": ahead.wave,
+        # the halt holding the next install back (staff view: its cause and where it came from)
+        "halt": ahead.halt.as_json() if ahead.halt else None,
     }
     return answer
 

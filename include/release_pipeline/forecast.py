@@ -21,6 +21,7 @@ from release_pipeline.models import DeliveryStatus, ReleaseStatus
 from release_pipeline.registry import Oem
 from release_pipeline.release_calendar import DeliveryCycle, FreezeWindow, ReleaseCalendar
 from release_pipeline.signoff import OwedSignoff, still_owed
+from release_pipeline.waves import POSTPONED_REASON, Halt, blocking, halts, wave_install_day, wave_opening
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class Forecast:
     conflicts: tuple[str, ...]  # freeze or maintenance-window conflicts
     outcome: str  # what happens if nothing changes, one sentence
     signoff: SignoffAssessment
+    wave: int = 1  # the OEM's rollout wave
+    halt: Halt | None = None  # the halt holding the install back (vendor side: names its cause)
 
     @property
     def pending(self) -> tuple[OwedSignoff, ...]:
@@ -56,14 +59,19 @@ class Forecast:
             "owed": [o.as_json() for o in self.owed],
             "conflicts": list(self.conflicts),
             "if_nothing_changes": self.outcome,
+            "wave": self.wave,
+            "halt": self.halt.as_json() if self.halt else None,
         }
 
 
-def next_install_cycle(repo: ReleaseRepository, train: ReleaseCalendar, oem_id: str, now: dt.datetime) -> DeliveryCycle:
-    """The cycle of the OEM's next install: the current one, unless its install day has
-    passed and its delivery is over (then the next)."""
+def next_install_cycle(
+    repo: ReleaseRepository, train: ReleaseCalendar, oem_id: str, now: dt.datetime, oem: Oem | None = None
+) -> DeliveryCycle:
+    """The cycle of the OEM's next install: the current one, unless its install day (its
+    wave's, with ``oem``) has passed and its delivery is over (then the next)."""
     cycle = train.delivery_cycle_at(now)
-    if cycle.install_at < now and any(
+    install_day = wave_install_day(train, cycle, oem) if oem is not None else cycle.install_at
+    if install_day < now and any(
         d.cycle_key == cycle.key and d.status != DeliveryStatus.WAITING for d in repo.deliveries(oem_id)
     ):
         cycle = train.next_cycle(cycle)
@@ -74,9 +82,10 @@ def forecast(repo: ReleaseRepository, train: ReleaseCalendar, oem: Oem, now: dt.
     """What the OEM's next delivery installs, when, what is still owed and by whom,
     and what gets in the way, as things stand at ``now``."""
     now = pendulum.instance(now)
-    cycle = next_install_cycle(repo, train, oem.id, now)
-    # the gate settles when install day's window opens (or at once, when install day has passed)
-    install_at = oem.next_maintenance_opening(max(cycle.install_at, now)).in_timezone("UTC")
+    cycle = next_install_cycle(repo, train, oem.id, now, oem)
+    # the gate settles when the wave's install day's window opens (or at once, when it has passed)
+    wave_day = wave_install_day(train, cycle, oem)
+    install_at = wave_opening(train, oem, max(wave_day, now)).in_timezone("UTC")
     deadline = signoff_deadline(oem, cycle)
     recorded = repo.installed_version(oem.id)
     running = recorded.release_id if recorded else None
@@ -87,8 +96,15 @@ def forecast(repo: ReleaseRepository, train: ReleaseCalendar, oem: Oem, now: dt.
     )
     signoff = signoff_of(repo, oem.id, running or "", aim_id, oem.signoff_policy)
     freeze = train.freeze_at(install_at)
-    conflicts = _conflicts(oem, cycle, install_at, freeze)
-    installs = None if freeze else signoff.target
+    conflicts = _conflicts(oem, wave_day, install_at, freeze)
+    held = blocking(halts(repo), installed=running, target=signoff.target, wave=oem.wave) if signoff.target else None
+    installs = None if freeze or held else signoff.target
+    outcome = _outcome(oem, running, aim_id, signoff, install_at, deadline, freeze)
+    if held and not freeze:
+        outcome = (
+            f"{signoff.target} is postponed {POSTPONED_REASON}: it installs in your first maintenance window "
+            f"after it is cleared; until then the instance stays on {running}"
+        )
     return Forecast(
         oem_id=oem.id,
         timezone=oem.timezone,
@@ -100,18 +116,20 @@ def forecast(repo: ReleaseRepository, train: ReleaseCalendar, oem: Oem, now: dt.
         installs=installs,
         owed=tuple(still_owed(oem, signoff)),
         conflicts=conflicts,
-        outcome=_outcome(oem, running, aim_id, signoff, install_at, deadline, freeze),
+        outcome=outcome,
         signoff=signoff,
+        wave=oem.wave,
+        halt=held,
     )
 
 
 def _conflicts(
-    oem: Oem, cycle: DeliveryCycle, install_at: pendulum.DateTime, freeze: FreezeWindow | None
+    oem: Oem, wave_day: pendulum.DateTime, install_at: pendulum.DateTime, freeze: FreezeWindow | None
 ) -> tuple[str, ...]:
     said = []
     if freeze:
         said.append(f"install day falls in the {freeze.name} ({freeze.start} to {freeze.end}): nothing is installed")
-    install_day = cycle.install_at.in_timezone(oem.timezone).date()
+    install_day = wave_day.in_timezone(oem.timezone).date()
     if install_at.in_timezone(oem.timezone).date() > install_day:
         said.append(
             f"no maintenance window on install day ({install_day:%A %d %B %Y}): "

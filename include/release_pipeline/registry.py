@@ -212,6 +212,9 @@ class Oem(BaseModel):
     # sign-off is due when install day's window opens; True: install as soon as the OEM
     # approves, any window of the same cycle (never in a freeze)
     install_when_approved: bool = False
+    # the OEM's rollout wave: 1 installs on install day, wave n (n-1) x the calendar's
+    # wave_gap_days later; a release an earlier wave rolled back is halted for it
+    wave: int = Field(default=1, ge=1, le=9)
     # the sign-off deadline told to the OEM: install day's window opening minus this many
     # days (the gate still takes a sign-off until the window opens)
     signoff_margin_days: int = Field(default=2, ge=0, le=14)

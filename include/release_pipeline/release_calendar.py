@@ -66,6 +66,8 @@ class CalendarConfig(BaseModel):
     cadence_weeks: int = Field(default=2, ge=1, le=8)
     releases_per_cycle: int = Field(default=2, ge=1, le=4)
     delivery_offset_days: int = Field(default=7, ge=0, le=28)
+    # days between the install days of consecutive rollout waves (an OEM's ``wave``)
+    wave_gap_days: int = Field(default=2, ge=1, le=14)
     freeze_windows: tuple[FreezeWindow, ...] = ()
 
     @field_validator("timezone")

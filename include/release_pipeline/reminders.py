@@ -86,9 +86,20 @@ def digest_rows(answers: Iterable[dict]) -> list[dict]:
                 "deadline": answer["sign_off_deadline"]["shown"],
                 "owed": [f"{o['change']} ({o['release']}, {o['state']}) from {', '.join(o['from'])}" for o in owed],
                 "why": answer["next"],
+                "wave": answer.get("wave", 1),
+                "halt": _halt_line(answer.get("halt")),
             }
         )
     return sorted(rows, key=lambda r: (r["in"], r["oem_id"]))  # who is out first
+
+
+def _halt_line(halt: dict | None) -> str | None:
+    """The halt holding an OEM's install back, as staff read it (its cause and origin)."""
+    if not halt:
+        return None
+    scope = "every wave" if halt["wave"] == 0 else f"waves after {halt['wave']}"
+    origin = f" on the instance of {halt['oem']}" if halt.get("oem") else ""
+    return f"{halt['release']} halted for {scope}: {halt['cause'].replace('_', ' ')}{origin}, by {halt['by']}"
 
 
 def render_digest(rows: Sequence[dict], audience: Audience, day: dt.date) -> Rendered:

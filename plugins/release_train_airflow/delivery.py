@@ -17,7 +17,7 @@ import pendulum
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
 
-from release_pipeline.delivery_process import DeliveryEnded, DeliveryFailed, DeliveryProcess
+from release_pipeline.delivery_process import DeliveryEnded, DeliveryFailed, DeliveryHalted, DeliveryProcess
 from release_pipeline.ledger import net
 from release_pipeline.notes import Audience, release_sections, render, render_release_notes
 from release_pipeline.registry import Oem
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # how often a wait for a moment (install day, the maintenance window) reads the clock
 CLOCK_POLL_SECONDS = 60
+# how often a delivery postponed by a wave halt looks whether staff resumed the release
+HALT_POLL_SECONDS = 300
 
 
 def describe(oem: Oem, intro: str) -> str:
@@ -44,6 +46,7 @@ def describe(oem: Oem, intro: str) -> str:
         ("Tier", oem.tier),
         ("Timezone", oem.timezone),
         ("Maintenance window", f"{', '.join(window.days)} {window.start:%H:%M}-{window.end:%H:%M}"),
+        ("Rollout wave", f"{oem.wave} (docs/waves.md)"),
         ("Sign-off due", "any window of the cycle" if oem.install_when_approved else "when install day's window opens"),
         ("Sign-off policy", f"{oem.signoff_policy.describe()} per change"),
         (
@@ -248,6 +251,7 @@ class InstallWhenSignedOffOperator(ApprovalGateOperator):
     """
 
     window_poll_seconds = CLOCK_POLL_SECONDS  # a class attribute, not an argument: one init layer fewer per OEM
+    halt_poll_seconds = HALT_POLL_SECONDS
 
     def execute(self, context):
         return self.after_gate(context, super().execute(context))
@@ -270,8 +274,17 @@ class InstallWhenSignedOffOperator(ApprovalGateOperator):
                 moment=opening.in_timezone("UTC").isoformat(), poll_interval=self.window_poll_seconds
             )
             self.defer(trigger=trigger, method_name="in_window", kwargs={"plan": plan})
-        preflight(plan)
-        return install(plan)
+        try:
+            postpone_if_halted(plan)  # before the preflight: a halt may last days
+            preflight(plan)
+            return install(plan)
+        except DeliveryHalted as halted:
+            # waits deferred (no worker, no pool slot) and looks again; once staff resume
+            # the release, the wait for the next window opening above starts the install
+            self.log.info("%s; looking again in %s s", halted, self.halt_poll_seconds)
+            again = now.add(seconds=self.halt_poll_seconds).in_timezone("UTC").isoformat()
+            trigger = MomentTrigger(moment=again, poll_interval=self.window_poll_seconds)
+            self.defer(trigger=trigger, method_name="in_window", kwargs={"plan": plan})
 
 
 @_as_task_outcome
@@ -279,6 +292,11 @@ def settle(plan: dict, gate: dict) -> dict:
     if gate.get("outcome") == "outage":
         process(plan["oem_id"]).gate_outage(plan, gate["summary"])
     return process(plan["oem_id"]).settle(plan)
+
+
+@_as_task_outcome
+def postpone_if_halted(plan: dict) -> None:
+    process(plan["oem_id"]).postpone_if_halted(plan)
 
 
 def preflight(plan: dict) -> None:

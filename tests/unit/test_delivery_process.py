@@ -249,7 +249,9 @@ def test_a_rolled_back_install_is_recorded_and_told(world, repo):
     row = repo.delivery("acme", "2026.24")
     assert (row.status, row.detail, row.finished_at) == (DeliveryStatus.ROLLED_BACK, outcome, INSTALL_DAY)
     assert repo.installed_version("acme").release_id == "2026.22"
-    assert world.outbox.sent[-2:] == [
+    # then the vendor hears of the halt this started for the later waves (test_waves.py)
+    assert world.outbox.sent[-1][:3] == ("vendor", "wave:halted:2026.24:1", "Release 2026.24 halted for waves after 1")
+    assert world.outbox.sent[-3:-1] == [
         ("vendor", "delivery:failed_vendor:acme:2026.24:1", "OEM acme: delivery of 2026.24 rolled_back", [outcome]),
         (
             "oem",

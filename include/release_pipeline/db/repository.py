@@ -10,6 +10,7 @@ Each aggregate's SQL lives in its own module, the only one that writes its table
 - ``roadmap``: feedback, planned items, the items changes deliver, roadmap snapshots;
 - ``tokens``: portal tokens;
 - ``calendar``: what each event of an OEM's install calendar last said.
+- ``waves``: the halt and resume history of releases (rollout waves).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from release_pipeline.db.releases import ReleaseStore
 from release_pipeline.db.roadmap import RoadmapStore
 from release_pipeline.db.signoff import SignoffStore
 from release_pipeline.db.tokens import TokenStore
+from release_pipeline.db.waves import WaveStore
 
 
 class ReleaseRepository(
-    ReleaseStore, SignoffStore, DeliveryStore, LedgerStore, RoadmapStore, TokenStore, CalendarStore
+    ReleaseStore, SignoffStore, DeliveryStore, LedgerStore, RoadmapStore, TokenStore, CalendarStore, WaveStore
 ):
     """Every aggregate store on one engine."""
 

@@ -346,3 +346,22 @@ held_sends = Table(
     CheckConstraint("status IN ('held', 'released')", name="status"),
     Index(None, "status", "id"),
 )
+
+# Rollout waves (docs/waves.md): every halt and resume of a release, in order. A release
+# is halted while its latest event is a halt; ``wave`` is the wave whose instance caused
+# the halt (0: staff, every wave), and only later waves are held back by it.
+wave_halts = Table(
+    "wave_halts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("release_id", RELEASE_ID, ForeignKey("releases.id"), nullable=False),
+    Column("event", String(10), nullable=False),  # halted | resumed
+    Column("cause", String(20)),  # rolled_back | verify_failed | regression | staff (halts only)
+    Column("wave", Integer),  # halts only
+    Column("oem_id", OEM_ID),  # the instance that caused it (vendor-side only, never told to an OEM)
+    Column("detail", Text, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    CheckConstraint("event IN ('halted', 'resumed')", name="event"),
+    Index(None, "release_id", "id"),
+)

@@ -169,7 +169,7 @@ def signoff_due(caller: Caller, release_id: str) -> str | None:
         cycle = train.delivery_cycle_by_release_id(release_id)
     except UnknownRelease:
         return None
-    upcoming = next_install_cycle(caller.repo, train, caller.oem.id, caller.portal.now())
+    upcoming = next_install_cycle(caller.repo, train, caller.oem.id, caller.portal.now(), caller.oem)
     return local(caller, signoff_deadline(caller.oem, max(cycle, upcoming, key=lambda c: c.index)).due)
 
 
@@ -314,6 +314,10 @@ def next_install(caller: Caller) -> dict:
         ],
         "conflicts": [branded(caller, c) for c in ahead.conflicts],
         "if_nothing_changes": branded(caller, ahead.outcome),
+        # its own wave, and only whether its install is postponed: never the halt's cause,
+        # which names the release's trouble on another OEM's instance
+        "wave": ahead.wave,
+        "postponed": ahead.halt is not None,
     }
 
 
