@@ -45,13 +45,15 @@ def first_event(trigger, timeout: float = 30):
 
 
 def gate(conn_id: str = "release_db", **overrides) -> ApprovalGateTrigger:
+    """A gate after install day's window opened, of an OEM that installs as soon as it
+    approves (the gate still waits, until ``deadline``): a decision settles it at once."""
     now = pendulum.now("UTC")
     args = {
         "oem_id": "acme",
         "after_release_id": "2026.22",
         "until_release_id": "2026.24",
         "poll_interval": 0.05,
-        "settle_at": now.add(hours=1).isoformat(),
+        "settle_at": now.subtract(minutes=1).isoformat(),
         "deadline": now.add(hours=1).isoformat(),
         "release_db_conn_id": conn_id,
         **overrides,
@@ -138,8 +140,19 @@ def test_a_rejection_settles_at_once(released):
     released.record_decision(
         oem_id="acme", change_id="C-24", decision=Decision.REJECTED, actor="a", channel="cli", comment="breaks us"
     )
-    event = first_event(gate(), timeout=5)  # long before settle_at and the deadline
+    event = first_event(gate(), timeout=5)  # long before the deadline
     assert event["outcome"] == "settled" and "rejected" in event["summary"]
+
+
+@pytest.mark.parametrize("decision", [Decision.APPROVED, Decision.REJECTED])
+def test_before_install_days_window_opens_a_decision_does_not_settle_the_gate(released, decision):
+    """Until the window opens the OEM may still change its mind: the gate settles at the
+    opening on what is decided then, not at the first full sign-off or rejection."""
+    released.record_decision(oem_id="acme", change_id="C-24", decision=decision, actor="a", channel="cli", comment="no")
+    opens = pendulum.now("UTC").add(seconds=0.5)
+    event = first_event(gate(settle_at=opens.isoformat(), deadline=opens.isoformat()), timeout=10)
+    assert pendulum.now("UTC") >= opens
+    assert event["outcome"] == "settled"
 
 
 def test_install_days_window_opening_ends_the_wait(released):
