@@ -266,6 +266,10 @@ class RecordingOutbox:
         self.docs.append((installed, target))
         return "published"
 
+    def publish_rollback_docs(self, oem, *, rolled_back, back_to, request_id, lines) -> str:
+        self.docs.append((rolled_back, back_to))
+        return "published"
+
     def to(self, who: str) -> list[str]:
         return [key for to, key, _, _ in self.sent if to == who]
 

@@ -8,7 +8,8 @@ Each aggregate's SQL lives in its own module, the only one that writes its table
 - ``deliveries``: deliveries, installed versions, instance locks;
 - ``ledger``: the side-effect ledger, publications, held sends;
 - ``roadmap``: feedback, planned items, the items changes deliver, roadmap snapshots;
-- ``tokens``: portal tokens.
+- ``tokens``: portal tokens;
+- ``rollbacks``: regression reports and rollback requests (with their history).
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from release_pipeline.db.deliveries import DeliveryStore
 from release_pipeline.db.ledger import LedgerStore
 from release_pipeline.db.releases import ReleaseStore
 from release_pipeline.db.roadmap import RoadmapStore
+from release_pipeline.db.rollbacks import RollbackStore
 from release_pipeline.db.signoff import SignoffStore
 from release_pipeline.db.tokens import TokenStore
 
 
-class ReleaseRepository(ReleaseStore, SignoffStore, DeliveryStore, LedgerStore, RoadmapStore, TokenStore):
+class ReleaseRepository(
+    ReleaseStore, SignoffStore, DeliveryStore, LedgerStore, RoadmapStore, TokenStore, RollbackStore
+):
     """Every aggregate store on one engine."""
 
     @classmethod
