@@ -43,15 +43,21 @@ from release_pipeline.db.repository import ReleaseRepository
 from release_pipeline.db.rollbacks import RollbackConflict
 from release_pipeline.ledger import net
 from release_pipeline.models import DeliveryStatus, ReleaseDbError, RollbackStatus
-from release_pipeline.signoff import Conflict, Invalid, NotFound
+from release_pipeline.signoff import Conflict, Invalid, NotFound, SignoffError
 
 log = logging.getLogger(__name__)
 
 CHANNELS = frozenset({"portal", "api", "cli"})
+# each report alerts the vendor's release managers: a bound on what one OEM can send them
+REPORTS_PER_DAY = 10
 TEXT = inputs.Rule(inputs.MAX_COMMENT, multiline=True, required=True)
 
 # alert_vendor(subject, lines, *, key): the vendor's release managers, once per key
 Alert = Callable[..., None]
+
+
+class TooManyReports(SignoffError):
+    """The OEM reported its day's worth of regressions (:data:`REPORTS_PER_DAY`)."""
 
 
 @dataclass(frozen=True)
@@ -179,13 +185,19 @@ def report(
     description = _text("description", description)
     actor, channel = _who(actor, "a regression report"), _channel(channel)
     _on_running(repo, oem_id, release_id, "a regression report")
+    now = _now(at)
+    if len([r for r in repo.regression_reports(oem_id) if r.created_at > now.subtract(days=1)]) >= REPORTS_PER_DAY:
+        raise TooManyReports(
+            f"{REPORTS_PER_DAY} regression reports in 24 hours is the most we take; add to an earlier one "
+            "by contacting your release manager"
+        )
     row = repo.add_regression_report(
         oem_id=oem_id,
         release_id=release_id,
         description=description,
         reported_by=actor,
         channel=channel,
-        at=_now(at),
+        at=now,
     )
     found = RegressionReport.from_row(row)
     if alert is not None:
