@@ -14,8 +14,8 @@ minutes, for each enabled OEM:
    runs are withdrawn (the next cycle asks for them again), its docs page says so, the
    vendor is alerted and the OEM told. A rollback that does not bring the instance back
    is recorded `failed` and alerted.
-2. **alert_regressions**: the vendor alert of any regression report the portal could
-   not send at once.
+
+The release team's alert of a regression report is the DAG `regression_alerts` (every minute).
 
 One OEM's broken instance or channel fails its own task and the run, not the others.
 """
@@ -23,7 +23,7 @@ One OEM's broken instance or channel fails its own task and the run, not the oth
 from airflow.sdk import dag
 
 from release_train_airflow import rollbacks as step
-from release_train_airflow.dag_defaults import dag_args, watch_for_failures
+from release_train_airflow.dag_defaults import dag_args, notify_failed_runs
 from release_train_airflow.run_targets import enabled_oems
 
 
@@ -35,7 +35,6 @@ from release_train_airflow.run_targets import enabled_oems
 )
 def oem_rollbacks():
     step.roll_back.expand(oem_id=enabled_oems())
-    watch_for_failures(step.alert_regressions())
 
 
-oem_rollbacks()
+notify_failed_runs(oem_rollbacks())

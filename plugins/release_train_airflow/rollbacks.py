@@ -1,6 +1,6 @@
-"""The ``oem_rollbacks`` DAG's work: rollbacks OEMs asked for and staff approved, run in
-each OEM's maintenance window outside a freeze, and the vendor alerts of regression
-reports the portal could not send at once.
+"""The work of the ``oem_rollbacks`` DAG (rollbacks OEMs asked for and staff approved, run
+in each OEM's maintenance window outside a freeze) and of ``regression_alerts`` (the
+vendor's alert of each regression report, within a minute).
 
 The rules are the domain's (``release_pipeline.rollbacks``); the rollback itself is a
 step of the OEM's delivery process (``DeliveryProcess.roll_back_on_request``), over the
@@ -51,7 +51,7 @@ def roll_back(oem_id: str) -> str:
 
 @task
 def alert_regressions() -> list[int]:
-    """The vendor alert of every regression report the portal could not send at once."""
+    """The vendor alert of every regression report not alerted yet (the portal holds no channels)."""
     repo = repository()
 
     def alert(subject: str, lines: list[str], *, key: str) -> None:

@@ -74,7 +74,7 @@ def delivered(pipeline):
 
 def test_a_regression_reported_in_the_portal_is_rolled_back_after_staff_approve(delivered, capsys):
     repo, sim = delivered.repo, delivered.sim
-    # the portal, as nimbus: the vendor is alerted through the pipeline's send path at once
+    # the portal, as nimbus (as deployed: no channel secrets; regression_alerts tells the vendor)
     portal = TestClient(create_app(repo), follow_redirects=False)
     portal.post("/login", data={"token": issue_token(repo, oem_id="nimbus", label="ann@nimbus", created_by="t").token})
     page = portal.get("/rollbacks")
@@ -83,6 +83,10 @@ def test_a_regression_reported_in_the_portal_is_rolled_back_after_staff_approve(
     form = {"csrf": csrf, "release_id": TARGET}
     assert portal.post("/rollbacks/regressions", data={**form, "description": "Exports fail"}).status_code == 303
     [report] = repo.regression_reports("nimbus")
+    assert report.vendor_alerted_at is None and sim.notifications("ava_release_managers") == []
+    alerting = delivered.run("regression_alerts")
+    assert alerting.state == "success", delivered.task_states(alerting)
+    assert repo.regression_report(report.id).vendor_alerted_at is not None
     [alert] = [n["message"] for n in sim.notifications("ava_release_managers")]
     assert alert["subject"] == f"OEM nimbus: regression reported on {TARGET} (report #{report.id})"
     reply = portal.post("/rollbacks/requests", data={**form, "reason": "Exports fail", "regression_id": report.id})

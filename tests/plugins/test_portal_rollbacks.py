@@ -140,3 +140,13 @@ def test_a_report_stands_when_the_vendor_alert_fails(world):
     response = world.client("nimbus").post("/api/v1/regressions", json={"release_id": "2026.24", "description": "x"})
     assert response.status_code == 201 and response.json()["release_team_alerted"] is False
     assert [r.id for r in world.repo.regression_reports("nimbus", unalerted=True)] == [response.json()["id"]]
+
+
+def test_the_deployed_portal_records_the_report_and_leaves_the_alert_to_airflow(world):
+    """No channel secrets in the portal (docs/portal-security.md): DAG regression_alerts sends it."""
+    world.app = create_app(world.repo, now=lambda: NOW)
+    response = world.client("nimbus").post("/api/v1/regressions", json={"release_id": "2026.24", "description": "x"})
+    assert response.status_code == 201 and response.json()["release_team_alerted"] is False
+    alerts = Alerts()
+    sent = rollbacks.alert_pending(world.repo, lambda s, lines, *, key: alerts(s, lines, key=key, repo=None))
+    assert response.json()["id"] in sent and f"regression:nimbus:{response.json()['id']}" in [k for k, _, _ in alerts]

@@ -306,7 +306,7 @@ class RegressionOut(BaseModel):
     description: str
     reported_by: str
     reported_at: str
-    release_team_alerted: bool = Field(description="false: recorded; the alert follows within minutes")
+    release_team_alerted: bool = Field(description="false: recorded; the release team is alerted within a minute")
 
 
 class RollbackIn(BaseModel):
