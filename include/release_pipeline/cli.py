@@ -1138,7 +1138,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     )
     print(
         f"rollback request #{found.id} of OEM {found.oem_id} ({found.from_release_id} -> {found.to_release_id}) "
-        f"{found.status} by {found.decided_by}; {then}; the OEM is told"
+        f"{found.status} by {found.decided_by}; {then}; the OEM is told by the next oem_rollbacks run"
     )
     return 0
 
