@@ -334,3 +334,25 @@ def test_a_rejection_is_not_withdrawn_only_approvals_are(repo, calendar):
     assert rollbacks.withdraw_approvals(repo, rollbacks.request_of(repo, request_id)) == ["CHG-1", "CHG-2", "CHG-3"]
     decisions = {c.change_id: c.decision for c in repo.approval_states("acme", "2026.22", "2026.24")}
     assert decisions == {"CHG-1": Decision.WITHDRAWN, "CHG-2": Decision.REJECTED, "CHG-3": Decision.WITHDRAWN}
+
+
+def test_with_two_approvers_each_approval_is_withdrawn_and_both_are_needed_again(repo, calendar):
+    policy = {"approvers": [{"name": "Olga Berg", "role": "qa"}, {"name": "Pat Kim", "role": "product"}], "quorum": 2}
+    world = DeliveryWorld(repo, calendar, **NIGHTS, signoff_policy=policy)
+    for approver in ("Olga Berg", "Pat Kim"):
+        world.decide("approved", approver=approver, policy=world.oem.signoff_policy)
+    world.now = INSTALL_WINDOW
+    steps = world.process()
+    plan = steps.plan(run_id="run-1", target_override="2026.24")
+    steps.verify(plan, steps.install(plan))
+    request_id = approved_rollback(world)
+    world.now = NEXT_WINDOW
+    world.process().roll_back_on_request(request_id, run_id="rb-1")
+
+    withdrawn = [(e.approver, e.decision) for e in repo.approval_history("acme", "CHG-2")][-2:]
+    assert sorted(withdrawn) == [("Olga Berg", "withdrawn"), ("Pat Kim", "withdrawn")]
+    world.decide("approved", approver="Olga Berg", policy=world.oem.signoff_policy)
+    signoff = world.process().assess("2026.22", "2026.24")
+    assert not signoff.complete  # one approval of two: Pat's word is needed again too
+    world.decide("approved", approver="Pat Kim", policy=world.oem.signoff_policy)
+    assert world.process().assess("2026.22", "2026.24").complete

@@ -318,7 +318,7 @@ class RollbackIn(BaseModel):
     reason: Annotated[str, inputs.COMMENT.validator("reason")] = Field(
         max_length=inputs.MAX_COMMENT, pattern=inputs.NONBLANK_TEXT, description="why you need to go back"
     )
-    regression_id: int | None = Field(None, ge=1, description="the regression report it follows, if any")
+    regression_id: int | None = Field(None, ge=1, le=2**31 - 1, description="the regression report it follows, if any")
 
 
 class RollbackOut(BaseModel):
@@ -463,7 +463,11 @@ def get_rollbacks(caller: Caller = Depends(api_caller)):
     "/regressions",
     response_model=RegressionOut,
     status_code=201,
-    responses={409: problem("not the release your instance runs"), 429: problem("a day's worth of reports")},
+    responses={
+        404: problem("no release is recorded on your instance"),
+        409: problem("not the release your instance runs"),
+        429: problem("a day's worth of reports"),
+    },
 )
 def post_regression(body: RegressionIn, caller: Caller = Depends(api_caller)):
     """Report a regression on the release your instance runs; our release team is alerted at once."""
@@ -478,7 +482,7 @@ def post_regression(body: RegressionIn, caller: Caller = Depends(api_caller)):
     response_model=RollbackOut,
     status_code=201,
     responses={
-        404: problem("regression report not yours"),
+        404: problem("no release is recorded on your instance, or the regression report is not yours"),
         409: problem("not the release your instance runs, nothing to go back to, or a request is open"),
     },
 )
