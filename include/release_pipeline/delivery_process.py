@@ -650,11 +650,12 @@ class DeliveryProcess:
             )
             repo.set_installed_version(oem.id, request.to_release_id, at=done)
             again = withdraw_approvals(repo, request)
-            finish(repo, request.id, RollbackStatus.DONE, detail=outcome, at=done)
+            # done only once everything is told: a send that fails leaves the request approved,
+            # and the retry finds the instance back and sends what is missing
             self._after_rollback(request, again, done)
+            finish(repo, request.id, RollbackStatus.DONE, detail=outcome, at=done)
             return outcome
         repo.upsert_delivery(oem.id, request.from_release_id, status=status, run_id=run_id, detail=outcome)
-        finish(repo, request.id, RollbackStatus.FAILED, detail=outcome, at=done)
         self.outbox.alert_vendor(
             f"OEM {oem.id}: requested rollback #{request.id} to {request.to_release_id} FAILED",
             [outcome],
@@ -670,6 +671,7 @@ class DeliveryProcess:
             key=f"rollback:failed:{oem.id}:{request.id}",
             release_id=request.from_release_id,
         )
+        finish(repo, request.id, RollbackStatus.FAILED, detail=outcome, at=done)
         raise DeliveryFailed(f"OEM {oem.id!r}: {outcome}")
 
     def _after_rollback(self, request: RollbackRequest, again: list[str], at: pendulum.DateTime) -> None:

@@ -356,3 +356,25 @@ def test_with_two_approvers_each_approval_is_withdrawn_and_both_are_needed_again
     assert not signoff.complete  # one approval of two: Pat's word is needed again too
     world.decide("approved", approver="Pat Kim", policy=world.oem.signoff_policy)
     assert world.process().assess("2026.22", "2026.24").complete
+
+
+def test_a_send_that_fails_after_the_rollback_is_sent_by_the_retry_and_only_then_is_it_done(repo, calendar):
+    world = delivered(repo, calendar)
+    request_id = approved_rollback(world)
+    world.now = NEXT_WINDOW
+    publish = world.outbox.publish_rollback_docs
+
+    def docs_down(*args, **kwargs):
+        raise ConnectionError("docs portal down")
+
+    world.outbox.publish_rollback_docs = docs_down
+    with pytest.raises(ConnectionError):
+        world.process().roll_back_on_request(request_id, run_id="rb-1")
+    assert world.instance.running == "2026.22" and rollbacks.request_of(repo, request_id).status == "approved"
+
+    world.outbox.publish_rollback_docs = publish
+    world.process().roll_back_on_request(request_id, run_id="rb-1")
+    assert [c for c, _ in world.instance.ran if "rollback" in c] == ["ava-ctl rollback 2026.22"]  # once
+    assert rollbacks.request_of(repo, request_id).status == "done"
+    assert world.outbox.docs[-1] == ("2026.24", "2026.22")
+    assert world.outbox.to("oem")[-1] == f"rollback:done:acme:{request_id}"
