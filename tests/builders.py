@@ -87,6 +87,14 @@ class World:
         repo.request_approvals("2026.25", ["orbitel"])
         repo.set_installed_version("orbitel", "2026.22")
         repo.upsert_delivery("orbitel", "2026.22", status=DeliveryStatus.INSTALLED, from_release_id="2026.20")
+        repo.add_regression_report(
+            oem_id="orbitel",
+            release_id="2026.22",
+            description="Orbitel secret regression",
+            reported_by="olga@orbitel",
+            channel="portal",
+            at=MERGED,
+        )
         repo.record_feedback(
             oem_id="orbitel",
             category=FeedbackCategory.USE_CASES,
@@ -156,10 +164,12 @@ class World:
         return client
 
     def state(self) -> tuple:
-        """Everything an endpoint could write."""
+        """Everything an endpoint could write: decisions, feedback, regressions and rollbacks."""
         events = [tuple(e) for oem in ("nimbus", "orbitel") for c in ("CHG-1", "CHG-2", "CHG-3")
                   for e in self.repo.approval_history(oem, c)]  # fmt: skip
-        return events, [tuple(f) for f in self.repo.feedback()]
+        rollbacks = [tuple(r) for r in self.repo.regression_reports()]
+        rollbacks += [tuple(r) for r in self.repo.rollback_requests()]
+        return events, [tuple(f) for f in self.repo.feedback()], rollbacks
 
 
 # -- OEMs and the delivery cycle ---------------------------------------------------------
@@ -264,6 +274,10 @@ class RecordingOutbox:
 
     def publish_docs(self, oem, *, installed, target, asked=None) -> str:
         self.docs.append((installed, target))
+        return "published"
+
+    def publish_rollback_docs(self, oem, *, rolled_back, back_to, request_id, lines) -> str:
+        self.docs.append((rolled_back, back_to))
         return "published"
 
     def to(self, who: str) -> list[str]:

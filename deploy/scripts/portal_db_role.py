@@ -8,7 +8,8 @@ The portal faces the OEMs, so it is the service most exposed to attack; before t
 it connected as the superuser that owns Airflow's metadata database (connections, their
 passwords and keys, variables). The role may log in to the release database only, may
 read the tables the portal shows, and may write exactly what the portal writes: an OEM's
-sign-off events and feedback, and a token's ``last_used_at``. It owns nothing, creates
+sign-off events, feedback, regression reports and rollback requests, and a token's
+``last_used_at``. It owns nothing, creates
 nothing, and cannot connect to Airflow's metadata database.
 
 Exit 0 when done, 1 on a database error, 2 on bad arguments or a missing password.
@@ -43,11 +44,23 @@ READS = (
     "roadmap_snapshots",
     "portal_tokens",
     "calendar_event_revisions",
+    "regression_reports",
+    "rollback_requests",
+    "rollback_events",
 )
-# what it writes: append-only sign-off events and feedback (and their ids), and what each
-# event of an OEM's install calendar last said (its SEQUENCE; the table has no id sequence)
-INSERTS = ("approval_events", "feedback", "calendar_event_revisions")
-SERIAL_IDS = ("approval_events", "feedback")
+# what it writes: append-only sign-off events, feedback, regression reports and rollback
+# requests with their first history event (and their ids; staff decide on requests, and the
+# vendor alert of a report is sent and marked by Airflow, which holds the channels), and what
+# each event of an OEM's install calendar last said (its SEQUENCE; that table has no id sequence)
+INSERTS = (
+    "approval_events",
+    "feedback",
+    "regression_reports",
+    "rollback_requests",
+    "rollback_events",
+    "calendar_event_revisions",
+)
+SERIAL_IDS = ("approval_events", "feedback", "regression_reports", "rollback_requests", "rollback_events")
 # a token's last use; and the sign-off's ``SELECT ... FOR UPDATE`` of the requests it
 # decides on, which PostgreSQL allows only with UPDATE on a column of the table: the
 # request's timestamp, the column whose change would matter least

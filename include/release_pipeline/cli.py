@@ -1225,6 +1225,144 @@ def _configure_wave(parser: argparse.ArgumentParser) -> None:
     status.add_argument("--json", action="store_true", help="print JSON")
 
 
+def _rollback_dict(r) -> dict:
+    return {
+        "id": r.id,
+        "oem": r.oem_id,
+        "from": r.from_release_id,
+        "to": r.to_release_id,
+        "status": str(r.status),
+        "requested_by": r.requested_by,
+        "requested_at": r.requested_at.isoformat(),
+        "reason": r.reason,
+        "regression": r.regression_id,
+        "decided_by": r.decided_by,
+        "decided_at": r.decided_at.isoformat() if r.decided_at else None,
+        "decision_reason": r.decision_reason,
+        "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+        "detail": r.detail,
+    }
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """Rollbacks OEMs requested: list them, show one's history, approve or refuse one (docs/rollbacks.md)."""
+    from release_pipeline import rollbacks
+
+    repo = _repository(args)
+    if args.rollback_command == "list":
+        found = rollbacks.requests_of(repo, args.oem, args.status)
+        if args.json:
+            print(json.dumps([_rollback_dict(r) for r in found], indent=2))
+            return 0
+        print_table(
+            [
+                {
+                    "id": r.id,
+                    "oem": r.oem_id,
+                    "from": r.from_release_id,
+                    "to": r.to_release_id,
+                    "status": r.status,
+                    "requested": f"{_when(r.requested_at)} by {r.requested_by}",
+                    "decided": f"{_when(r.decided_at)} by {r.decided_by}" if r.decided_by else "-",
+                    "reason": _one_line(r.reason),
+                }
+                for r in found
+            ]
+        )
+        return 0
+    if args.rollback_command == "show":
+        found = rollbacks.request_of(repo, args.request_id)
+        print(json.dumps(_rollback_dict(found), indent=2))
+        print_table(
+            [
+                {"at": _when(e.created_at), "status": e.status, "by": e.actor, "detail": _one_line(e.detail or "")}
+                for e in repo.rollback_history(found.id)
+            ]
+        )
+        return 0
+    _check_inputs(args, {"by": inputs.NAME, "reason": inputs.Rule(inputs.MAX_COMMENT, multiline=True, required=True)})
+    decide = rollbacks.approve if args.rollback_command == "approve" else rollbacks.refuse
+    found = decide(repo, args.request_id, by=_staff_member(args), reason=args.reason)
+    then = (
+        "it runs in the OEM's next maintenance window outside a freeze (DAG oem_rollbacks)"
+        if found.status == "approved"
+        else f"the instance stays on {found.from_release_id}"
+    )
+    print(
+        f"rollback request #{found.id} of OEM {found.oem_id} ({found.from_release_id} -> {found.to_release_id}) "
+        f"{found.status} by {found.decided_by}; {then}; the OEM is told by the next oem_rollbacks run"
+    )
+    return 0
+
+
+def _one_line(text: str, limit: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _configure_rollback(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="rollback_command", required=True, metavar="ACTION")
+    listing = sub.add_parser("list", help="rollback requests, newest first")
+    listing.add_argument("--oem")
+    listing.add_argument("--status", help="requested, approved, refused, done or failed")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    show = sub.add_parser("show", help="one request and its history")
+    show.add_argument("request_id", type=int, metavar="ID")
+    for action, helped in (("approve", "approve a requested rollback"), ("refuse", "refuse a requested rollback")):
+        decide = sub.add_parser(action, help=helped)
+        decide.add_argument("request_id", type=int, metavar="ID")
+        decide.add_argument("--reason", required=True, help="why (recorded, and told to the OEM)")
+        decide.add_argument("--by", default=os.environ.get("USER", ""), help="the staff member (default: $USER)")
+
+
+def cmd_regression(args: argparse.Namespace) -> int:
+    """Regressions OEMs reported on the release their instance runs, newest first."""
+    repo = _repository(args)
+    rows = repo.regression_reports(args.oem, release_id=args.release)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "oem": r.oem_id,
+                        "release": r.release_id,
+                        "description": r.description,
+                        "reported_by": r.reported_by,
+                        "channel": r.channel,
+                        "reported_at": r.created_at.isoformat(),
+                        "vendor_alerted_at": r.vendor_alerted_at.isoformat() if r.vendor_alerted_at else None,
+                    }
+                    for r in rows
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    print_table(
+        [
+            {
+                "id": r.id,
+                "oem": r.oem_id,
+                "release": r.release_id,
+                "reported": f"{_when(r.created_at)} by {r.reported_by} ({r.channel})",
+                "alerted": _when(r.vendor_alerted_at),
+                "description": _one_line(r.description),
+            }
+            for r in rows
+        ]
+    )
+    return 0
+
+
+def _configure_regression(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="regression_command", required=True, metavar="ACTION")
+    listing = sub.add_parser("list", help="regression reports, newest first")
+    listing.add_argument("--oem")
+    listing.add_argument("--release", help="release id, e.g. 2026.24")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+
+
 def print_table(rows: Sequence[dict]) -> None:
     if not rows:
         print("(none)")
@@ -1254,6 +1392,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argpars
     "held": (cmd_held, _configure_held),
     "change": (cmd_change, _configure_change),
     "wave": (cmd_wave, _configure_wave),
+    "rollback": (cmd_rollback, _configure_rollback),
+    "regression": (cmd_regression, _configure_regression),
 }
 
 

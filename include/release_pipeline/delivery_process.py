@@ -32,10 +32,11 @@ from release_pipeline.delivery import (
 )
 from release_pipeline.idempotency import perform_once
 from release_pipeline.ledger import carrier, net
-from release_pipeline.models import DeliveryStatus, ReleaseStatus
+from release_pipeline.models import DeliveryStatus, ReleaseStatus, RollbackStatus
 from release_pipeline.registry import Oem
 from release_pipeline.release_calendar import DeliveryCycle, ReleaseCalendar, UnknownRelease
 from release_pipeline.roadmap import RoadmapConfig, asked_for, load_roadmap_config, planned_items
+from release_pipeline.rollbacks import RollbackRequest, decision_message, finish, request_of, withdraw_approvals
 from release_pipeline.run_targets import never_cut, unsettled
 from release_pipeline.signoff_policy import DEFAULT_POLICY, SignoffPolicy
 from release_pipeline.waves import (
@@ -138,6 +139,12 @@ class Outbox(Protocol):
 
     def publish_docs(self, oem: Oem, *, installed: str, target: str, asked: dict[str, list[dict]] | None = None) -> str:
         """Once per (OEM, target): docs are published only after a verified install."""
+
+    def publish_rollback_docs(
+        self, oem: Oem, *, rolled_back: str, back_to: str, request_id: int, lines: list[str]
+    ) -> str:
+        """Once per rollback request: the page of ``rolled_back`` says the instance is
+        back on ``back_to`` (``lines``), above the notes of what it no longer runs."""
 
 
 def signoff_of(
@@ -673,6 +680,126 @@ class DeliveryProcess:
         """The delivered changes that bring roadmap items this OEM asked for (its own asks only)."""
         planned = planned_items(self.roadmap_config or load_roadmap_config(), self.repo.planned_items())
         return asked_for(self.repo, self.oem.id, plan["changes"], planned)
+
+    # -- 6. a rollback the OEM asked for and staff approved (release_pipeline.rollbacks) ------------
+    def rollback_window(self) -> pendulum.DateTime:
+        """When an approved rollback may run: now when inside the OEM's maintenance
+        window and outside a freeze, else the next such moment."""
+        at = self.clock()
+        for _ in range(100):  # each turn skips one freeze; a calendar frozen this long is a config error
+            opening = self.oem.next_maintenance_opening(at)
+            free = self.train.first_moment_after_freeze(opening)
+            if free == opening:
+                return opening.in_timezone("UTC")
+            at = free
+        raise DeliveryFailed(f"OEM {self.oem.id!r}: no maintenance window outside a freeze in sight")
+
+    def tell_decision(self, request: RollbackRequest) -> None:
+        """The OEM hears staff's decision on its request (once: the key names the request)."""
+        if request.status == RollbackStatus.REQUESTED:
+            return
+        decided = RollbackStatus.REFUSED if request.status == RollbackStatus.REFUSED else RollbackStatus.APPROVED
+        subject, lines = decision_message(request, self.oem.brand_name)
+        self.outbox.tell_oem(
+            self.oem,
+            subject,
+            lines,
+            key=f"rollback:{decided}:{self.oem.id}:{request.id}",
+            release_id=request.from_release_id,
+        )
+
+    def roll_back_on_request(self, request_id: int, *, run_id: str) -> str:
+        """Run an approved rollback: freeze and window checked last, the OEM's rollback
+        command under the instance's lock with the health check (``_roll_back``, as after
+        a failed delivery), recorded in ``deliveries`` (the delivery of the rolled-back
+        release becomes ``rolled_back``) and on the request; the approvals of what the
+        instance no longer runs withdrawn; docs, the OEM and the vendor told once each.
+        A retry after a crash finds the instance back and records it without running
+        the command again."""
+        oem, repo, now = self.oem, self.repo, self.clock()
+        request = request_of(repo, request_id, oem.id)
+        if request.status != RollbackStatus.APPROVED:
+            raise DeliveryEnded(f"OEM {oem.id!r}: rollback request #{request_id} is {request.status}: nothing to run")
+        if freeze := self.train.freeze_at(now):
+            raise DeliveryEnded(f"rollback #{request_id} waits: {freeze.name} ({freeze.start} to {freeze.end})")
+        if not oem.in_maintenance_window(now):
+            raise DeliveryEnded(f"rollback #{request_id} waits for the maintenance window ({now.isoformat()})")
+        row = repo.delivery(oem.id, request.from_release_id)
+        plan = {
+            "oem_id": oem.id,
+            "run_id": run_id,
+            "cycle_key": row.cycle_key if row else None,
+            "installed": request.to_release_id,
+            "target": request.from_release_id,
+            "attempt": row.attempt if row else 1,
+            "changes": [],
+            "notes": [],
+        }
+        reason = (
+            f"rollback requested by the OEM (#{request.id}, {request.requested_by}): {request.reason}; "
+            f"approved by {request.decided_by}: {request.decision_reason}"
+        )
+        if self.instance.version(oem) == request.to_release_id and self.instance.health(oem)[0]:
+            status, outcome = DeliveryStatus.ROLLED_BACK, f"rolled back to {request.to_release_id} after: {reason}"
+        else:
+            status, outcome = self._roll_back(plan, reason)
+        done = self.clock()
+        if status == DeliveryStatus.ROLLED_BACK:
+            repo.upsert_delivery(
+                oem.id, request.from_release_id, status=status, run_id=run_id, finished_at=done, detail=outcome
+            )
+            repo.set_installed_version(oem.id, request.to_release_id, at=done)
+            again = withdraw_approvals(repo, request)
+            # done only once everything is told: a send that fails leaves the request approved,
+            # and the retry finds the instance back and sends what is missing
+            self._after_rollback(request, again, done)
+            finish(repo, request.id, RollbackStatus.DONE, detail=outcome, at=done)
+            return outcome
+        repo.upsert_delivery(oem.id, request.from_release_id, status=status, run_id=run_id, detail=outcome)
+        self.outbox.alert_vendor(
+            f"OEM {oem.id}: requested rollback #{request.id} to {request.to_release_id} FAILED",
+            [outcome],
+            key=f"rollback:failed_vendor:{oem.id}:{request.id}",
+        )
+        self.outbox.tell_oem(
+            oem,
+            f"{oem.brand_name}: the rollback to {request.to_release_id} did not complete",
+            [
+                f"The rollback you asked for (#{request.id}) did not complete.",
+                "Our release team has been alerted and will contact you.",
+            ],
+            key=f"rollback:failed:{oem.id}:{request.id}",
+            release_id=request.from_release_id,
+        )
+        finish(repo, request.id, RollbackStatus.FAILED, detail=outcome, at=done)
+        raise DeliveryFailed(f"OEM {oem.id!r}: {outcome}")
+
+    def _after_rollback(self, request: RollbackRequest, again: list[str], at: pendulum.DateTime) -> None:
+        """Docs, then the vendor, then the OEM; each once per request (a retry sends what is missing)."""
+        oem = self.oem
+        local = at.in_timezone(oem.timezone).format("D MMMM YYYY HH:mm")
+        lines = [
+            f"Your instance was rolled back from {request.from_release_id} to {request.to_release_id} "
+            f"on {local} ({oem.timezone}), as you asked (request #{request.id}).",
+            f"The {len(again)} change(s) it no longer runs are pending your sign-off again; "
+            "they come back only once you approve them again.",
+        ]
+        self.outbox.publish_rollback_docs(
+            oem, rolled_back=request.from_release_id, back_to=request.to_release_id, request_id=request.id, lines=lines
+        )
+        self.outbox.alert_vendor(
+            f"OEM {oem.id}: rolled back from {request.from_release_id} to {request.to_release_id} "
+            f"(request #{request.id})",
+            [f"{len(again)} change(s) to be asked again: {', '.join(again) or 'none'}"],
+            key=f"rollback:done_vendor:{oem.id}:{request.id}",
+        )
+        self.outbox.tell_oem(
+            oem,
+            f"Your {oem.brand_name} instance runs {request.to_release_id} again",
+            lines,
+            key=f"rollback:done:{oem.id}:{request.id}",
+            release_id=request.from_release_id,
+        )
 
     # -- helpers ---------------------------------------------------------------------------------------
     def production(self) -> set[str]:

@@ -28,6 +28,9 @@ class Decision(enum.StrEnum):
     REJECTED = "rejected"
     # staff lifted an approver's rejection (with a reason); it no longer counts either way
     OVERRIDDEN = "overridden"
+    # an approval that no longer stands: the OEM had the change rolled back off its
+    # instance (release_pipeline.rollbacks); the change is pending again for that approver
+    WITHDRAWN = "withdrawn"
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -40,6 +43,14 @@ class DeliveryStatus(enum.StrEnum):
     ROLLED_BACK = "rolled_back"  # install or verification failed, previous version restored
     FAILED = "failed"
     NOT_ATTEMPTED = "not_attempted"  # the release database was unreachable while the gate waited
+
+
+class RollbackStatus(enum.StrEnum):
+    REQUESTED = "requested"  # by the OEM; staff decide
+    APPROVED = "approved"  # runs in the OEM's next maintenance window outside a freeze
+    REFUSED = "refused"
+    DONE = "done"  # the instance runs the version it ran before
+    FAILED = "failed"  # the rollback command ran and the instance did not come back: needs attention
 
 
 class FeedbackCategory(enum.StrEnum):

@@ -99,6 +99,29 @@ class AirflowOutbox:
             page_key=f"releases/{target}",
         )
 
+    def publish_rollback_docs(
+        self, oem: Oem, *, rolled_back: str, back_to: str, request_id: int, lines: list[str]
+    ) -> str:
+        """The page of ``rolled_back`` says the instance runs ``back_to`` again (``lines``),
+        above the notes of what it no longer runs; once per rollback request."""
+        notes = notes_since(oem, back_to, rolled_back)
+        page = render(
+            "delivery_update",
+            Audience.oem(oem, load_vendor()),
+            subject=f"{oem.brand_name} {rolled_back}: rolled back, your instance runs {back_to}",
+            lines=[*lines, f"The changes below came with {rolled_back} and are no longer live on your instance."],
+            notes_markdown=notes.markdown,
+            notes_html=notes.html,
+        )
+        return outbound.apply_docs_strategy(
+            repository(),
+            oem,
+            page,
+            kind="rollback_notes",
+            scope_key=f"{rolled_back}-rollback-{request_id}",
+            page_key=f"releases/{rolled_back}",
+        )
+
     def _send(self, oem: Oem, subject: str, lines: list[str], *, key: str, release_id: str, notes=None) -> None:
         message = render(
             "delivery_update",

@@ -59,6 +59,24 @@ CROSS_OEM = {
             and "secret" not in r.text
         ),
     ),
+    ("GET", "/api/v1/rollbacks"): (
+        None,
+        200,
+        lambda r: r.json() == {"runs": None, "can_roll_back_to": None, "regressions": [], "requests": []},
+    ),
+    ("POST", "/api/v1/regressions"): (
+        "2026.22",
+        404,
+        lambda r: r.json()["detail"] == "no release is recorded on the instance of nimbus",
+    ),
+    ("POST", "/api/v1/rollback-requests"): (
+        "2026.22",
+        404,
+        lambda r: r.json()["detail"] == "no release is recorded on the instance of nimbus",
+    ),
+    ("GET", "/rollbacks"): (None, 200, lambda r: "secret" not in r.text and "2026.22" not in r.text),
+    ("POST", "/rollbacks/regressions"): ("2026.22", 404, lambda r: "secret" not in r.text),
+    ("POST", "/rollbacks/requests"): ("2026.22", 404, lambda r: "secret" not in r.text),
     ("GET", "/"): (None, 303, lambda r: r.headers["location"].endswith("/releases")),
     ("GET", "/releases"): (None, 200, lambda r: "2026.24" in r.text and "2026.25" not in r.text),
     ("GET", "/releases/{release_id}"): ("2026.25", 404, lambda r: "CHG-3" not in r.text),
@@ -96,6 +114,8 @@ def test_an_oem_never_sees_or_changes_another_oems_data(world, method, path):
         body = None
         if path.endswith("/decisions"):
             body = {"decision": "approved"}
+        elif path.endswith(("/regressions", "/rollback-requests")):  # orbitel's release: nimbus runs none
+            body = {"release_id": arg, "description" if path.endswith("regressions") else "reason": "x"}
         elif method == "POST":
             body = {"category": "general_feedback", "title": "hi", "oem_id": "orbitel"}
         response = client.request(method, url, json=body)
@@ -105,6 +125,7 @@ def test_an_oem_never_sees_or_changes_another_oems_data(world, method, path):
         if method == "POST":
             data = {"csrf": csrf_of(client.get("/feedback").text), "decision": "approved"}
             data |= {"category": "general_feedback", "title": "From nimbus"} if path == "/feedback" else {}
+            data |= {"release_id": arg, "description": "x", "reason": "x"} if path.startswith("/rollbacks/") else {}
         response = client.request(method, url, data=data)
     assert response.status_code == status, response.text
     assert check(response), response.text
@@ -276,10 +297,13 @@ def test_openapi_documents_the_json_api_with_bearer_auth(world):
         "/api/v1/deliveries",
         "/api/v1/feedback",
         "/api/v1/me",
+        "/api/v1/regressions",
         "/api/v1/releases",
         "/api/v1/releases/{release_id}",
         "/api/v1/releases/{release_id}/decisions",
         "/api/v1/roadmap",
+        "/api/v1/rollback-requests",
+        "/api/v1/rollbacks",
     ]
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert schema["paths"]["/api/v1/me"]["get"]["security"] == [{"HTTPBearer": []}]

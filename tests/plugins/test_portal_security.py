@@ -337,6 +337,20 @@ def test_the_portals_own_database_role_does_what_the_portal_needs_and_cannot_rea
         world.app = create_app(portal_repo)
         api, browser = world.client("nimbus"), world.client("nimbus", browser=True)
         csrf = re.search(r'name="csrf" value="(\w+)"', browser.get("/feedback").text).group(1)
+        # kestrel (API) and tundra (pages) were upgraded from 2026.22 to 2026.24: each reports a
+        # regression and asks to go back (one open request per OEM)
+        for oem in ("kestrel", "tundra"):
+            admin.upsert_delivery(oem, "2026.24", status="installed", from_release_id="2026.22")
+            admin.set_installed_version(oem, "2026.24")
+            world.tokens[oem] = issue_token(admin, oem_id=oem, label=oem, created_by="t").token
+        kestrel_api, tundra = world.client("kestrel"), world.client("tundra", browser=True)
+        tundra_csrf = re.search(r'name="csrf" value="(\w+)"', tundra.get("/rollbacks").text).group(1)
+        rollback_routes = {
+            "/api/v1/regressions",
+            "/api/v1/rollback-requests",
+            "/rollbacks/regressions",
+            "/rollbacks/requests",
+        }
         posts = {  # each route's write, as nimbus on its own release
             "/api/v1/releases/{release_id}/decisions": {"json": {"decision": "approved", "changes": ["CHG-1"]}},
             "/api/v1/feedback": {"json": {"category": "required_component", "title": "SAP", "component": "sap"}},
@@ -344,6 +358,10 @@ def test_the_portals_own_database_role_does_what_the_portal_needs_and_cannot_rea
             "/feedback": {"data": {"category": "use_cases", "title": "As the portal's role", "csrf": csrf}},
             "/login": {"data": {"token": world.tokens["nimbus"]}},
             "/logout": {},
+            "/api/v1/regressions": {"json": {"release_id": "2026.24", "description": "exports fail"}},
+            "/rollbacks/regressions": {"data": {"release_id": "2026.24", "description": "SSO", "csrf": tundra_csrf}},
+            "/api/v1/rollback-requests": {"json": {"release_id": "2026.24", "reason": "exports fail"}},
+            "/rollbacks/requests": {"data": {"release_id": "2026.24", "reason": "SSO", "csrf": tundra_csrf}},
         }
         answered = {}
         feed_token = issue_token(admin, oem_id="nimbus", label="calendar", created_by="t", kind="feed").token
@@ -351,6 +369,8 @@ def test_the_portals_own_database_role_does_what_the_portal_needs_and_cannot_rea
         for route in world.app.routes:
             for method in sorted(set(getattr(route, "methods", None) or ()) - {"HEAD"}):
                 client = api if route.path.startswith("/api/") else browser
+                if route.path in rollback_routes:
+                    client = kestrel_api if route.path.startswith("/api/") else tundra
                 url = route.path.replace("{release_id}", "2026.24").replace("{change_id}", "CHG-1")
                 if route.path == "/calendar.ics":  # records each event's revision as the role
                     url += f"?token={feed_token}"
@@ -370,6 +390,8 @@ def test_the_portals_own_database_role_does_what_the_portal_needs_and_cannot_rea
         assert {f.title for f in admin.feedback(oem_id="nimbus")} == {"SAP", "As the portal's role"}
         assert admin.portal_tokens("nimbus")[0].last_used_at is not None
         assert answered[("GET", "/calendar.ics")] == 200 and admin.calendar_revisions("nimbus")
+        for oem in ("kestrel", "tundra"):
+            assert len(admin.regression_reports(oem)) == len(admin.rollback_requests(oem)) == 1
     finally:
         admin.engine.dispose()
         portal_repo.engine.dispose()

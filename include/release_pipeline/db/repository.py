@@ -11,6 +11,7 @@ Each aggregate's SQL lives in its own module, the only one that writes its table
 - ``tokens``: portal tokens;
 - ``calendar``: what each event of an OEM's install calendar last said.
 - ``waves``: the halt and resume history of releases (rollout waves).
+- ``rollbacks``: regression reports and rollback requests (with their history).
 """
 
 from __future__ import annotations
@@ -20,13 +21,22 @@ from release_pipeline.db.deliveries import DeliveryStore
 from release_pipeline.db.ledger import LedgerStore
 from release_pipeline.db.releases import ReleaseStore
 from release_pipeline.db.roadmap import RoadmapStore
+from release_pipeline.db.rollbacks import RollbackStore
 from release_pipeline.db.signoff import SignoffStore
 from release_pipeline.db.tokens import TokenStore
 from release_pipeline.db.waves import WaveStore
 
 
 class ReleaseRepository(
-    ReleaseStore, SignoffStore, DeliveryStore, LedgerStore, RoadmapStore, TokenStore, CalendarStore, WaveStore
+    ReleaseStore,
+    SignoffStore,
+    DeliveryStore,
+    LedgerStore,
+    RoadmapStore,
+    TokenStore,
+    CalendarStore,
+    WaveStore,
+    RollbackStore,
 ):
     """Every aggregate store on one engine."""
 

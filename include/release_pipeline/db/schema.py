@@ -140,7 +140,7 @@ approval_events = Table(
     # off as one, or the decision predates its policy); each approver's latest counts
     Column("approver", String(100), nullable=False, server_default=""),
     Column("approver_role", String(40)),  # their role when they decided (the record keeps it)
-    CheckConstraint("decision IN ('approved', 'rejected', 'overridden')", name="decision"),
+    CheckConstraint("decision IN ('approved', 'rejected', 'overridden', 'withdrawn')", name="decision"),
     # the approval gate's one query per poll walks this index
     Index(None, "oem_id", "change_id", "id"),
     Index(None, "oem_id", "change_id", "approver", "id"),
@@ -364,4 +364,56 @@ wave_halts = Table(
     Column("at", UtcDateTime, nullable=False),
     CheckConstraint("event IN ('halted', 'resumed')", name="event"),
     Index(None, "release_id", "id"),
+)
+
+# Regressions an OEM reported on the release its instance runs (portal, API or staff on
+# its behalf). Append-only; ``vendor_alerted_at`` says the vendor's alert went out.
+regression_reports = Table(
+    "regression_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("oem_id", OEM_ID, nullable=False),
+    Column("release_id", RELEASE_ID, ForeignKey("releases.id"), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("reported_by", String(100), nullable=False),
+    Column("channel", String(20), nullable=False),
+    _created(),
+    Column("vendor_alerted_at", UtcDateTime),
+    Index(None, "oem_id", "id"),
+)
+
+# An OEM's request to put its instance back on the version it ran before. ``status`` is
+# the latest of its events (rollback_events, append-only), kept here for the listings.
+rollback_requests = Table(
+    "rollback_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("oem_id", OEM_ID, nullable=False),
+    Column("from_release_id", RELEASE_ID, ForeignKey("releases.id"), nullable=False),
+    Column("to_release_id", RELEASE_ID, ForeignKey("releases.id"), nullable=False),
+    Column("regression_id", Integer, ForeignKey("regression_reports.id")),
+    Column("reason", Text, nullable=False),
+    Column("requested_by", String(100), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("decided_by", String(100)),
+    Column("decided_at", UtcDateTime),
+    Column("decision_reason", Text),
+    Column("finished_at", UtcDateTime),
+    Column("detail", Text),
+    _created(),
+    _updated(),
+    CheckConstraint("status IN ('requested', 'approved', 'refused', 'done', 'failed')", name="status"),
+    Index(None, "oem_id", "status"),
+)
+
+rollback_events = Table(
+    "rollback_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", Integer, ForeignKey("rollback_requests.id"), nullable=False, index=True),
+    Column("status", String(20), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("detail", Text),
+    _created(),
 )

@@ -274,6 +274,49 @@ class SignoffStore(Store):
             notify_signoff(conn, oem_id)  # wakes the OEM's approval gates at commit
             return ids
 
+    def withdraw_approvals(self, oem_id: str, change_ids: Iterable[str], *, actor: str, comment: str) -> list[int]:
+        """Append a ``withdrawn`` event for every approver of the OEM whose latest
+        decision on one of ``change_ids`` is an approval: the approval no longer stands
+        and the change is pending again for that approver (a rollback done at the OEM's
+        request: ``release_pipeline.rollbacks``). Rejections and overrides stay as they
+        are. Under the OEM's sign-off lock, like every decision; returns the new ids."""
+        change_ids = sorted(set(change_ids))
+        if not change_ids:
+            return []
+        events = t.approval_events.c
+        now = utc_now()
+        with self.engine.begin() as conn:
+            hold_signoff_lock(conn, oem_id)
+            latest: dict[tuple[str, str], Row] = {}
+            for row in conn.execute(
+                select(t.approval_events)
+                .where(events.oem_id == oem_id, events.change_id.in_(change_ids))
+                .order_by(events.id)
+            ):
+                latest[(row.change_id, row.approver)] = row
+            ids = []
+            for (change_id, approver), row in sorted(latest.items()):
+                if row.decision != Decision.APPROVED:
+                    continue
+                result = conn.execute(
+                    t.approval_events.insert().values(
+                        oem_id=oem_id,
+                        change_id=change_id,
+                        release_id=row.release_id,
+                        decision=str(Decision.WITHDRAWN),
+                        actor=actor,
+                        recorded_by=actor,
+                        channel="rollback",
+                        comment=comment,
+                        created_at=now,
+                        approver=approver,
+                        approver_role=row.approver_role,
+                    )
+                )
+                ids.append(result.inserted_primary_key[0])
+            notify_signoff(conn, oem_id)
+            return ids
+
     def approval_states(self, oem_id: str, after_release_id: str | None, until_release_id: str) -> list[ChangeApproval]:
         with self.engine.connect() as conn:
             rows = conn.execute(approval_states_query(oem_id, after_release_id, until_release_id))

@@ -255,7 +255,9 @@ class Asked(BaseModel):
 
 
 class DecisionRecord(BaseModel):
-    decision: Literal["approved", "rejected", "overridden"]
+    decision: Literal["approved", "rejected", "overridden", "withdrawn"] = Field(
+        description="withdrawn: your approval no longer stands since the change was rolled back off your instance"
+    )
     by: str | None
     role: str | None
     recorded_by: str | None = Field(description="vendor staff who recorded it on your behalf")
@@ -285,6 +287,62 @@ class ChangeTrace(BaseModel):
     runs: str | None = Field(description="the release your instance runs")
     running_since: Running | None = Field(description="null: your instance does not run it (yet)")
     answer: str = Field(description="does your instance have it, in one line")
+
+
+class RegressionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    release_id: str = Field(
+        max_length=7, pattern=inputs.RELEASE_ID, description="the release your instance runs", examples=["2026.24"]
+    )
+    description: Annotated[str, inputs.COMMENT.validator("description")] = Field(
+        max_length=inputs.MAX_COMMENT, pattern=inputs.NONBLANK_TEXT, description="what broke, and since when"
+    )
+
+
+class RegressionOut(BaseModel):
+    id: int
+    release_id: str
+    description: str
+    reported_by: str
+    reported_at: str
+    release_team_alerted: bool = Field(description="false: recorded; the release team is alerted within a minute")
+
+
+class RollbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    release_id: str = Field(
+        max_length=7, pattern=inputs.RELEASE_ID, description="the release your instance runs", examples=["2026.24"]
+    )
+    reason: Annotated[str, inputs.COMMENT.validator("reason")] = Field(
+        max_length=inputs.MAX_COMMENT, pattern=inputs.NONBLANK_TEXT, description="why you need to go back"
+    )
+    regression_id: int | None = Field(None, ge=1, le=2**31 - 1, description="the regression report it follows, if any")
+
+
+class RollbackOut(BaseModel):
+    id: int
+    from_release_id: str
+    to_release_id: str = Field(description="the version your instance ran before")
+    status: Literal["requested", "approved", "refused", "done", "failed"]
+    outcome: str
+    reason: str
+    requested_by: str
+    requested_at: str
+    regression_id: int | None
+    decided_at: str | None
+    decision_reason: str | None = Field(description="the release team's reason for its decision")
+    finished_at: str | None
+
+
+class Rollbacks(BaseModel):
+    runs: str | None = Field(description="the release your instance runs")
+    can_roll_back_to: str | None = Field(
+        description="the version a rollback would take it back to (null: none, or a request is open)"
+    )
+    regressions: list[RegressionOut]
+    requests: list[RollbackOut]
 
 
 # -- routes ---------------------------------------------------------------------------------
@@ -389,3 +447,48 @@ def get_roadmap(caller: Caller = Depends(api_caller)):
     if roadmap is None:
         raise HTTPException(404, "no roadmap has been computed yet")
     return roadmap
+
+
+def rollback_error(exc: SignoffError) -> HTTPException:
+    return HTTPException(views.rollback_status(exc), str(exc))
+
+
+@router.get("/rollbacks", response_model=Rollbacks)
+def get_rollbacks(caller: Caller = Depends(api_caller)):
+    """What your instance runs, your regression reports and rollback requests with the decisions."""
+    return views.rollbacks_view(caller)
+
+
+@router.post(
+    "/regressions",
+    response_model=RegressionOut,
+    status_code=201,
+    responses={
+        404: problem("no release is recorded on your instance"),
+        409: problem("not the release your instance runs"),
+        429: problem("a day's worth of reports"),
+    },
+)
+def post_regression(body: RegressionIn, caller: Caller = Depends(api_caller)):
+    """Report a regression on the release your instance runs; our release team is alerted at once."""
+    try:
+        return views.report_regression(caller, body.release_id, body.description, "api")
+    except SignoffError as exc:
+        raise rollback_error(exc) from None
+
+
+@router.post(
+    "/rollback-requests",
+    response_model=RollbackOut,
+    status_code=201,
+    responses={
+        404: problem("no release is recorded on your instance, or the regression report is not yours"),
+        409: problem("not the release your instance runs, nothing to go back to, or a request is open"),
+    },
+)
+def post_rollback_request(body: RollbackIn, caller: Caller = Depends(api_caller)):
+    """Ask to go back to the version your instance ran before; the release team decides."""
+    try:
+        return views.request_rollback(caller, body.release_id, body.reason, body.regression_id, "api")
+    except SignoffError as exc:
+        raise rollback_error(exc) from None

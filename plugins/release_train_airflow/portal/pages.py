@@ -231,3 +231,61 @@ def feedback_form(
 @router.get("/roadmap")
 def roadmap_page(request: Request, caller: Caller = Depends(page_caller)):
     return page(request, "roadmap.html", caller, roadmap=views.roadmap(caller))
+
+
+@router.get("/rollbacks")
+def rollbacks_page(request: Request, done: str | None = None, caller: Caller = Depends(page_caller)):
+    return page(request, "rollbacks.html", caller, view=views.rollbacks_view(caller), done=done)
+
+
+def _rollback_form(request: Request, caller: Caller, csrf: str, act) -> HTMLResponse | RedirectResponse:
+    """Check the form's CSRF token, run ``act``; on success see the page again, else show why."""
+    if not caller.valid_csrf(csrf):
+        return forbidden_form(request, caller)
+    try:
+        done = act()
+    except InvalidInput as exc:
+        error, status = str(exc), 422
+    except SignoffError as exc:
+        error, status = str(exc), views.rollback_status(exc)
+    else:
+        return RedirectResponse(str(request.url_for("rollbacks_page").include_query_params(done=done)), 303)
+    return page(request, "rollbacks.html", caller, status, view=views.rollbacks_view(caller), error=error)
+
+
+@router.post("/rollbacks/regressions")
+def regression_form(
+    request: Request,
+    release_id: str = Form(""),
+    description: str = Form(""),
+    csrf: str = Form(""),
+    caller: Caller = Depends(page_caller),
+):
+    def act() -> str:
+        inputs.RELEASE.check("release", release_id)
+        inputs.COMMENT.check("description", description)
+        found = views.report_regression(caller, release_id, description, "portal")
+        return f"regression report {found['id']}"
+
+    return _rollback_form(request, caller, csrf, act)
+
+
+@router.post("/rollbacks/requests")
+def rollback_form(
+    request: Request,
+    release_id: str = Form(""),
+    reason: str = Form(""),
+    regression_id: str = Form(""),
+    csrf: str = Form(""),
+    caller: Caller = Depends(page_caller),
+):
+    def act() -> str:
+        inputs.RELEASE.check("release", release_id)
+        inputs.COMMENT.check("reason", reason)
+        if regression_id.strip() and not regression_id.strip().isdigit():
+            raise InvalidInput(f"regression: {regression_id!r} is not a report number")
+        linked = int(regression_id) if regression_id.strip() else None
+        found = views.request_rollback(caller, release_id, reason, linked, "portal")
+        return f"rollback request {found['id']}"
+
+    return _rollback_form(request, caller, csrf, act)

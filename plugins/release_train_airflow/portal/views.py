@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from release_pipeline import signoff
+from release_pipeline import rollbacks, signoff
 from release_pipeline.deadlines import signoff_deadline
 from release_pipeline.forecast import forecast, next_install_cycle
 from release_pipeline.models import Change
@@ -406,3 +406,104 @@ def roadmap(caller: Caller) -> dict | None:
         item["id"] = shown_id(caller, item["id"], NEUTRAL_ITEM_PREFIX)
         item["title"] = branded(caller, item["title"])
     return {"horizon": snapshot.horizon, "generated_at": local(caller, snapshot.created_at), **view}
+
+
+# -- regressions and rollbacks (docs/rollbacks.md) ------------------------------------------------
+ROLLBACK_OUTCOMES = {
+    "requested": "waiting for the release team's decision",
+    "approved": "approved: runs in your next maintenance window outside a release freeze",
+    "refused": "refused: your instance stays where it is",
+    "done": "done: your instance runs the earlier version again",
+    "failed": "did not complete: our release team has been alerted and will contact you",
+}
+
+
+def rollbacks_view(caller: Caller) -> dict:
+    """What the caller's instance runs, where a rollback would take it (None: nowhere, or
+    a request is open), and the OEM's own regression reports and rollback requests."""
+    repo, oem_id = caller.repo, caller.oem.id
+    installed = repo.installed_version(oem_id)
+    back_to = None
+    if installed is not None and repo.open_rollback_request(oem_id) is None:
+        try:
+            back_to = rollbacks.version_before(repo, oem_id, installed.release_id)
+        except SignoffError:
+            back_to = None
+    return {
+        "runs": installed.release_id if installed else None,
+        "can_roll_back_to": back_to,
+        "regressions": [regression_entry(caller, r) for r in repo.regression_reports(oem_id)],
+        "requests": [rollback_entry(caller, r) for r in rollbacks.requests_of(repo, oem_id)],
+    }
+
+
+def regression_entry(caller: Caller, found) -> dict:
+    """A report as its OEM sees it (its own words, unchanged)."""
+    if not isinstance(found, rollbacks.RegressionReport):
+        found = rollbacks.RegressionReport.from_row(found)
+    return {
+        "id": found.id,
+        "release_id": found.release_id,
+        "description": found.description,
+        "reported_by": found.reported_by,
+        "reported_at": local(caller, found.reported_at),
+        "release_team_alerted": found.vendor_alerted_at is not None,
+    }
+
+
+def rollback_entry(caller: Caller, found: rollbacks.RollbackRequest) -> dict:
+    """A request and its decision as its OEM sees it: never the run's log, which names
+    the vendor's tools, nor which staff member decided."""
+    return {
+        "id": found.id,
+        "from_release_id": found.from_release_id,
+        "to_release_id": found.to_release_id,
+        "status": str(found.status),
+        "outcome": ROLLBACK_OUTCOMES[str(found.status)],
+        "reason": found.reason,
+        "requested_by": found.requested_by,
+        "requested_at": local(caller, found.requested_at),
+        "regression_id": found.regression_id,
+        "decided_at": local(caller, found.decided_at),
+        "decision_reason": branded(caller, found.decision_reason),
+        "finished_at": local(caller, found.finished_at),
+    }
+
+
+def report_regression(caller: Caller, release_id: str, description: str, channel: str) -> dict:
+    """Record the caller's report; the vendor is alerted from here when the portal has a
+    way to (``Portal.alert_vendor``), else by the DAG ``regression_alerts`` within a minute."""
+    send = caller.portal.alert_vendor
+
+    def alert(subject: str, lines: list[str], *, key: str) -> None:
+        send(subject, lines, key=key, repo=caller.repo)
+
+    found = rollbacks.report(
+        caller.repo,
+        oem_id=caller.oem.id,
+        release_id=release_id,
+        description=description,
+        actor=caller.identity.label,
+        channel=channel,
+        at=caller.portal.now(),
+        alert=alert if send is not None else None,
+    )
+    return regression_entry(caller, found)
+
+
+def request_rollback(caller: Caller, release_id: str, reason: str, regression_id: int | None, channel: str) -> dict:
+    found = rollbacks.request_rollback(
+        caller.repo,
+        oem_id=caller.oem.id,
+        release_id=release_id,
+        reason=reason,
+        actor=caller.identity.label,
+        channel=channel,
+        regression_id=regression_id,
+        at=caller.portal.now(),
+    )
+    return rollback_entry(caller, found)
+
+
+def rollback_status(exc: SignoffError) -> int:
+    return 429 if isinstance(exc, rollbacks.TooManyReports) else signoff_status(exc)
