@@ -565,18 +565,22 @@ class DeliveryProcess:
         if self.repo.side_effect(self.install_key(plan)) is None:
             return None
         oem, target = self.oem, plan["target"]
+        started_by = f"attempt {plan['attempt']}: "
         halt(
             self.repo,
             target,
             cause=halt_cause_of_failure(outcome),
-            detail=f"attempt {plan['attempt']}: {outcome.splitlines()[0]}",
+            detail=started_by + outcome.splitlines()[0],
             actor=f"delivery:{oem.id}",
             at=self.clock(),
             wave=oem.wave,
             oem_id=oem.id,
         )
         standing = halt_of(self.repo, target)
-        return standing if standing is not None and standing.oem_id == oem.id else None
+        # this attempt started it (a retry of recover tells what is missing); a later attempt
+        # failing the same release under a standing halt tells nothing new (the simulated year)
+        mine = standing is not None and standing.oem_id == oem.id and standing.detail.startswith(started_by)
+        return standing if mine else None
 
     def _alert_halt(self, halted: Halt) -> None:
         subject, lines, key = vendor_alert(halted)
@@ -612,18 +616,24 @@ class DeliveryProcess:
                     f"Your instance stays on {plan['installed']}; the upgrade comes with a later delivery.",
                 ],
             )
-        self._record(
-            plan,
-            DeliveryStatus.WAITING,
-            # the OEM reads this line on its portal: no cause and no other OEM (staff see the
-            # halt itself in `release-train wave status` and `explain`)
-            detail=f"postponed (wave {oem.wave}): {halted.release_id} halted {POSTPONED_REASON}; "
-            "installs in the next maintenance window after it is cleared",
+        # the OEM reads this line on its portal: no cause and no other OEM (staff see the
+        # halt itself in `release-train wave status` and `explain`)
+        detail = (
+            f"postponed (wave {oem.wave}): {halted.release_id} halted {POSTPONED_REASON}; "
+            "installs in the next maintenance window after it is cleared"
         )
-        subject, lines = postponed_message(oem, target=plan["target"], installed=plan["installed"], at=now)
-        self.outbox.tell_oem(
-            oem, subject, lines, key=postponed_key(oem.id, plan["target"], halted), release_id=plan["target"]
-        )
+        row = self.repo.delivery(oem.id, plan["target"])
+        if row is None or (row.status, row.detail) != (DeliveryStatus.WAITING, detail):
+            # told once, not at every look of the waiting task (the simulated year counts sends)
+            subject, lines = postponed_message(oem, target=plan["target"], installed=plan["installed"], at=now)
+            self.outbox.tell_oem(
+                oem,
+                subject,
+                lines,
+                key=postponed_key(oem.id, plan["target"], halted, plan["cycle_key"]),
+                release_id=plan["target"],
+            )
+            self._record(plan, DeliveryStatus.WAITING, detail=detail)
         raise DeliveryHalted(f"OEM {oem.id!r}: {plan['target']} postponed: {halted.describe()}", halted)
 
     def _roll_back(self, plan: dict, reason: str) -> tuple[DeliveryStatus, str]:

@@ -259,6 +259,7 @@ def postponed_message(oem: Oem, *, target: str, installed: str, at: dt.datetime)
     )
 
 
-def postponed_key(oem_id: str, target: str, halt: Halt) -> str:
-    """Once per OEM, target and halt: a halt after a resume tells again."""
-    return f"wave:postponed:{oem_id}:{target}:{halt.id}"
+def postponed_key(oem_id: str, target: str, halt: Halt, cycle_key: str) -> str:
+    """Once per OEM, target, halt and delivery cycle: a halt after a resume tells again,
+    and so does a new cycle's install day passing under the same halt."""
+    return f"wave:postponed:{oem_id}:{target}:{cycle_key}:{halt.id}"

@@ -52,7 +52,7 @@ from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from release_pipeline import signoff
+from release_pipeline import signoff, waves
 from release_pipeline.cut import cut as cut_release
 from release_pipeline.db.repository import ReleaseRepository
 from release_pipeline.delivery import GateVerdict, gate_verdict
@@ -60,10 +60,12 @@ from release_pipeline.delivery_process import (
     CommandResult,
     DeliveryEnded,
     DeliveryFailed,
+    DeliveryHalted,
     DeliveryProcess,
     InstanceBusy,
 )
 from release_pipeline.forecast import forecast
+from release_pipeline.install_calendar import install_events
 from release_pipeline.models import Change, ChangeType, Decision, DeliveryStatus, ReleaseStatus
 from release_pipeline.registry import Oem
 from release_pipeline.release_calendar import CalendarConfig, ReleaseCalendar
@@ -111,6 +113,7 @@ def make_oems() -> dict[str, Oem]:
         {"id": "alpha", "timezone": "Europe/Berlin", "maintenance_window": always},
         {
             "id": "beta",
+            "wave": 2,
             "timezone": "America/New_York",
             "maintenance_window": {"days": ["tue", "thu", "sat"], "start": "22:00", "end": "04:00"},
         },
@@ -119,6 +122,7 @@ def make_oems() -> dict[str, Oem]:
             "timezone": "Australia/Sydney",
             "maintenance_window": {"days": ["sat", "sun"], "start": "01:00", "end": "05:00"},
             "install_when_approved": True,
+            "wave": 2,
         },
         {"id": "delta", "timezone": "Asia/Tokyo", "maintenance_window": always},  # enabled mid-year
     ]
@@ -274,6 +278,8 @@ class Year:
         self.warmup: dict[str, int] = {}  # oem -> minutes its next upgrade takes to turn healthy
         self.warm_until: dict[str, pendulum.DateTime] = {}
         self.deployed_at: dict[str, pendulum.DateTime] = {}
+        # release -> the earliest wave whose instance rolled it back, until staff resume it
+        self.halted: dict[str, int] = {}
         self.runs: dict[str, dict] = {}
         self.outcomes: list[tuple[str, str, int, str]] = []
         self.violations: list[str] = []
@@ -396,6 +402,13 @@ class Year:
         plan = self.installing.get(oem_id)
         if plan is None:
             return
+        wave = self.oems[oem_id].wave
+        for release_id, halted_by in sorted(self.halted.items()):  # (xiii) waves
+            if halted_by < wave and plan["installed"] < release_id <= plan["target"]:
+                self.violations.append(
+                    f"{self.now}: {oem_id} (wave {wave}) installs {plan['target']} while {release_id}, "
+                    f"rolled back in wave {halted_by}, is not resumed"
+                )
         if self.shape.races and self.rng.random() < 0.3:
             mine = sorted(self.newly_run(plan["installed"], plan["target"]))
             if mine:
@@ -648,7 +661,8 @@ class Year:
 
     # -- (vi) the forecast against what the delivery does ----------------------------------------
     def _seen_by(self, oem_id: str) -> tuple:
-        return self.decisions_made[oem_id], frozenset(self.repo.release_ids([ReleaseStatus.DEPLOYED]))
+        deployed = frozenset(self.repo.release_ids([ReleaseStatus.DEPLOYED]))
+        return self.decisions_made[oem_id], deployed, frozenset(self.halted.items())
 
     def forecast_install(self, k: int) -> None:
         for oem_id in sorted(self.enabled):
@@ -656,6 +670,26 @@ class Year:
             if ahead.cycle_key != self.train.delivery_cycle(k).key:
                 self.violations.append(f"cycle {k} {oem_id}: the forecast looks at cycle {ahead.cycle_key}")
             self.forecasts[oem_id] = {"k": k, "forecast": ahead, "seen": self._seen_by(oem_id)}
+            self.calendar_agrees(oem_id, ahead)
+
+    def calendar_agrees(self, oem_id: str, ahead) -> None:
+        """(xiv) the OEM's install calendar (/oem-portal/calendar.ics) shows the install the
+        forecast says, at its time, with its sign-off deadline, and nothing of another OEM."""
+        events = install_events(self.repo, self.train, self.oems[oem_id], self.now)
+        install = [e for e in events if e.kind == "install" and e.cycle_key == ahead.cycle_key]
+        due = [e for e in events if e.kind == "deadline" and e.cycle_key == ahead.cycle_key]
+        if len(install) != 1 or not install[0].start <= ahead.install_at < install[0].end:
+            self.violations.append(f"{self.now}: {oem_id}'s calendar {install} against the forecast {ahead.install_at}")
+        elif ahead.installs and not install[0].summary.endswith(f"install: {ahead.installs}"):
+            self.violations.append(f"{self.now}: {oem_id}'s calendar says {install[0].summary!r}, not {ahead.installs}")
+        if [e.start for e in due] != [ahead.deadline.due]:
+            self.violations.append(f"{self.now}: {oem_id}'s calendar deadline {due} against {ahead.deadline.due}")
+        others = {o.display_name.lower() for o in self.oems.values() if o.id != oem_id}
+        for event in events:
+            said = f"{event.summary} {event.description}".lower()
+            if found := sorted(name for name in others if name in said):
+                self.violations.append(f"{self.now}: {oem_id}'s calendar names {found}: {event.summary!r}")
+        self.seen["calendar checked"] += 1
 
     def delivered(
         self,
@@ -762,11 +796,22 @@ class Year:
                 except Transient:
                     if attempt == 3:
                         raise
+                except DeliveryHalted:  # the task defers, looks again, installs in a window once resumed
+                    run.update(disturbed=True, excused="halted for its wave")
+                    self.seen["halted for its wave"] += 1
+                    again = self.now.add(hours=6)
+                    self.at(
+                        again if in_window(oem_id, again) else self.oems[oem_id].next_maintenance_opening(again),
+                        self.install,
+                        oem_id,
+                    )
+                    return
             warming = self.warm_until.get(oem_id)
             try:
                 steps.verify(plan, log)
             except DeliveryFailed:
                 self.seen["warm-up outlasted the grace"] += bool(warming and warming > self.now)
+                self.rolled_back(oem_id, plan["target"])
                 with contextlib.suppress(DeliveryFailed):
                     steps.recover(plan)
                 self.note_outcome(oem_id, plan)
@@ -786,6 +831,22 @@ class Year:
             self.warm_until.pop(oem_id, None)
             self.state.oems[oem_id].break_on_install = False
 
+    def rolled_back(self, oem_id: str, release_id: str) -> None:
+        """An instance ran ``release_id`` and did not stay on it: the later waves wait for
+        it (xiii) until staff resume it, which they mostly do within days."""
+        wave = self.oems[oem_id].wave
+        self.halted[release_id] = min(wave, self.halted.get(release_id, wave))
+        if self.rng.random() < 0.7:
+            self.at(self.now.add(hours=self.rng.randint(6, 72)), self.resume, release_id)
+
+    def resume(self, release_id: str) -> None:
+        try:
+            waves.resume(self.repo, release_id, reason="the problem is understood", actor="staff", at=self.now)
+        except waves.NotHalted:
+            self.violations.append(f"{self.now}: {release_id} rolled back, but not halted for the later waves")
+        self.halted.pop(release_id, None)
+        self.seen["staff resumed a release"] += 1
+
     def end_run(self, oem_id: str, release_id: str | None, **how) -> None:
         run = self.runs.pop(oem_id)
         self.delivered(oem_id, release_id, disturbed=bool(run.get("disturbed")), **how)
@@ -793,8 +854,20 @@ class Year:
 
     # -- the invariants ---------------------------------------------------------------------------------
     def opening(self, oem_id: str, k: int) -> pendulum.DateTime:
-        """Install day's window opening for the OEM: sign-off is taken until then."""
-        return self.window_opening(oem_id, self.train.delivery_cycle(k).install_at)
+        """Install day's window opening for the OEM's wave: sign-off is taken until then.
+        Wave n starts (n - 1) x 2 days after install day, at the same time of day in
+        Amsterdam, after any freeze over it; its opening is outside every freeze (wave 1
+        keeps install day's: a frozen one is skipped at the install)."""
+        wave = self.oems[oem_id].wave
+        start = self.train.delivery_cycle(k).install_at.in_timezone("Europe/Amsterdam")
+        if wave > 1:
+            start = start.add(days=(wave - 1) * 2)
+            while self.frozen(start):
+                start = start.add(days=1).start_of("day")
+        at = self.window_opening(oem_id, start)
+        while wave > 1 and self.frozen(at):
+            at = self.window_opening(oem_id, at.add(days=1).in_timezone("Europe/Amsterdam").start_of("day"))
+        return at
 
     def approved_in_time(self, oem_id: str, run: dict) -> None:
         """(ii) when its run is over, an OEM that approved a production release in full
@@ -1016,7 +1089,10 @@ def test_the_simulation_covers_every_kind_of_outcome(tmp_path):
         "second run held off",
         "verified after warming up",
         "warm-up outlasted the grace",
+        "halted for its wave",
+        "staff resumed a release",
         "(ii) checked",
+        "calendar checked",
         "docs checked",
         "notes checked",
     ):

@@ -138,9 +138,9 @@ def test_a_rollback_in_wave_one_halts_the_release_for_the_later_waves(fleet, rep
         "postponed (wave 2): 2026.24 halted while a problem is investigated; "
         "installs in the next maintenance window after it is cleared"
     )
-    # told under one key (the outbox sends once per key): once per OEM, release and halt
+    # told under one key (the outbox sends once per key): once per OEM, release, cycle and halt
     ((key, subject, lines),) = {(k, s, tuple(lines)) for k, s, lines in fleet.told("bolt")}
-    assert key == f"wave:postponed:bolt:2026.24:{standing.id}"
+    assert key == f"wave:postponed:bolt:2026.24:{row.cycle_key}:{standing.id}"
     assert subject == "Bolt Hub 2026.24 postponed while a problem is investigated"
     assert lines[-1].startswith("Your instance stays on 2026.22.")
     # white-labelled: nothing of the OEM that rolled back, nor the vendor's name
