@@ -52,7 +52,7 @@ from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from release_pipeline import signoff, waves
+from release_pipeline import rollbacks, signoff, waves
 from release_pipeline.cut import cut as cut_release
 from release_pipeline.db.repository import ReleaseRepository
 from release_pipeline.delivery import GateVerdict, gate_verdict
@@ -203,9 +203,15 @@ class SimOutbox:
         self.calls[f"oem:release_notes:{release_id}:{oem.id}"] += 1
         self.world.oem_asked(oem.id, release_id)
 
+    def publish_rollback_docs(self, oem, *, rolled_back, back_to, request_id, lines) -> str:
+        self.calls[f"docs:{oem.id}:rollback:{request_id}"] += 1
+        self.docs[oem.id] = back_to
+        return "published"
+
     def publish_docs(self, oem, *, installed, target, asked=None) -> str:
         self.world.covers(oem.id, "docs", installed, target)
-        self.calls[f"docs:{oem.id}:{target}"] += 1
+        # once per install of a release (again after the OEM had it rolled back)
+        self.calls[f"docs:{oem.id}:{target}:{self.world.seen[f'rolled back at {oem.id}']}"] += 1
         self.docs[oem.id] = target
         return "published"
 
@@ -223,6 +229,7 @@ class YearShape:
     races: bool = True  # a decision arrives while the install runs
     second_runs: bool = True  # another run of the OEM's delivery DAG reaches the instance
     warmups: bool = True  # an upgraded instance needs minutes to turn healthy (within the grace, or not)
+    regressions: bool = True  # an OEM reports a regression after an install, and may ask to roll back
 
 
 QUORUM = SignoffPolicy.model_validate(
@@ -662,7 +669,8 @@ class Year:
     # -- (vi) the forecast against what the delivery does ----------------------------------------
     def _seen_by(self, oem_id: str) -> tuple:
         deployed = frozenset(self.repo.release_ids([ReleaseStatus.DEPLOYED]))
-        return self.decisions_made[oem_id], deployed, frozenset(self.halted.items())
+        running = self.state.oems[oem_id].version
+        return self.decisions_made[oem_id], deployed, frozenset(self.halted.items()), running
 
     def forecast_install(self, k: int) -> None:
         for oem_id in sorted(self.enabled):
@@ -822,6 +830,8 @@ class Year:
             steps.publish_docs(plan)
             steps.notify_delivered(plan)
             self.end_run(oem_id, plan["target"], at=started)
+            if self.shape.regressions and self.rng.random() < 0.15:
+                self.at(self.now.add(hours=self.rng.randint(2, 72)), self.regression, oem_id, plan["target"])
         except DeliveryEnded:
             self.note_outcome(oem_id, plan)
             self.end_run(oem_id, None)
@@ -846,6 +856,80 @@ class Year:
             self.violations.append(f"{self.now}: {release_id} rolled back, but not halted for the later waves")
         self.halted.pop(release_id, None)
         self.seen["staff resumed a release"] += 1
+
+    # -- regressions and rollbacks OEMs ask for ------------------------------------------------------
+    def regression(self, oem_id: str, release_id: str) -> None:
+        """The OEM finds a regression on the release it runs, reports it in the portal and
+        mostly asks to go back; the vendor hears of it within a minute (regression_alerts)."""
+        if self.state.oems[oem_id].version != release_id:
+            return
+        found = rollbacks.report(
+            self.repo, oem_id=oem_id, release_id=release_id, description="exports fail since the upgrade",
+            actor=f"{oem_id}.user", channel="portal", at=self.now,
+        )  # fmt: skip
+        self.at(self.now.add(minutes=1), self.alert_regressions)
+        self.seen["regression reported"] += 1
+        if self.rng.random() < 0.7:
+            try:
+                asked = rollbacks.request_rollback(
+                    self.repo, oem_id=oem_id, release_id=release_id, reason="we need our exports back",
+                    actor=f"{oem_id}.user", channel="portal", regression_id=found.id, at=self.now,
+                )  # fmt: skip
+            except signoff.SignoffError:
+                return  # one open request at a time, or nothing to go back to
+            self.at(self.now.add(hours=self.rng.randint(1, 24)), self.staff_decide_rollback, oem_id, asked.id)
+
+    def alert_regressions(self) -> None:
+        """regression_alerts: the vendor's alert, and the report counts for the wave halt."""
+        for report in self.repo.regression_reports(unalerted=True):
+            wave = self.oems[report.oem_id].wave
+            if wave < self.halted.get(report.release_id, wave + 1):
+                self.halted[report.release_id] = wave
+                if self.rng.random() < 0.7:
+                    self.at(self.now.add(hours=self.rng.randint(6, 72)), self.resume, report.release_id)
+        rollbacks.alert_pending(
+            self.repo, self.outbox.alert_vendor, at=self.now, wave_of=lambda oem_id: self.oems[oem_id].wave
+        )
+
+    def staff_decide_rollback(self, oem_id: str, request_id: int) -> None:
+        if self.rng.random() < 0.2:
+            rollbacks.refuse(self.repo, request_id, by="staff", reason="fixed forward next cycle", at=self.now)
+            return
+        rollbacks.approve(self.repo, request_id, by="staff", reason="confirmed", at=self.now)
+        self.at(self.process(oem_id).rollback_window(), self.roll_back_on_request, oem_id, request_id)
+
+    def roll_back_on_request(self, oem_id: str, request_id: int) -> None:
+        """oem_rollbacks: in the OEM's next window outside a freeze. What the instance no
+        longer runs needs the OEM's approval again before it comes back (the world's rule)."""
+        request = rollbacks.request_of(self.repo, request_id)
+        newly = self.newly_run(request.to_release_id, request.from_release_id)
+        try:
+            self.process(oem_id).roll_back_on_request(request_id, run_id=f"{oem_id}:rollback:{request_id}")
+        except DeliveryEnded:  # waits for a window or the end of a freeze
+            self.at(self.process(oem_id).rollback_window(), self.roll_back_on_request, oem_id, request_id)
+            return
+        except (DeliveryFailed, InstanceBusy):
+            return
+        if self.state.oems[oem_id].version != request.to_release_id:
+            self.violations.append(f"{self.now}: {oem_id}'s rollback #{request_id} left it on a wrong version")
+            return
+        self.seen["rolled back at the OEM's request"] += 1
+        self.seen[f"rolled back at {oem_id}"] += 1
+        for change in newly:
+            for who, (decision, _) in self.votes.get((oem_id, change), {}).items():
+                if decision == Decision.APPROVED:
+                    self.votes[(oem_id, change)][who] = (Decision.WITHDRAWN, self.now)
+        if self.rng.random() < 0.8:  # approved again once it is fixed
+            approvers = [a.name for a in self.oems[oem_id].signoff_policy.approvers] or [None]
+            for who in approvers:
+                self.at(
+                    self.now.add(days=self.rng.randint(3, 20)),
+                    self.decide,
+                    oem_id,
+                    sorted(newly),
+                    Decision.APPROVED,
+                    who,
+                )
 
     def end_run(self, oem_id: str, release_id: str | None, **how) -> None:
         run = self.runs.pop(oem_id)
@@ -1091,6 +1175,8 @@ def test_the_simulation_covers_every_kind_of_outcome(tmp_path):
         "warm-up outlasted the grace",
         "halted for its wave",
         "staff resumed a release",
+        "regression reported",
+        "rolled back at the OEM's request",
         "(ii) checked",
         "calendar checked",
         "docs checked",
