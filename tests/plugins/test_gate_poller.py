@@ -19,13 +19,15 @@ from tests.plugins.conftest import approve_carried
 
 
 def gate(oem_id: str = "acme", poll_interval: float = 0.2, **overrides) -> ApprovalGateTrigger:
+    """A gate after install day's window opened, of an OEM that installs as soon as it
+    approves (it waits until ``deadline``): a decision settles it at the next poll."""
     now = pendulum.now("UTC")
     args = {
         "oem_id": oem_id,
         "after_release_id": "2026.22",
         "until_release_id": "2026.24",
         "poll_interval": poll_interval,
-        "settle_at": now.add(hours=1).isoformat(),
+        "settle_at": now.subtract(minutes=1).isoformat(),
         "deadline": now.add(hours=1).isoformat(),
         **overrides,
     }
@@ -149,15 +151,20 @@ def test_a_release_reaching_production_is_waited_for(released, calendar):
     released.request_approvals("2026.25", ["acme"])
 
     async def again():
-        waiting = asyncio.ensure_future(first_payload(gate("acme", until_release_id="2026.25")))
+        # before install day's window opens: the gate waits, whatever is decided meanwhile
+        opens = pendulum.now("UTC").add(seconds=1.5).isoformat()
+        waiting = asyncio.ensure_future(first_payload(gate("acme", until_release_id="2026.25", settle_at=opens)))
         poller = await shared_poller()
         assert not waiting.done()  # C-25 pending now
-        released.record_decision(oem_id="acme", change_id="C-25", decision=Decision.APPROVED, actor="a", channel="cli")
+        released.record_decision(
+            oem_id="acme", change_id="C-25", decision=Decision.REJECTED, actor="a", channel="cli", comment="no"
+        )
         event = await asyncio.wait_for(waiting, 5)
         return poller, event
 
     poller, event = asyncio.run(again())
-    assert event["summary"] == "every change up to 2026.25 approved"
+    # the gate read 2026.25 as a production release: its change counts, and settles it
+    assert event["outcome"] == "settled" and "C-25 (release 2026.25) rejected" in event["summary"]
     assert poller._tasks == [] and poller._engine is None  # closed with its last gate
 
 

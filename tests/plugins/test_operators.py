@@ -161,7 +161,9 @@ def test_releases_settled_wait_checks_the_release_db_then_defers(release_db):
         waiting.resume({}, {**leg_over, "deadline": until}, until=until)
 
 
-def gate_operator(**overrides) -> ApprovalGateOperator:
+def gate_operator(settle_in: dt.timedelta = -dt.timedelta(minutes=1), **overrides) -> ApprovalGateOperator:
+    """The gate of an OEM that installs as soon as it approves, its install day's window
+    open (``settle_in`` from now: already) and its cycle not over."""
     now = pendulum.now("UTC")
     args = {
         "task_id": "approval_gate",
@@ -169,7 +171,7 @@ def gate_operator(**overrides) -> ApprovalGateOperator:
             "oem_id": "nimbus",
             "installed": "2026.22",
             "aim": "2026.24",
-            "settle_at": now.add(days=1).isoformat(),
+            "settle_at": (now + settle_in).isoformat(),
             "deadline": now.add(days=2).isoformat(),
         },
         "poll_interval": 30,
@@ -203,6 +205,8 @@ def test_approval_gate_does_not_defer_once_signed_off(release_db):
             oem_id="nimbus", change_id=change_id, decision=Decision.APPROVED, actor="a", channel="cli"
         )
     assert gate_operator().execute({}) == {"outcome": "settled", "summary": "every change up to 2026.24 approved"}
+    # before install day's window opens the OEM may still change its mind: the gate waits
+    assert isinstance(deferral(gate_operator(settle_in=dt.timedelta(hours=1))).trigger, ApprovalGateTrigger)
 
 
 def test_approval_gate_defers_through_a_release_db_outage(monkeypatch):
