@@ -816,7 +816,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer, indent=2))
         return 0
-    print(f"{oem.id}: runs {answer['running'] or 'unknown'}; next install day {answer['install_day']['at']}")
+    print(f"{oem.id}: runs {answer['running'] or 'unknown'}; next install day {answer['install_day']['shown']}")
     print(f"sign-off due {answer['sign_off_deadline']['shown']}")
     print(f"rollout wave {answer['wave']}")
     if halted := answer["halt"]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from release_pipeline.db.repository import ReleaseRepository
+from release_pipeline.deadlines import local_time
 from release_pipeline.forecast import forecast
 from release_pipeline.registry import Oem
 from release_pipeline.release_calendar import ReleaseCalendar
@@ -25,6 +26,7 @@ def explain(repo: ReleaseRepository, train: ReleaseCalendar, oem: Oem, now: dt.d
             "cycle": ahead.cycle_key,
             "at": ahead.install_at.in_timezone(oem.timezone).isoformat(),
             "timezone": oem.timezone,
+            "shown": local_time(ahead.install_at, oem.timezone),
         },
         "sign_off_due": ahead.deadline.due.in_timezone(oem.timezone).isoformat(),
         "sign_off_deadline": ahead.deadline.as_json(),

@@ -275,6 +275,10 @@ def test_explain_says_where_an_oem_stands_and_why(cli, repo, calendar):
         assert answer["next"].startswith("installs 2026.20 on Tuesday 10 November 2026 13:00 (Europe/Berlin); 2026.22")
         code, out, _ = cli("explain", "nimbus")
         assert "  2026.22: rejected (CHG-2 rejected by Nina: breaks our SSO; awaiting sign-off of CHG-3)" in out
+        # every time shown the way the rest of the output shows it, not as a raw ISO timestamp
+        assert out.startswith(
+            "nimbus: runs 2026.18; next install day Tuesday 10 November 2026 13:00 (Europe/Berlin)\n"
+        ), out
         code, _, err = cli("explain", "acme")
         assert code == 2 and "no such OEM" in err
 
