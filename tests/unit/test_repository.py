@@ -212,3 +212,60 @@ def test_naive_datetimes_are_refused(repo, calendar):
     with pytest.raises(Exception, match="naive datetime"):
         repo.record_release(release, [naive], changes_since=None, changes_until=None, actor="t")
     assert repo.release("2026.24") is None
+
+
+def test_the_signoff_stores_reads_keep_to_their_oem_span_and_order(repo, calendar):
+    """Each read of the sign-off store returns what it names, nothing of another OEM,
+    release or change, in the order its callers rely on (the gate's span is ``(after,
+    until]``; histories are oldest first)."""
+    cut(repo, calendar, "2026.22", "AVA-0")
+    cut(repo, calendar, "2026.23", "AVA-1")
+    cut(repo, calendar, "2026.24", "AVA-3", "AVA-2")
+    for release_id in ("2026.22", "2026.23", "2026.24"):
+        repo.set_release_status(release_id, ReleaseStatus.DEPLOYED, actor="test")
+        repo.request_approvals(release_id, ["globex", "acme"])
+    repo.request_approvals("2026.24", ["initech"])
+
+    assert repo.requested_release_ids("acme", after="2026.22", until="2026.24") == {"2026.23", "2026.24"}
+    assert repo.requested_release_ids("acme", after="2026.23", until="2026.23") == set()
+    assert repo.requested_release_ids("initech", after="2026.21", until="2026.24") == {"2026.24"}
+    assert repo.requested_release_ids("hooli", after="2026.21", until="2026.24") == set()
+    assert [(r.oem_id, r.release_id, r.change_id) for r in repo.approval_requests("acme")] == [
+        ("acme", "2026.22", "AVA-0"),
+        ("acme", "2026.23", "AVA-1"),
+        ("acme", "2026.24", "AVA-2"),
+        ("acme", "2026.24", "AVA-3"),
+    ]
+    assert [r.change_id for r in repo.approval_requests("acme", "2026.24")] == ["AVA-2", "AVA-3"]
+    assert [r.oem_id for r in repo.change_requests("AVA-2", ["acme", "initech", "hooli"])] == ["acme", "initech"]
+
+    def decide(oem_id, change_id, decision, approver=None, comment=None):
+        return repo.record_decision(
+            oem_id=oem_id, change_id=change_id, decision=decision, actor=f"{oem_id}-{approver}", channel="cli",
+            comment=comment, approver=approver,
+        )  # fmt: skip
+
+    first = decide("acme", "AVA-2", Decision.REJECTED, "Ann", comment="no")
+    second = decide("globex", "AVA-2", Decision.APPROVED)
+    third = decide("acme", "AVA-2", Decision.APPROVED, "Bob")
+    fourth = decide("acme", "AVA-2", Decision.APPROVED, "Ann")  # on top of Ann's own latest, not Bob's
+    decide("acme", "AVA-3", Decision.APPROVED)
+    assert [e.id for e in repo.change_decisions("AVA-2", ["acme", "initech"])] == [first, third, fourth]
+    assert [e.id for e in repo.approval_history("acme", "AVA-2")] == [first, third, fourth]
+    assert [e.id for e in repo.change_decisions("AVA-2", ["globex"])] == [second]
+    assert [(e.change_id, e.id) for e in repo.signoff_record("acme", "2026.24")][:3] == [
+        ("AVA-2", first),
+        ("AVA-2", third),
+        ("AVA-2", fourth),
+    ]
+    assert [e.change_id for e in repo.signoff_record("acme", "2026.23")] == []
+    # the status matrix's read: each approver's latest, of the OEMs asked for, in OEM, release, change order
+    votes = [(v.oem_id, v.release_id, v.change_id, v.approver, v.decision) for v in repo.signoff_votes(["acme"])]
+    assert votes == [
+        ("acme", "2026.22", "AVA-0", None, None),
+        ("acme", "2026.23", "AVA-1", None, None),
+        ("acme", "2026.24", "AVA-2", "Bob", "approved"),
+        ("acme", "2026.24", "AVA-2", "Ann", "approved"),
+        ("acme", "2026.24", "AVA-3", "", "approved"),
+    ]
+    assert [v.oem_id for v in repo.signoff_votes()] == ["acme"] * 5 + ["globex"] * 4 + ["initech"] * 2
