@@ -437,3 +437,31 @@ def test_every_release_of_an_oem_says_whether_its_sign_off_is_closed(two_release
         ("2026.23", "installed", "release 2026.23 is already installed (the instance runs 2026.23)"),
     ]
     assert [r.state for r in releases_for(repo, "globex")] == ["pending", "pending"]
+
+
+def test_a_changes_one_line_display_and_its_votes_are_the_recorded_decisions(two_releases):
+    """What the portal shows of a change: its newest counting decision (id, who, when, how,
+    why) and each approval with its time, as the release database recorded them."""
+    repo = two_releases
+    approve(repo, changes=["CHG-2"], policy=TWO_APPROVERS, approver="Ann", actor="ann@acme")
+    decide(
+        repo, oem_id="acme", release_id="2026.24", decision="approved", change_ids=["CHG-2"], actor="Bob (phone)",
+        channel="cli", comment="ok by phone", recorded_by="cs.bob", policy=TWO_APPROVERS, approver="Bob",
+    )  # fmt: skip
+    ann, bob = repo.approval_history("acme", "CHG-2")
+    (shown,) = [c for c in release_for(repo, "acme", "2026.24", TWO_APPROVERS).changes if c.change.id == "CHG-2"]
+    assert (shown.event_id, shown.decision, shown.actor, shown.recorded_by, shown.channel, shown.comment) == (
+        bob.id,
+        Decision.APPROVED,
+        "Bob (phone)",
+        "cs.bob",
+        "cli",
+        "ok by phone",
+    )
+    assert shown.decided_at == bob.created_at
+    assert [(v.approver, v.event_id, v.decided_at) for v in shown.votes] == [
+        ("Ann", ann.id, ann.created_at),
+        ("Bob", bob.id, bob.created_at),
+    ]
+    (undecided,) = [c for c in release_for(repo, "acme", "2026.24", TWO_APPROVERS).changes if c.change.id == "CHG-3"]
+    assert (undecided.event_id, undecided.decision, undecided.decided_at, undecided.votes) == (None, None, None, ())
