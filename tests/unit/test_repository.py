@@ -219,12 +219,13 @@ def test_the_signoff_stores_reads_keep_to_their_oem_span_and_order(repo, calenda
     release or change, in the order its callers rely on (the gate's span is ``(after,
     until]``; histories are oldest first)."""
     cut(repo, calendar, "2026.22", "AVA-0")
-    cut(repo, calendar, "2026.23", "AVA-1")
+    cut(repo, calendar, "2026.23", "AVA-9")  # change ids that do not sort as their releases
     cut(repo, calendar, "2026.24", "AVA-3", "AVA-2")
     for release_id in ("2026.22", "2026.23", "2026.24"):
         repo.set_release_status(release_id, ReleaseStatus.DEPLOYED, actor="test")
+    repo.request_approvals("2026.24", ["initech"])  # asked first: the reads sort, not the inserts
+    for release_id in ("2026.24", "2026.23", "2026.22"):
         repo.request_approvals(release_id, ["globex", "acme"])
-    repo.request_approvals("2026.24", ["initech"])
 
     assert repo.requested_release_ids("acme", after="2026.22", until="2026.24") == {"2026.23", "2026.24"}
     assert repo.requested_release_ids("acme", after="2026.23", until="2026.23") == set()
@@ -232,7 +233,7 @@ def test_the_signoff_stores_reads_keep_to_their_oem_span_and_order(repo, calenda
     assert repo.requested_release_ids("hooli", after="2026.21", until="2026.24") == set()
     assert [(r.oem_id, r.release_id, r.change_id) for r in repo.approval_requests("acme")] == [
         ("acme", "2026.22", "AVA-0"),
-        ("acme", "2026.23", "AVA-1"),
+        ("acme", "2026.23", "AVA-9"),
         ("acme", "2026.24", "AVA-2"),
         ("acme", "2026.24", "AVA-3"),
     ]
@@ -263,7 +264,7 @@ def test_the_signoff_stores_reads_keep_to_their_oem_span_and_order(repo, calenda
     votes = [(v.oem_id, v.release_id, v.change_id, v.approver, v.decision) for v in repo.signoff_votes(["acme"])]
     assert votes == [
         ("acme", "2026.22", "AVA-0", None, None),
-        ("acme", "2026.23", "AVA-1", None, None),
+        ("acme", "2026.23", "AVA-9", None, None),
         ("acme", "2026.24", "AVA-2", "Bob", "approved"),
         ("acme", "2026.24", "AVA-2", "Ann", "approved"),
         ("acme", "2026.24", "AVA-3", "", "approved"),

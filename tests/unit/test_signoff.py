@@ -465,3 +465,34 @@ def test_a_changes_one_line_display_and_its_votes_are_the_recorded_decisions(two
     ]
     (undecided,) = [c for c in release_for(repo, "acme", "2026.24", TWO_APPROVERS).changes if c.change.id == "CHG-3"]
     assert (undecided.event_id, undecided.decision, undecided.decided_at, undecided.votes) == (None, None, None, ())
+
+
+def test_a_refused_choice_of_changes_or_approver_says_so_word_for_word(two_releases):
+    """The portal's 409/422/403 and the CLI's exit 2 carry these sentences whole."""
+    from release_pipeline.signoff import NotAllowed
+
+    repo = two_releases
+    approve(repo, changes=["CHG-2"])
+    refusals = [
+        ({"changes": []}, Invalid, "name at least one change, or none to decide on all of them"),
+        ({"changes": ["CHG-3", "CHG-3"]}, Invalid, "a change is listed twice"),
+        ({"changes": ["CHG-3", "CHG-2"]}, Conflict, "change 'CHG-2' is already approved (double submission)"),
+        (
+            {"approver": "Ann"},
+            NotAllowed,
+            "acme signs off as one (its sign-off policy names no approvers): name no approver",
+        ),
+    ]
+    for kwargs, error, message in refusals:
+        with pytest.raises(error) as refused:
+            approve(repo, **kwargs)
+        assert str(refused.value) == message
+    approve(repo)
+    with pytest.raises(Conflict) as refused:
+        approve(repo)
+    assert str(refused.value) == "every change of release 2026.24 is already approved"
+    with pytest.raises(Conflict) as refused:
+        approve(repo, policy=TWO_APPROVERS, approver="Ann", changes=["CHG-2"])
+        approve(repo, policy=TWO_APPROVERS, approver="Ann", changes=["CHG-2"])
+    assert str(refused.value) == "change 'CHG-2' is already approved by Ann (double submission)"
+    assert events(repo) == [("CHG-2", "approved"), ("CHG-2", "approved"), ("CHG-3", "approved")]
