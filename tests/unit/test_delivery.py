@@ -273,3 +273,15 @@ def test_the_changes_of_the_installed_release_are_not_asked_again():
         installed="2026.22",
     )
     assert result.complete and result.target == "2026.24" and result.change_ids() == ["A", "B"]
+
+
+def test_an_assessment_keeps_what_the_instance_runs_and_names_no_approver_without_a_policy():
+    """Without a sign-off policy no approver is waited for by name: ``waiting`` and
+    ``missing`` stay empty (the forecast and the reminders then name the OEM itself)."""
+    result = signoff(state("A", "2026.22"), state("B", "2026.24", Decision.APPROVED))
+    assert (result.installed, result.aim) == ("2026.21", "2026.24")
+    assert [(r.release_id, r.pending, r.waiting, r.missing) for r in result.releases] == [
+        ("2026.22", ("A",), (), ()),
+        ("2026.23", (), (), ()),
+        ("2026.24", (), (), ()),
+    ]
