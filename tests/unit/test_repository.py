@@ -270,3 +270,18 @@ def test_the_signoff_stores_reads_keep_to_their_oem_span_and_order(repo, calenda
         ("acme", "2026.24", "AVA-3", "", "approved"),
     ]
     assert [v.oem_id for v in repo.signoff_votes()] == ["acme"] * 5 + ["globex"] * 4 + ["initech"] * 2
+
+
+def test_the_gates_reads_keep_to_their_span(repo, calendar):
+    """``(after, until]``: neither the installed release nor one past the target; only
+    releases that reached production are installable, oldest first."""
+    for release_id in ("2026.25", "2026.23", "2026.22", "2026.24"):  # recorded out of order
+        cut(repo, calendar, release_id, f"AVA-{release_id[-2:]}")
+    for release_id in ("2026.25", "2026.22", "2026.24"):
+        repo.set_release_status(release_id, ReleaseStatus.DEPLOYED, actor="test")
+    repo.set_release_status("2026.23", ReleaseStatus.QA_REJECTED, actor="qa.lead", reason="login broken")
+    assert repo.production_release_ids("2026.22", "2026.24") == ["2026.24"]
+    assert repo.production_release_ids("2026.21", "2026.25") == ["2026.22", "2026.24", "2026.25"]
+    assert repo.production_release_ids("2026.25", "2026.30") == []
+    assert [s.change_id for s in repo.approval_states("acme", "2026.22", "2026.24")] == ["AVA-23", "AVA-24"]
+    assert [s.change_id for s in repo.approval_states("acme", None, "2026.23")] == ["AVA-22", "AVA-23"]
