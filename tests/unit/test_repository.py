@@ -274,14 +274,42 @@ def test_the_signoff_stores_reads_keep_to_their_oem_span_and_order(repo, calenda
 
 def test_the_gates_reads_keep_to_their_span(repo, calendar):
     """``(after, until]``: neither the installed release nor one past the target; only
-    releases that reached production are installable, oldest first."""
+    releases that reached production are installable, oldest first; the gate's states in
+    release, change and decision order, each with the change it reverts."""
+    from dataclasses import replace
+
+    from tests.builders import change
+
+    ids = {"2026.22": "AVA-D", "2026.23": "AVA-C", "2026.24": "AVA-B", "2026.25": "AVA-A"}  # sorting backwards
     for release_id in ("2026.25", "2026.23", "2026.22", "2026.24"):  # recorded out of order
-        cut(repo, calendar, release_id, f"AVA-{release_id[-2:]}")
+        release = calendar.release_by_id(release_id)
+        made = change(ids[release_id])
+        if release_id == "2026.25":
+            made = replace(made, reverts="AVA-D")
+        repo.record_release(
+            release, [made], changes_since=calendar.previous(release).at, changes_until=release.at, actor="test"
+        )
     for release_id in ("2026.25", "2026.22", "2026.24"):
         repo.set_release_status(release_id, ReleaseStatus.DEPLOYED, actor="test")
     repo.set_release_status("2026.23", ReleaseStatus.QA_REJECTED, actor="qa.lead", reason="login broken")
     assert repo.production_release_ids("2026.22", "2026.24") == ["2026.24"]
     assert repo.production_release_ids("2026.21", "2026.25") == ["2026.22", "2026.24", "2026.25"]
     assert repo.production_release_ids("2026.25", "2026.30") == []
-    assert [s.change_id for s in repo.approval_states("acme", "2026.22", "2026.24")] == ["AVA-23", "AVA-24"]
-    assert [s.change_id for s in repo.approval_states("acme", None, "2026.23")] == ["AVA-22", "AVA-23"]
+    repo.request_approvals("2026.24", ["acme"])
+    for approver in ("Bob", "Ann"):  # Bob first: decision order is not name order
+        repo.record_decision(
+            oem_id="acme", change_id="AVA-B", decision=Decision.APPROVED, actor=approver, channel="cli",
+            approver=approver,
+        )  # fmt: skip
+    states = [
+        (s.change_id, s.release_id, s.reverts, s.approver) for s in repo.approval_states("acme", "2026.22", "2026.24")
+    ]
+    assert states == [
+        ("AVA-C", "2026.23", None, None),
+        ("AVA-B", "2026.24", None, "Bob"),
+        ("AVA-B", "2026.24", None, "Ann"),
+    ]
+    assert [(s.change_id, s.reverts) for s in repo.approval_states("acme", "2026.24", "2026.25")] == [
+        ("AVA-A", "AVA-D")
+    ]
+    assert [s.change_id for s in repo.approval_states("acme", None, "2026.23")] == ["AVA-D", "AVA-C"]
