@@ -246,18 +246,27 @@ def test_the_signoff_stores_reads_keep_to_their_oem_span_and_order(repo, calenda
             comment=comment, approver=approver,
         )  # fmt: skip
 
+    early = decide("acme", "AVA-3", Decision.APPROVED)  # decision order is not change order
     first = decide("acme", "AVA-2", Decision.REJECTED, "Ann", comment="no")
     second = decide("globex", "AVA-2", Decision.APPROVED)
-    third = decide("acme", "AVA-2", Decision.APPROVED, "Bob")
+    third = decide("acme", "AVA-2", Decision.APPROVED, "Bob")  # nor approver-name order
     fourth = decide("acme", "AVA-2", Decision.APPROVED, "Ann")  # on top of Ann's own latest, not Bob's
-    decide("acme", "AVA-3", Decision.APPROVED)
     assert [e.id for e in repo.change_decisions("AVA-2", ["acme", "initech"])] == [first, third, fourth]
     assert [e.id for e in repo.approval_history("acme", "AVA-2")] == [first, third, fourth]
     assert [e.id for e in repo.change_decisions("AVA-2", ["globex"])] == [second]
-    assert [(e.change_id, e.id) for e in repo.signoff_record("acme", "2026.24")][:3] == [
+    assert [(e.change_id, e.id) for e in repo.signoff_record("acme", "2026.24")] == [
+        ("AVA-3", early),
         ("AVA-2", first),
         ("AVA-2", third),
         ("AVA-2", fourth),
+    ]
+    # the portal's read: each approver's latest per requested change, in release, change, decision order
+    assert [(r.release_id, r.change_id, r.approver, r.event_id) for r in repo.signoff_states("acme")] == [
+        ("2026.22", "AVA-0", None, None),
+        ("2026.23", "AVA-9", None, None),
+        ("2026.24", "AVA-2", "Bob", third),
+        ("2026.24", "AVA-2", "Ann", fourth),
+        ("2026.24", "AVA-3", "", early),
     ]
     assert [e.change_id for e in repo.signoff_record("acme", "2026.23")] == []
     # the status matrix's read: each approver's latest, of the OEMs asked for, in OEM, release, change order
