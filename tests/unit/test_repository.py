@@ -261,6 +261,7 @@ def test_the_signoff_stores_reads_keep_to_their_oem_span_and_order(repo, calenda
         ("AVA-2", fourth),
     ]
     # the portal's read: each approver's latest per requested change, in release, change, decision order
+    assert {r.oem_id for r in repo.signoff_states("acme")} == {"acme"}
     assert [(r.release_id, r.change_id, r.approver, r.event_id) for r in repo.signoff_states("acme")] == [
         ("2026.22", "AVA-0", None, None),
         ("2026.23", "AVA-9", None, None),
