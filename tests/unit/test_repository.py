@@ -214,7 +214,7 @@ def test_naive_datetimes_are_refused(repo, calendar):
     assert repo.release("2026.24") is None
 
 
-def test_the_signoff_stores_reads_keep_to_their_oem_span_and_order(repo, calendar):
+def test_the_signoff_stores_reads_keep_to_their_oem_and_release_in_order(repo, calendar):
     """Each read of the sign-off store returns what it names, nothing of another OEM,
     release or change, in the order its callers rely on (the gate's span is ``(after,
     until]``; histories are oldest first)."""
