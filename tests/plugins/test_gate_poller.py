@@ -336,3 +336,50 @@ def test_a_dropped_query_connection_is_replaced_without_an_outage(released, rele
     said = [r.getMessage() for r in caplog.records if r.name == gate_poller.log.name]
     assert any("connection dropped" in m and "reading on a new one" in m for m in said), said
     assert not any("release database error" in m for m in said), said  # no outage
+
+
+def test_an_outage_and_its_end_are_logged_word_for_word(released, monkeypatch, caplog):
+    """What the triggerer's log tells an operator: each failed poll with its count and
+    error, and the end of the outage with how many polls failed."""
+    failures = {"left": 2}
+    real_read = gate_poller.GatePoller._read
+
+    async def read(self, *args):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionError("server closed the connection unexpectedly")
+        return await real_read(self, *args)
+
+    monkeypatch.setattr(gate_poller.GatePoller, "_read", read)
+    decide(released, "acme")
+
+    async def scenario():
+        waiting = asyncio.ensure_future(first_payload(gate("acme", poll_interval=0.01)))
+        poller = None
+        while poller is None or not poller._tasks:
+            await asyncio.sleep(0.01)
+            poller = gate_poller.poller("release_db")
+        task = poller._tasks[0].get_name()
+        errors = []
+        while failures["left"] or poller.outage_since is not None:
+            errors.append(poller.last_error)
+            await asyncio.sleep(0.005)
+        return task, {e for e in errors if e}, poller.last_error, await asyncio.wait_for(waiting, 10)
+
+    with caplog.at_level("INFO", logger=gate_poller.log.name):
+        task, errors, last_error, payload = asyncio.run(scenario())
+    assert task == "approval gates: release_db"
+    assert errors == {"ConnectionError: server closed the connection unexpectedly"} and last_error is None
+    assert payload["outcome"] == "settled"
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == gate_poller.log.name]
+    assert said == [
+        (
+            "WARNING",
+            "approval gates (release_db): release database error (1): server closed the connection unexpectedly",
+        ),
+        (
+            "WARNING",
+            "approval gates (release_db): release database error (2): server closed the connection unexpectedly",
+        ),
+        ("INFO", "approval gates (release_db): release database back after 2 errors"),
+    ]

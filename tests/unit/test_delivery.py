@@ -211,3 +211,81 @@ def test_the_target_never_includes_a_change_not_approved(decisions, production):
             (target is None or c.release_id > target) and c.release_id <= later[0] and c.decision != Decision.APPROVED
             for c in states
         )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"target_status": None}, "OEM 'acme': release 2026.24 is not in the release database"),
+        (
+            {"target_status": "qa_rejected"},
+            "OEM 'acme': release 2026.24 is 'qa_rejected', only releases deployed to the vendor production (and "
+            "tested there) are delivered",
+        ),
+        (
+            {"target": "2026.20"},
+            "OEM 'acme': release 2026.20 is older than the installed 2026.22; a downgrade is not a delivery",
+        ),
+        (
+            {"instance_version": "2026.21"},
+            "OEM 'acme': the instance reports version '2026.21', which the release database does not know "
+            "(recorded: '2026.22'); flagged, not overwritten: check the instance",
+        ),
+    ],
+)
+def test_refusals_are_said_in_full(overrides, message):
+    """What the operator reads in the task log and the vendor's alert: the whole sentence."""
+    with pytest.raises(DeliveryRefused) as caught:
+        plan(**overrides)
+    assert str(caught.value) == message
+
+
+def test_a_plan_names_its_oem_and_a_corrected_record_in_full():
+    assert (plan().oem_id, plan().notes) == ("acme", ())
+    corrected = plan(oem_id="globex", instance_version="2026.20", recorded_version="2026.22")
+    assert corrected.oem_id == "globex"
+    assert corrected.notes == ("the release database recorded '2026.22' but the instance runs '2026.20'",)
+
+
+def test_what_the_gate_says_is_said_in_full():
+    """The gate's summary (task log, the delivery's record) and its reasons, word for word."""
+    nothing = assess(installed="2026.24", aim=None, production=["2026.24"], states=[])
+    assert (nothing.installed, nothing.reasons(), nothing.change_ids()) == ("2026.24", [], [])
+    assert nothing.summary() == "nothing newer than 2026.24 has reached production"
+    done = signoff(state("A", decision=Decision.APPROVED))
+    assert (done.summary(), done.reasons()) == ("every change up to 2026.24 approved", [])
+    waiting = signoff(state("B", "2026.22"), state("A", "2026.22"), state("C", "2026.23", Decision.APPROVED))
+    assert waiting.reasons() == ["B, A (release 2026.22) not signed off"]
+    blocked = signoff(
+        state("A", "2026.22", Decision.REJECTED, "breaks SSO"),
+        replace(state("B", "2026.22", Decision.REJECTED, "slow"), actor="bob"),
+        state("C", "2026.22"),
+    )
+    assert blocked.summary() == (
+        "A (release 2026.22) rejected by ann: breaks SSO; B (release 2026.22) rejected by bob: slow; "
+        "C (release 2026.22) not signed off"
+    )
+
+
+def test_the_changes_of_the_installed_release_are_not_asked_again():
+    """The instance runs 2026.22 and all its changes: a decision still missing on one of
+    them (asked before it was installed by hand, say) blocks nothing newer."""
+    result = signoff(
+        state("OLD", "2026.22"),
+        state("A", "2026.23", Decision.APPROVED),
+        state("B", "2026.24", Decision.APPROVED),
+        installed="2026.22",
+    )
+    assert result.complete and result.target == "2026.24" and result.change_ids() == ["A", "B"]
+
+
+def test_an_assessment_keeps_what_the_instance_runs_and_names_no_approver_without_a_policy():
+    """Without a sign-off policy no approver is waited for by name: ``waiting`` and
+    ``missing`` stay empty (the forecast and the reminders then name the OEM itself)."""
+    result = signoff(state("A", "2026.22"), state("B", "2026.24", Decision.APPROVED))
+    assert (result.installed, result.aim) == ("2026.21", "2026.24")
+    assert [(r.release_id, r.pending, r.waiting, r.missing) for r in result.releases] == [
+        ("2026.22", ("A",), (), ()),
+        ("2026.23", (), (), ()),
+        ("2026.24", (), (), ()),
+    ]

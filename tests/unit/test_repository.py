@@ -212,3 +212,114 @@ def test_naive_datetimes_are_refused(repo, calendar):
     with pytest.raises(Exception, match="naive datetime"):
         repo.record_release(release, [naive], changes_since=None, changes_until=None, actor="t")
     assert repo.release("2026.24") is None
+
+
+def test_the_signoff_stores_reads_keep_to_their_oem_and_release_in_order(repo, calendar):
+    """Each read of the sign-off store returns what it names, nothing of another OEM,
+    release or change, in the order its callers rely on (the gate's span is ``(after,
+    until]``; histories are oldest first)."""
+    cut(repo, calendar, "2026.22", "AVA-0")
+    cut(repo, calendar, "2026.23", "AVA-9")  # change ids that do not sort as their releases
+    cut(repo, calendar, "2026.24", "AVA-3", "AVA-2")
+    for release_id in ("2026.22", "2026.23", "2026.24"):
+        repo.set_release_status(release_id, ReleaseStatus.DEPLOYED, actor="test")
+    repo.request_approvals("2026.24", ["initech"])  # asked first: the reads sort, not the inserts
+    for release_id in ("2026.24", "2026.23", "2026.22"):
+        repo.request_approvals(release_id, ["globex", "acme"])
+
+    assert repo.requested_release_ids("acme", after="2026.22", until="2026.24") == {"2026.23", "2026.24"}
+    assert repo.requested_release_ids("acme", after="2026.23", until="2026.23") == set()
+    assert repo.requested_release_ids("initech", after="2026.21", until="2026.24") == {"2026.24"}
+    assert repo.requested_release_ids("hooli", after="2026.21", until="2026.24") == set()
+    assert [(r.oem_id, r.release_id, r.change_id) for r in repo.approval_requests("acme")] == [
+        ("acme", "2026.22", "AVA-0"),
+        ("acme", "2026.23", "AVA-9"),
+        ("acme", "2026.24", "AVA-2"),
+        ("acme", "2026.24", "AVA-3"),
+    ]
+    assert [r.change_id for r in repo.approval_requests("acme", "2026.24")] == ["AVA-2", "AVA-3"]
+    assert [r.oem_id for r in repo.change_requests("AVA-2", ["acme", "initech", "hooli"])] == ["acme", "initech"]
+
+    def decide(oem_id, change_id, decision, approver=None, comment=None):
+        return repo.record_decision(
+            oem_id=oem_id, change_id=change_id, decision=decision, actor=f"{oem_id}-{approver}", channel="cli",
+            comment=comment, approver=approver,
+        )  # fmt: skip
+
+    early = decide("acme", "AVA-3", Decision.APPROVED)  # decision order is not change order
+    first = decide("acme", "AVA-2", Decision.REJECTED, "Ann", comment="no")
+    second = decide("globex", "AVA-2", Decision.APPROVED)
+    third = decide("acme", "AVA-2", Decision.APPROVED, "Bob")  # nor approver-name order
+    fourth = decide("acme", "AVA-2", Decision.APPROVED, "Ann")  # on top of Ann's own latest, not Bob's
+    assert [e.id for e in repo.change_decisions("AVA-2", ["acme", "initech"])] == [first, third, fourth]
+    assert [e.id for e in repo.approval_history("acme", "AVA-2")] == [first, third, fourth]
+    assert [e.id for e in repo.change_decisions("AVA-2", ["globex"])] == [second]
+    assert [(e.change_id, e.id) for e in repo.signoff_record("acme", "2026.24")] == [
+        ("AVA-3", early),
+        ("AVA-2", first),
+        ("AVA-2", third),
+        ("AVA-2", fourth),
+    ]
+    # the portal's read: each approver's latest per requested change, in release, change, decision order
+    assert {r.oem_id for r in repo.signoff_states("acme")} == {"acme"}
+    assert [(r.release_id, r.change_id, r.approver, r.event_id) for r in repo.signoff_states("acme")] == [
+        ("2026.22", "AVA-0", None, None),
+        ("2026.23", "AVA-9", None, None),
+        ("2026.24", "AVA-2", "Bob", third),
+        ("2026.24", "AVA-2", "Ann", fourth),
+        ("2026.24", "AVA-3", "", early),
+    ]
+    assert [e.change_id for e in repo.signoff_record("acme", "2026.23")] == []
+    # the status matrix's read: each approver's latest, of the OEMs asked for, in OEM, release, change order
+    votes = [(v.oem_id, v.release_id, v.change_id, v.approver, v.decision) for v in repo.signoff_votes(["acme"])]
+    assert votes == [
+        ("acme", "2026.22", "AVA-0", None, None),
+        ("acme", "2026.23", "AVA-9", None, None),
+        ("acme", "2026.24", "AVA-2", "Bob", "approved"),
+        ("acme", "2026.24", "AVA-2", "Ann", "approved"),
+        ("acme", "2026.24", "AVA-3", "", "approved"),
+    ]
+    assert [v.oem_id for v in repo.signoff_votes()] == ["acme"] * 5 + ["globex"] * 4 + ["initech"] * 2
+
+
+def test_the_gates_reads_keep_to_their_span(repo, calendar):
+    """``(after, until]``: neither the installed release nor one past the target; only
+    releases that reached production are installable, oldest first; the gate's states in
+    release, change and decision order, each with the change it reverts."""
+    from dataclasses import replace
+
+    from tests.builders import change
+
+    ids = {"2026.22": "AVA-D", "2026.23": "AVA-C", "2026.24": "AVA-B", "2026.25": "AVA-A"}  # sorting backwards
+    for release_id in ("2026.25", "2026.23", "2026.22", "2026.24"):  # recorded out of order
+        release = calendar.release_by_id(release_id)
+        made = change(ids[release_id])
+        if release_id == "2026.25":
+            made = replace(made, reverts="AVA-D")
+        repo.record_release(
+            release, [made], changes_since=calendar.previous(release).at, changes_until=release.at, actor="test"
+        )
+    for release_id in ("2026.25", "2026.22", "2026.24"):
+        repo.set_release_status(release_id, ReleaseStatus.DEPLOYED, actor="test")
+    repo.set_release_status("2026.23", ReleaseStatus.QA_REJECTED, actor="qa.lead", reason="login broken")
+    assert repo.production_release_ids("2026.22", "2026.24") == ["2026.24"]
+    assert repo.production_release_ids("2026.21", "2026.25") == ["2026.22", "2026.24", "2026.25"]
+    assert repo.production_release_ids("2026.25", "2026.30") == []
+    repo.request_approvals("2026.24", ["acme"])
+    for approver in ("Bob", "Ann"):  # Bob first: decision order is not name order
+        repo.record_decision(
+            oem_id="acme", change_id="AVA-B", decision=Decision.APPROVED, actor=approver, channel="cli",
+            approver=approver,
+        )  # fmt: skip
+    states = [
+        (s.change_id, s.release_id, s.reverts, s.approver) for s in repo.approval_states("acme", "2026.22", "2026.24")
+    ]
+    assert states == [
+        ("AVA-C", "2026.23", None, None),
+        ("AVA-B", "2026.24", None, "Bob"),
+        ("AVA-B", "2026.24", None, "Ann"),
+    ]
+    assert [(s.change_id, s.reverts) for s in repo.approval_states("acme", "2026.24", "2026.25")] == [
+        ("AVA-A", "AVA-D")
+    ]
+    assert [s.change_id for s in repo.approval_states("acme", None, "2026.23")] == ["AVA-D", "AVA-C"]
