@@ -13,6 +13,7 @@ import pendulum
 import pytest
 import time_machine
 
+from release_pipeline import waves
 from release_pipeline.cli import main
 from release_pipeline.delivery_process import signoff_of
 from release_pipeline.models import Change, ChangeType, Decision, ReleaseStatus
@@ -87,8 +88,13 @@ def test_a_regression_reported_in_the_portal_is_rolled_back_after_staff_approve(
     alerting = delivered.run("regression_alerts")
     assert alerting.state == "success", delivered.task_states(alerting)
     assert repo.regression_report(report.id).vendor_alerted_at is not None
-    [alert] = [n["message"] for n in sim.notifications("ava_release_managers")]
-    assert alert["subject"] == f"OEM nimbus: regression reported on {TARGET} (report #{report.id})"
+    # the report halts the release for any later wave first (docs/waves.md), then the report itself
+    halted = waves.halt_of(repo, TARGET)
+    assert (halted.cause, halted.oem_id) == ("regression", "nimbus")
+    assert [n["message"]["subject"] for n in sim.notifications("ava_release_managers")] == [
+        f"Release {TARGET} halted for waves after 1",
+        f"OEM nimbus: regression reported on {TARGET} (report #{report.id})",
+    ]
     reply = portal.post("/rollbacks/requests", data={**form, "reason": "Exports fail", "regression_id": report.id})
     assert reply.status_code == 303
     [request] = repo.rollback_requests("nimbus")

@@ -72,7 +72,7 @@ def stack(tmp_path_factory, config_dir):
         yield running
 
 
-def test_scheduled_runs_install_on_install_day_and_a_late_rejection_stops_the_install(stack, config_dir):
+def test_scheduled_runs_install_on_install_day_and_a_rejection_before_the_window_stops_the_install(stack, config_dir):
     train = load_calendar(config_dir / "calendar.yaml")
     release = train.release(0)  # the coming cycle's release; in production already, approved by both
     repo = stack.repository()
@@ -99,15 +99,16 @@ def test_scheduled_runs_install_on_install_day_and_a_late_rejection_stops_the_in
     assert stack.sim.state()["oems"]["nimbus"]["version"] == release.id
     assert repo.delivery("nimbus", release.id).status == "installed"
 
-    # R3: orbitel's run waits, deferred, for its maintenance window; a rejection arrives
+    # orbitel's run waits, deferred at its gate, until its maintenance window opens (sign-off is
+    # taken until then, though it approved in full); a rejection arrives, and counts
     orbitel_run = runs["orbitel"]["dag_run_id"]
     wait_until(
         lambda: (
             (ti := stack.task_instance("oem_delivery__orbitel", orbitel_run, "install"))["state"] == "deferred"
-            and (ti["trigger"] or {}).get("classpath") == "release_train_airflow.triggers.MomentTrigger"
+            and (ti["trigger"] or {}).get("classpath") == "release_train_airflow.triggers.ApprovalGateTrigger"
         ),
         240,
-        "orbitel's run to wait for its maintenance window",
+        "orbitel's run to wait at its gate for its maintenance window",
     )
     token = issue_token(repo, oem_id="orbitel", label="e2e", created_by="test").token
     rejected = httpx.post(

@@ -830,7 +830,7 @@ class Year:
             steps.publish_docs(plan)
             steps.notify_delivered(plan)
             self.end_run(oem_id, plan["target"], at=started)
-            if self.shape.regressions and self.rng.random() < 0.15:
+            if self.shape.regressions and self.rng.random() < 0.3:
                 self.at(self.now.add(hours=self.rng.randint(2, 72)), self.regression, oem_id, plan["target"])
         except DeliveryEnded:
             self.note_outcome(oem_id, plan)
@@ -850,6 +850,8 @@ class Year:
             self.at(self.now.add(hours=self.rng.randint(6, 72)), self.resume, release_id)
 
     def resume(self, release_id: str) -> None:
+        if release_id not in self.halted:  # resumed already (two instances rolled it back)
+            return
         try:
             waves.resume(self.repo, release_id, reason="the problem is understood", actor="staff", at=self.now)
         except waves.NotHalted:
