@@ -186,11 +186,25 @@ def _next_install(
     else:
         what = f"{oem.brand_name} install window: nothing to install yet"
     lines = [f"If nothing changes: {ahead.outcome}.", *(f"Note: {c}." for c in ahead.conflicts)]
+    return _install_event(oem, cycle, opens, closes, what, lines, say)
+
+
+def _install_event(
+    oem: Oem,
+    cycle: DeliveryCycle,
+    start: pendulum.DateTime,
+    end: pendulum.DateTime,
+    what: str,
+    lines: list[str],
+    say: Callable[[str], str],
+) -> CalendarEvent:
+    """A cycle's install event (one UID per OEM and cycle, whether next or not), its words
+    white-labelled by ``say``."""
     return CalendarEvent(
         uid=event_uid(oem.id, INSTALL, cycle.key),
         kind=INSTALL,
-        start=opens,
-        end=closes,
+        start=start,
+        end=end,
         summary=say(what),
         description=say("\n".join(lines)),
         cycle_key=cycle.key,
@@ -225,15 +239,7 @@ def _install(
             f"Installs the newest release up to {cycle.release.id} whose changes you have signed off "
             "(what exactly is known nearer the time: see Next install in the portal)."
         ]
-    return CalendarEvent(
-        uid=event_uid(oem.id, INSTALL, cycle.key),
-        kind=INSTALL,
-        start=start,
-        end=end,
-        summary=say(what),
-        description=say("\n".join(lines)),
-        cycle_key=cycle.key,
-    )
+    return _install_event(oem, cycle, start, end, what, lines, say)
 
 
 def _freezes(
